@@ -1,0 +1,84 @@
+"""Resolving credential references (${ENV_VAR}, secret:KEY) at the moment they are needed.
+
+Every resolved value is remembered in-process so that log output can be scrubbed of it
+(camwatch.logs) even if a library echoes it back in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import yaml
+
+from inventory.models import SECRET_REF
+
+_known: set[str] = set()
+
+
+class SecretError(Exception):
+    """A reference that cannot be resolved; the message never contains a secret."""
+
+
+class SecretStore:
+    def __init__(self, secrets_file: Path | None = None) -> None:
+        self._file = secrets_file
+        self._values: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._values is not None:
+            return self._values
+        if self._file is None:
+            self._values = {}
+            return self._values
+        try:
+            st = self._file.stat()
+        except OSError:
+            raise SecretError(f"{self._file}: secrets file not found") from None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(
+                f"{self._file}: secrets file is readable by others "
+                f"(mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {self._file}"
+            )
+        try:
+            data = yaml.safe_load(self._file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            # The parser's message may quote a line of the file: keep only where it is.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise SecretError(f"{self._file}:{where} secrets file is not valid YAML") from None
+        if not isinstance(data, dict):
+            raise SecretError(f"{self._file}: secrets file must be a mapping of KEY: value")
+        self._values = {str(k): str(v) for k, v in data.items()}
+        return self._values
+
+    def resolve(self, ref: str) -> str:
+        if not SECRET_REF.match(ref):
+            raise SecretError("not a secret reference (expected ${ENV_VAR} or secret:KEY)")
+        if ref.startswith("${"):
+            name = ref[2:-1]
+            value = os.environ.get(name)
+            if value is None:
+                raise SecretError(f"environment variable {name} is not set")
+        else:
+            key = ref.split(":", 1)[1]
+            values = self._load()
+            if key not in values:
+                where = self._file or "(no secrets file configured: set CAMWATCH_SECRETS_FILE)"
+                raise SecretError(f"secret {key!r} not found in {where}")
+            value = values[key]
+        if value:
+            _known.add(value)
+        return value
+
+
+def known_secrets() -> frozenset[str]:
+    return frozenset(_known)
+
+
+def redact(text: str) -> str:
+    for value in _known:
+        if len(value) >= 3 and value in text:
+            text = text.replace(value, "***")
+    return text

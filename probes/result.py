@@ -1,0 +1,95 @@
+"""What a probe produces: plain values that every output (metrics, alerts, log, sheet) reads.
+
+Probes know nothing of Prometheus, Alertmanager or the sheet; they return these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+class CheckKind(StrEnum):
+    """The three questions of the maintenance log (附件四)."""
+
+    HOST = "host"  # 監視主機是否正常運作
+    RECORDING = "recording"  # 錄影監材是否正常運轉
+    PICTURE = "picture"  # 視訊畫面是否清晰
+
+
+class FindingCode(StrEnum):
+    """A specific fault; the alert engine maps each to an alertname."""
+
+    RECORDER_DOWN = "recorder-down"
+    CAMERA_UNREACHABLE = "camera-unreachable"
+    AUTH_FAILED = "auth-failed"
+    DEVICE_REBOOTED = "device-rebooted"
+    CLOCK_DRIFT = "clock-drift"
+    FIRMWARE_CHANGED = "firmware-changed"
+    SIGNAL_LOSS = "signal-loss"
+    RECORDING_STOPPED = "recording-stopped"
+    RECORDING_GAP = "recording-gap"
+    DISK_FAILED = "disk-failed"
+    DISK_FULL = "disk-full"
+    RETENTION_TOO_SHORT = "retention-too-short"
+    RETENTION_TOO_LONG = "retention-too-long"
+    PICTURE_BLURRED = "picture-blurred"
+    PICTURE_COVERED = "picture-covered"
+    PICTURE_DARK = "picture-dark"
+    PICTURE_OVEREXPOSED = "picture-overexposed"
+    PICTURE_FROZEN = "picture-frozen"
+    CAMERA_MOVED = "camera-moved"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One fault found by a check, about the device checked or one of its parts.
+
+    `subject` names the part: a camera id for a recorder's channel, a disk id, or the
+    device itself. `reason` is zh-TW text a custodian understands.
+    """
+
+    code: FindingCode
+    reason: str
+    subject: str | None = None
+
+
+Value = float | int | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    device: str
+    check: CheckKind
+    status: Status
+    reason: str
+    at: dt.datetime
+    values: Mapping[str, Value] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    driver: str | None = None
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": self.status.value,
+            "reason": self.reason,
+            "values": dict(self.values),
+            "findings": [
+                {"code": f.code.value, "reason": f.reason, "subject": f.subject}
+                for f in self.findings
+            ],
+            "at": self.at.isoformat(),
+            "driver": self.driver,
+        }
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
