@@ -1,0 +1,539 @@
+"""The asyncio scheduler: runs every planned (check, device) on its interval.
+
+One dispatcher task walks a heap of due times (no sleeping task per device: 10,000
+cameras and 500 recorders are ~21,000 heap entries and one timer). A run is a short-lived
+task that holds one global slot and one slot of its recorder (recorders are fragile: by
+default two probes at once). Each (check, device) is in the heap exactly once and is put
+back only when its run has finished, so the same check never runs twice on a device at
+once. The scheduler owns timeouts and retries; probes only answer.
+
+Results fan out to sinks: plain callables that must return quickly (LatestState.update)
+or a ThreadedBatchSink that hands batches to a worker thread (the SQL store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import queue
+import random
+import re
+import threading
+import time
+import zlib
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from camwatch.logs import event
+from camwatch.state import LatestState
+from probes.result import CheckKind, CheckResult, Status, utcnow
+
+log = logging.getLogger("camwatch.scheduler")
+
+RunProbe = Callable[[CheckKind, str], Awaitable[list[CheckResult]]]
+Sink = Callable[[Sequence[CheckResult]], None]
+
+
+# --- sharding -------------------------------------------------------------------------
+
+
+class ShardError(ValueError):
+    pass
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' with 1 <= K <= N (e.g. 2/3 is the second of three instances)."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m:
+        raise ShardError(f"--shard {text!r}: expected K/N, e.g. 1/3")
+    k, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 1 <= k <= n:
+        raise ShardError(f"--shard {text!r}: K must be between 1 and N (e.g. 1/3 … 3/3)")
+    return k, n
+
+
+def shard_of(key: str, n: int) -> int:
+    """Stable shard (1-based) of a key: the same on every machine and every restart."""
+    return zlib.crc32(key.encode("utf-8")) % n + 1
+
+
+def filter_shard(
+    plan: Iterable[tuple[CheckKind, str]],
+    shard: tuple[int, int],
+    recorder_of: Callable[[str], str],
+) -> list[tuple[CheckKind, str]]:
+    """The part of the plan this instance probes.
+
+    The key is the device's recorder, not the device: a recorder and all its cameras land
+    in the same shard, so the per-recorder limit holds across instances and an analog
+    camera's host answer (from its recorder's host check) is produced where it is needed.
+    """
+    k, n = shard
+    return [(c, d) for c, d in plan if shard_of(recorder_of(d), n) == k]
+
+
+# --- sinks ----------------------------------------------------------------------------
+
+
+class ThreadedBatchSink:
+    """Collects results and hands them in batches to `write` on a worker thread, so that
+    a slow database never blocks the event loop. `flush()` waits until everything handed
+    in so far is written; `close()` flushes and stops the thread."""
+
+    def __init__(
+        self,
+        write: Callable[[list[CheckResult]], None],
+        *,
+        max_batch: int = 500,
+        max_delay: float = 1.0,
+        name: str = "store-writer",
+    ) -> None:
+        self._write = write
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._q: queue.Queue[CheckResult | threading.Event | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self.written = 0
+        self.failures = 0
+
+    def __call__(self, results: Sequence[CheckResult]) -> None:
+        for r in results:
+            self._q.put(r)
+
+    def _run(self) -> None:
+        batch: list[CheckResult] = []
+        waiters: list[threading.Event] = []
+        stop = False
+        while not stop:
+            deadline = time.monotonic() + self._max_delay
+            while len(batch) < self._max_batch:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    item = self._q.get(timeout=timeout)
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    waiters.append(item)
+                    break
+                batch.append(item)
+            if batch:
+                try:
+                    self._write(batch)
+                    self.written += len(batch)
+                except Exception as exc:  # a store outage must not kill the writer
+                    self.failures += 1
+                    event(log, "store write failed", logging.ERROR,
+                          results=len(batch), error=f"{type(exc).__name__}: {exc}")
+                batch = []
+            for w in waiters:
+                w.set()
+            waiters = []
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        done = threading.Event()
+        self._q.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        if not self._thread.is_alive():
+            return
+        self.flush(timeout)
+        self._q.put(None)
+        self._thread.join(timeout)
+
+
+# --- the scheduler --------------------------------------------------------------------
+
+
+@dataclass(order=True)
+class _Entry:
+    due: float
+    seq: int
+    check: CheckKind = field(compare=False)
+    device: str = field(compare=False)
+    attempt: int = field(default=0, compare=False)
+    # the due time of the first attempt: the next regular run is planned from it
+    base_due: float = field(default=0.0, compare=False)
+
+
+@dataclass
+class LagStats:
+    """How late runs start against their due time, per check (seconds)."""
+
+    recent: dict[CheckKind, deque[float]] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=1000))
+    )
+
+    def add(self, check: CheckKind, lag: float) -> None:
+        self.recent[check].append(lag)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for check, lags in self.recent.items():
+            if not lags:
+                continue
+            s = sorted(lags)
+            out[check.value] = {
+                "p50": s[len(s) // 2],
+                "p99": s[min(len(s) - 1, int(len(s) * 0.99))],
+                "max": s[-1],
+            }
+        return out
+
+
+def timeout_result(check: CheckKind, device: str, timeout: float, started: float) -> CheckResult:
+    return CheckResult(
+        device=device,
+        check=check,
+        status=Status.UNKNOWN,
+        reason=f"檢查逾時（{timeout:g} 秒內無回應）",
+        at=utcnow(),
+        values={},
+        driver=None,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def error_result(check: CheckKind, device: str, exc: BaseException, started: float) -> CheckResult:
+    return CheckResult(
+        device=device,
+        check=check,
+        status=Status.UNKNOWN,
+        reason=f"檢查程式發生錯誤（{type(exc).__name__}），請通知系統管理者",
+        at=utcnow(),
+        values={},
+        driver=None,
+        duration_s=time.monotonic() - started,
+    )
+
+
+class Scheduler:
+    """Runs `run_probe(check, device)` for every planned pair, forever, until `stop()`.
+
+    `run_probe` is any async callable (the service binds probes.api.probe to its
+    ProbeContext; the tests inject their own). Nothing here touches the network.
+    """
+
+    def __init__(
+        self,
+        plan: Sequence[tuple[CheckKind, str]],
+        run_probe: RunProbe,
+        *,
+        intervals: Mapping[CheckKind, float],
+        recorder_of: Callable[[str], str],
+        concurrency: int = 64,
+        per_recorder: int = 2,
+        timeout: float = 10.0,
+        retries: int = 1,
+        backoff: float = 1.0,
+        jitter: float = 0.1,
+        sinks: Sequence[Sink] = (),
+        state: LatestState | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1 or per_recorder < 1:
+            raise ValueError("concurrency limits must be at least 1")
+        self._plan = list(dict.fromkeys(plan))  # a pair planned twice still runs once
+        self._run_probe = run_probe
+        self._intervals = dict(intervals)
+        self._recorder_of = recorder_of
+        self._concurrency = concurrency
+        self._per_recorder = per_recorder
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._jitter = jitter
+        self._sinks = list(sinks)
+        self._state = state
+        self._rng = rng or random.Random()
+
+        self._heap: list[_Entry] = []
+        self._seq = 0
+        self._global = asyncio.Semaphore(concurrency)
+        self._rec_active: Counter[str] = Counter()
+        self._rec_waiting: dict[str, deque[_Entry]] = defaultdict(deque)
+        self._running: set[tuple[CheckKind, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake: asyncio.Future[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._in_flight = 0
+
+        # observable figures (tests and /metrics read them)
+        self.lag = LagStats()
+        self.runs: Counter[CheckKind] = Counter()
+        self.attempts: Counter[CheckKind] = Counter()
+        self.retried: Counter[CheckKind] = Counter()
+        self.timeouts: Counter[CheckKind] = Counter()
+        self.max_in_flight = 0
+        self.max_in_flight_per_recorder = 0
+        self._per_check_total: Counter[CheckKind] = Counter(c for c, _ in self._plan)
+        self._cycle_done: Counter[CheckKind] = Counter()
+        self._cycle_lag_max: dict[CheckKind, float] = {}
+        self.started_at = 0.0
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> list[tuple[CheckKind, str]]:
+        return list(self._plan)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self.started_at = now
+        for check, device in self._plan:
+            interval = self._intervals[check]
+            # Spread first runs over the whole interval: 10,000 cameras must not all
+            # connect in the same second.
+            due = now + self._rng.uniform(0.0, interval)
+            self._push(_Entry(due, self._next_seq(), check, device, 0, due))
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="camwatch-scheduler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks: list[asyncio.Task[None]] = list(self._tasks)
+        if self._dispatcher is not None:
+            tasks.append(self._dispatcher)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+    async def run_forever(self) -> None:
+        self.start()
+        assert self._dispatcher is not None
+        await self._dispatcher
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _push(self, entry: _Entry) -> None:
+        heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry and self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _sleep_until(self, when: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        handle = loop.call_at(when, _resolve, self._wake)
+        try:
+            await self._wake
+        finally:
+            handle.cancel()
+            self._wake = None
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if not self._heap:
+                await self._sleep_until(loop.time() + 3600.0)
+                continue
+            top = self._heap[0]
+            if top.due > loop.time():
+                await self._sleep_until(top.due)
+                continue
+            entry = heapq.heappop(self._heap)
+            rec = self._recorder_of(entry.device)
+            if self._rec_active[rec] >= self._per_recorder:
+                # its recorder is busy: a run of that recorder hands its slots over
+                self._rec_waiting[rec].append(entry)
+                continue
+            self._rec_active[rec] += 1
+            try:
+                await self._global.acquire()
+            except asyncio.CancelledError:
+                self._rec_active[rec] -= 1
+                raise
+            self._in_flight += 1
+            self._launch(entry, rec)
+
+    def _launch(self, entry: _Entry, rec: str) -> None:
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.max_in_flight_per_recorder = max(
+            self.max_in_flight_per_recorder, self._rec_active[rec]
+        )
+        task = asyncio.create_task(self._run(entry, rec))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, entry: _Entry, rec: str) -> None:
+        loop = asyncio.get_running_loop()
+        key = (entry.check, entry.device)
+        start = loop.time()
+        lag = max(0.0, start - entry.due)
+        self.lag.add(entry.check, lag)
+        self.attempts[entry.check] += 1
+        if key in self._running:  # cannot happen by construction; guard anyway
+            raise RuntimeError(f"overlapping run of {key}")
+        self._running.add(key)
+        try:
+            results = await self._attempt(entry)
+        finally:
+            self._running.discard(key)
+        handed_over = False
+        try:
+            if (
+                not self._stopping
+                and entry.attempt < self._retries
+                and _worth_retrying(results, entry.device, entry.check)
+            ):
+                self.retried[entry.check] += 1
+                delay = self._backoff * (2**entry.attempt) * self._rng.uniform(0.8, 1.2)
+                self._push(
+                    _Entry(loop.time() + delay, self._next_seq(), entry.check, entry.device,
+                           entry.attempt + 1, entry.base_due)
+                )
+            else:
+                self._finish(entry, results, lag, loop.time())
+            # Hand both slots to the next run waiting for this recorder, if any.
+            waiting = self._rec_waiting.get(rec)
+            if waiting and not self._stopping:
+                nxt = waiting.popleft()
+                if not waiting:
+                    del self._rec_waiting[rec]
+                handed_over = True
+                self._launch(nxt, rec)
+        finally:
+            if not handed_over:
+                self._rec_active[rec] -= 1
+                if self._rec_active[rec] <= 0:
+                    del self._rec_active[rec]
+                self._in_flight -= 1
+                self._global.release()
+
+    async def _attempt(self, entry: _Entry) -> list[CheckResult]:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._timeout):
+                results = await self._run_probe(entry.check, entry.device)
+        except TimeoutError:
+            self.timeouts[entry.check] += 1
+            if self._state is not None:
+                self._state.probes.errors[(entry.check.value, "timeout")] += 1
+            return [timeout_result(entry.check, entry.device, self._timeout, started)]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a probe must not raise; if one does, it is a bug
+            event(log, "probe raised", logging.ERROR, check=entry.check.value,
+                  device=entry.device, error=f"{type(exc).__name__}: {exc}")
+            if self._state is not None:
+                self._state.probes.errors[(entry.check.value, "exception")] += 1
+            return [error_result(entry.check, entry.device, exc, started)]
+        if self._state is not None:
+            elapsed = time.monotonic() - started
+            drivers = {r.driver for r in results if r.device == entry.device} - {None}
+            self._state.probes.observe(next(iter(drivers), None) or entry.check.value, elapsed)
+        return results
+
+    def _finish(self, entry: _Entry, results: list[CheckResult], lag: float, now: float) -> None:
+        self.runs[entry.check] += 1
+        interval = self._intervals[entry.check]
+        spread = interval * self._jitter
+        nxt = entry.base_due + interval + self._rng.uniform(-spread / 2, spread / 2)
+        if nxt < now:  # fell behind (slow device or overload): don't run twice to catch up
+            nxt = now + self._rng.uniform(0.0, max(spread, 0.001))
+        self._push(_Entry(nxt, self._next_seq(), entry.check, entry.device, 0, nxt))
+        self._record_cycle(entry.check, lag)
+        self._fan_out(results)
+
+    def _record_cycle(self, check: CheckKind, lag: float) -> None:
+        self._cycle_done[check] += 1
+        self._cycle_lag_max[check] = max(self._cycle_lag_max.get(check, 0.0), lag)
+        if self._state is None:
+            return
+        st = self._state.scheduler
+        st.checks_done[check] += 1
+        if self._cycle_done[check] >= self._per_check_total[check]:
+            # every device has had this check once more: a cycle ended
+            st.last_cycle_end[check] = time.time()
+            st.lag_seconds[check] = self._cycle_lag_max[check]
+            self._cycle_done[check] = 0
+            self._cycle_lag_max[check] = 0.0
+        else:
+            st.lag_seconds[check] = max(st.lag_seconds.get(check, 0.0), lag)
+
+    def _fan_out(self, results: list[CheckResult]) -> None:
+        if not results:
+            return
+        for sink in self._sinks:
+            try:
+                sink(results)
+            except Exception as exc:
+                event(log, "result sink failed", logging.ERROR,
+                      sink=getattr(sink, "__qualname__", repr(sink)),
+                      error=f"{type(exc).__name__}: {exc}")
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _worth_retrying(results: Sequence[CheckResult], device: str, check: CheckKind) -> bool:
+    """Retry when the device's own answer is unknown (a timeout, a dropped connection):
+    a clear ok or fail is an answer and is not asked again."""
+    own = [r for r in results if r.device == device and r.check == check]
+    if not own:
+        return True
+    return any(r.status == Status.UNKNOWN for r in own)
+
+
+async def probe_once(
+    plan: Sequence[tuple[CheckKind, str]],
+    run_probe: RunProbe,
+    *,
+    recorder_of: Callable[[str], str],
+    concurrency: int = 64,
+    per_recorder: int = 2,
+    probe_timeout: float = 10.0,
+    retries: int = 1,
+    backoff: float = 1.0,
+    on_done: Callable[[CheckKind, str, list[CheckResult]], None] | None = None,
+) -> list[CheckResult]:
+    """Run every planned pair once under the same limits as the service (for
+    `camwatch check`); returns all results. Recorders' checks go first, since cameras'
+    host answers may come from them."""
+    sem = asyncio.Semaphore(concurrency)
+    rec_sems: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_recorder))
+    out: list[CheckResult] = []
+
+    async def one(check: CheckKind, device: str) -> None:
+        rec = recorder_of(device)
+        results: list[CheckResult] = []
+        for attempt in range(retries + 1):
+            async with rec_sems[rec], sem:
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(probe_timeout):
+                        results = await run_probe(check, device)
+                except TimeoutError:
+                    results = [timeout_result(check, device, probe_timeout, started)]
+                except Exception as exc:
+                    results = [error_result(check, device, exc, started)]
+            if attempt >= retries or not _worth_retrying(results, device, check):
+                break
+            await asyncio.sleep(backoff * (2**attempt))
+        out.extend(results)
+        if on_done is not None:
+            on_done(check, device, results)
+
+    await asyncio.gather(*(one(c, d) for c, d in plan))
+    return out

@@ -1,0 +1,370 @@
+"""The scheduler against real async probe callables (no mocks of asyncio): intervals,
+jitter spread, limits, no overlap per device, timeouts, retries, lag, sinks, sharding."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections import Counter, defaultdict
+
+import pytest
+
+from camwatch.scheduler import (
+    Scheduler,
+    ShardError,
+    ThreadedBatchSink,
+    filter_shard,
+    parse_shard,
+    probe_once,
+    shard_of,
+)
+from camwatch.state import LatestState
+from probes.result import CheckKind, CheckResult, Status, utcnow
+
+H, R, P = CheckKind.HOST, CheckKind.RECORDING, CheckKind.PICTURE
+
+
+def campus(recorders: int, cams_per: int) -> tuple[list[tuple[CheckKind, str]], dict[str, str]]:
+    plan: list[tuple[CheckKind, str]] = []
+    rec_of: dict[str, str] = {}
+    for r in range(recorders):
+        rid = f"nvr{r}"
+        rec_of[rid] = rid
+        plan += [(H, rid), (R, rid)]
+        for c in range(cams_per):
+            cid = f"cam{r}-{c}"
+            rec_of[cid] = rid
+            plan += [(H, cid), (P, cid)]
+    return plan, rec_of
+
+
+def ok(check: CheckKind, device: str, status: Status = Status.OK) -> list[CheckResult]:
+    return [CheckResult(device, check, status, "正常" if status == Status.OK else "?", utcnow())]
+
+
+async def run_for(s: Scheduler, seconds: float) -> None:
+    s.start()
+    await asyncio.sleep(seconds)
+    await s.stop()
+
+
+async def test_each_check_runs_on_its_own_interval() -> None:
+    plan, rec_of = campus(2, 3)
+    runs: Counter[tuple[CheckKind, str]] = Counter()
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        runs[(check, device)] += 1
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 0.1, R: 0.4, P: 0.2}, recorder_of=rec_of.__getitem__,
+                  jitter=0.0, rng=random.Random(1))
+    await run_for(s, 1.6)
+    for (check, _device), n in runs.items():
+        expected = 1.6 / {H: 0.1, R: 0.4, P: 0.2}[check]
+        assert expected - 2 <= n <= expected + 1, (check, n)
+    assert set(runs) == set(plan)
+
+
+async def test_first_runs_are_spread_across_the_interval() -> None:
+    plan, rec_of = campus(50, 3)  # 400 checks
+    starts: list[float] = []
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        starts.append(loop.time() - t0)
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 1.0, R: 1.0, P: 1.0},
+                  recorder_of=rec_of.__getitem__, concurrency=1000, per_recorder=100)
+    await run_for(s, 0.99)
+    assert len(starts) > 300
+    buckets = Counter(int(t * 10) for t in starts)
+    # uniform over 10 buckets: ~40 each; all at once would put 400 in one
+    assert max(buckets.values()) < 80, buckets
+    assert len(buckets) == 10
+
+
+async def test_global_and_per_recorder_limits_are_never_exceeded() -> None:
+    plan, rec_of = campus(4, 6)
+    active: Counter[str] = Counter()
+    total = 0
+    seen_total = 0
+    seen_rec: Counter[str] = Counter()
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        nonlocal total, seen_total
+        rec = rec_of[device]
+        active[rec] += 1
+        total += 1
+        seen_total = max(seen_total, total)
+        seen_rec[rec] = max(seen_rec[rec], active[rec])
+        await asyncio.sleep(0.02)
+        active[rec] -= 1
+        total -= 1
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 0.05, R: 0.05, P: 0.05},
+                  recorder_of=rec_of.__getitem__, concurrency=5, per_recorder=2)
+    await run_for(s, 1.0)
+    assert seen_total <= 5
+    assert max(seen_rec.values()) <= 2
+    # the limits are reached (the load is far above them), so the test can fail
+    assert seen_total == 5
+    assert max(seen_rec.values()) == 2
+    assert s.max_in_flight == 5 and s.max_in_flight_per_recorder == 2
+
+
+async def test_busy_recorder_does_not_hold_up_the_others() -> None:
+    # nvr0's probes hang for a long time; nvr1's must keep running on time
+    plan, rec_of = campus(2, 4)
+    done: Counter[str] = Counter()
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        if rec_of[device] == "nvr0":
+            await asyncio.sleep(5)
+        done[rec_of[device]] += 1
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 0.1, R: 0.1, P: 0.1},
+                  recorder_of=rec_of.__getitem__, concurrency=4, per_recorder=2, timeout=10)
+    await run_for(s, 0.8)
+    assert done["nvr0"] == 0
+    assert done["nvr1"] >= 10 * 6
+
+
+async def test_the_same_check_never_runs_twice_at_once_on_a_device() -> None:
+    plan, rec_of = campus(1, 3)
+    running: set[tuple[CheckKind, str]] = set()
+    overlaps = 0
+    runs = 0
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        nonlocal overlaps, runs
+        if (check, device) in running:
+            overlaps += 1
+        running.add((check, device))
+        await asyncio.sleep(0.15)  # slower than its 0.05 s interval
+        running.discard((check, device))
+        runs += 1
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 0.05, R: 0.05, P: 0.05},
+                  recorder_of=rec_of.__getitem__, concurrency=100, per_recorder=100)
+    await run_for(s, 1.0)
+    assert overlaps == 0
+    assert runs >= 8 * 4  # each of the 8 pairs ran several times back to back
+
+
+async def test_a_probe_that_hangs_times_out_as_unknown_and_the_rest_go_on() -> None:
+    plan, rec_of = campus(1, 2)
+    received: list[CheckResult] = []
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        if device == "cam0-0":
+            await asyncio.Event().wait()  # never answers
+        return ok(check, device)
+
+    state = LatestState()
+    s = Scheduler(plan, probe, intervals={H: 0.1, R: 0.1, P: 0.1},
+                  recorder_of=rec_of.__getitem__, timeout=0.2, retries=0,
+                  sinks=[received.extend, state.update], state=state)
+    await run_for(s, 0.9)
+    hung = [r for r in received if r.device == "cam0-0"]
+    assert hung and all(r.status == Status.UNKNOWN for r in hung)
+    assert all("逾時" in r.reason for r in hung)
+    assert all(0.15 < r.duration_s < 0.5 for r in hung)
+    assert s.timeouts[H] >= 1 and s.timeouts[P] >= 1
+    assert state.probes.errors[("host", "timeout")] >= 1
+    others = [r for r in received if r.device != "cam0-0"]
+    assert others and all(r.status == Status.OK for r in others)
+    got = state.get("cam0-0", P)
+    assert got is not None and got.status == Status.UNKNOWN
+
+
+async def test_a_probe_that_raises_becomes_unknown() -> None:
+    plan, rec_of = [(H, "nvr0")], {"nvr0": "nvr0"}
+    received: list[CheckResult] = []
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        raise RuntimeError("bug")
+
+    s = Scheduler(plan, probe, intervals={H: 0.1}, recorder_of=rec_of.__getitem__,
+                  retries=0, sinks=[received.extend])
+    await run_for(s, 0.35)
+    assert received and all(r.status == Status.UNKNOWN for r in received)
+
+
+@pytest.mark.parametrize(("retries", "status", "attempts_per_run"),
+                         [(2, Status.UNKNOWN, 3), (2, Status.FAIL, 1), (0, Status.UNKNOWN, 1)])
+async def test_unknown_answers_are_retried_a_bounded_number_of_times(
+    retries: int, status: Status, attempts_per_run: int
+) -> None:
+    plan, rec_of = [(H, "nvr0")], {"nvr0": "nvr0"}
+    attempts = 0
+    received: list[CheckResult] = []
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        nonlocal attempts
+        attempts += 1
+        times.append(loop.time())
+        return ok(check, device, status)
+
+    s = Scheduler(plan, probe, intervals={H: 10.0}, recorder_of=rec_of.__getitem__,
+                  retries=retries, backoff=0.05, jitter=0.0, sinks=[received.extend],
+                  rng=random.Random(3))
+    s._intervals[H] = 10.0
+    s.start()
+    # the first run is due within the 10 s interval; move it to now
+    s._heap[0].due = s._heap[0].base_due = loop.time()
+    s._push(s._heap.pop())
+    await asyncio.sleep(0.6)
+    await s.stop()
+    assert attempts == attempts_per_run
+    assert len(received) == 1  # only the final answer goes out
+    assert s.runs[H] == 1
+    if attempts_per_run == 3:
+        # backoff doubles: ~0.05 then ~0.1 s
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert 0.03 < gaps[0] < 0.09 and 0.07 < gaps[1] < 0.16, gaps
+
+
+async def test_lag_is_measured_and_published() -> None:
+    plan, rec_of = campus(1, 9)  # 20 checks
+    state = LatestState()
+
+    async def slow(check: CheckKind, device: str) -> list[CheckResult]:
+        await asyncio.sleep(0.05)
+        return ok(check, device)
+
+    # one probe at a time, 20 probes of 50 ms every 0.2 s: hopelessly behind
+    s = Scheduler(plan, slow, intervals={H: 0.2, R: 0.2, P: 0.2},
+                  recorder_of=rec_of.__getitem__, concurrency=1, per_recorder=1, state=state)
+    await run_for(s, 1.5)
+    assert s.lag.summary()["picture"]["max"] > 0.3
+    assert state.scheduler.lag_seconds[P] > 0.3
+    assert state.scheduler.checks_done[P] > 0
+
+    state2 = LatestState()
+    fast = Scheduler(plan, slow, intervals={H: 0.2, R: 0.2, P: 0.2},
+                     recorder_of=rec_of.__getitem__, concurrency=100, per_recorder=100,
+                     state=state2)
+    await run_for(fast, 1.0)
+    assert fast.lag.summary()["picture"]["p99"] < 0.05
+    assert P in state2.scheduler.last_cycle_end  # every camera had its picture check
+    assert state2.scheduler.checks_done[P] >= 9 * 3
+
+
+async def test_a_failing_sink_does_not_stop_the_others() -> None:
+    plan, rec_of = [(H, "nvr0")], {"nvr0": "nvr0"}
+    got: list[CheckResult] = []
+
+    def broken(results: object) -> None:
+        raise OSError("disk full")
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 0.05}, recorder_of=rec_of.__getitem__,
+                  sinks=[broken, got.extend])
+    await run_for(s, 0.3)
+    assert len(got) >= 3
+
+
+def test_threaded_batch_sink_writes_in_batches_off_the_caller_thread() -> None:
+    batches: list[int] = []
+    threads: set[int] = set()
+
+    def write(batch: list[CheckResult]) -> None:
+        threads.add(threading.get_ident())
+        if len(batches) == 0:
+            batches.append(-len(batch))
+            raise RuntimeError("database locked")  # the first write fails
+        batches.append(len(batch))
+
+    sink = ThreadedBatchSink(write, max_batch=50, max_delay=0.05)
+    for i in range(120):
+        sink(ok(H, f"cam{i}"))
+    assert sink.flush(5)
+    sink(ok(H, "late"))
+    sink.close()
+    assert threading.get_ident() not in threads
+    assert sink.failures == 1
+    assert -batches[0] + sum(batches[1:]) == 121
+    assert max(abs(b) for b in batches) <= 50
+
+
+def test_shard_parsing_and_partition() -> None:
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x", "1/0", "-1/2"):
+        with pytest.raises(ShardError):
+            parse_shard(bad)
+    plan, rec_of = campus(30, 4)
+    parts = [filter_shard(plan, (k, 3), rec_of.__getitem__) for k in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == sorted(plan)  # a partition: nothing lost or doubled
+    assert all(len(p) > len(plan) / 6 for p in parts)  # roughly even
+    for part in parts:  # a recorder and its cameras stay together
+        recs = {rec_of[d] for _, d in part}
+        assert all(rec_of[d] in recs for _, d in part)
+        assert {(c, d) for c, d in plan if rec_of[d] in recs} == set(part)
+    assert shard_of("nvr-a", 7) == shard_of("nvr-a", 7)  # stable (crc32, not hash())
+
+
+async def test_probe_once_runs_everything_once_within_limits() -> None:
+    plan, rec_of = campus(3, 5)
+    per_rec: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    calls: Counter[tuple[CheckKind, str]] = Counter()
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        calls[(check, device)] += 1
+        rec = rec_of[device]
+        per_rec[rec] += 1
+        peak[rec] = max(peak[rec], per_rec[rec])
+        await asyncio.sleep(0.01)
+        per_rec[rec] -= 1
+        if device == "cam1-1" and check == P:
+            await asyncio.sleep(1)
+        return ok(check, device)
+
+    done: list[tuple[CheckKind, str]] = []
+    results = await probe_once(plan, probe, recorder_of=rec_of.__getitem__, per_recorder=2,
+                               probe_timeout=0.2, retries=1, backoff=0.01,
+                               on_done=lambda c, d, r: done.append((c, d)))
+    assert max(peak.values()) == 2
+    assert sorted(done) == sorted(plan)
+    assert calls[(P, "cam1-1")] == 2  # timed out, retried once
+    assert all(v == 1 for k, v in calls.items() if k != (P, "cam1-1"))
+    timed_out = [r for r in results if r.device == "cam1-1" and r.check == P]
+    assert timed_out[0].status == Status.UNKNOWN and "逾時" in timed_out[0].reason
+
+
+async def test_ten_thousand_cameras_on_one_loop() -> None:
+    """10,000 cameras and 500 recorders (21,000 checks): one dispatcher, not 21,000
+    sleeping tasks. Every check's first run happens within its interval, on time."""
+    plan, rec_of = campus(500, 20)
+    assert len(plan) == 21_000
+    seen: set[tuple[CheckKind, str]] = set()
+
+    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+        seen.add((check, device))
+        await asyncio.sleep(0.001)
+        return ok(check, device)
+
+    state = LatestState()
+    per_dev: dict[str, list[CheckResult]] = defaultdict(list)
+    cpu0 = time.process_time()
+    s = Scheduler(plan, probe, intervals={H: 3.0, R: 3.0, P: 3.0},
+                  recorder_of=rec_of.__getitem__, concurrency=64, per_recorder=2,
+                  state=state, sinks=[state.update, lambda rs: per_dev[rs[0].device].extend(rs)])
+    await run_for(s, 3.3)
+    cpu = time.process_time() - cpu0
+    assert len(seen) == len(plan)
+    assert s.lag.summary()["picture"]["p99"] < 0.5
+    assert len(asyncio.all_tasks()) < 50  # no task per device
+    print(f"21,000 checks in 3.3 s: {cpu:.2f} s CPU, lag {s.lag.summary()}")
+    assert cpu < 6.0
