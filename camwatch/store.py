@@ -1,0 +1,882 @@
+"""The inspection log: what was checked, when, with which answer — durably.
+
+SQLAlchemy Core over SQLite (the embedded default, WAL mode) or PostgreSQL (several
+instances writing one log). The schema is managed by Alembic migrations in
+`camwatch/migrations/`; `Store.open(url)` upgrades the database to the newest revision.
+
+Tables
+- `check_transitions`: check results as state transitions. A new row is written only when
+  a device's status or its set of findings (code, subject) changes; otherwise the open
+  row's `last_seen_at` moves forward. `ended_at` is the start of the next row (NULL while
+  the row is the device's current state). 10 000 devices cost a few hundred rows a day.
+- `inspections`: the scheduled inspection (附件三 5(二), every `inspection_interval_days`)
+  per device, with the three answers for the period it covers, derived from transitions.
+- `daily_snapshots`: seconds ok / fail / unknown per device, check and local day.
+- `alert_events`: repair alerts; `fired_at` = repair requested (報修), `resolved_at` =
+  repaired.
+- `kv_state`: small JSON documents the service keeps across restarts (probe memory,
+  alert engine state).
+
+Durability: SQLite runs with `journal_mode=WAL` and `synchronous=FULL`, so a transaction
+that returned from commit survives `kill -9` and also a power cut. Every write method is
+one transaction; `record_results` writes a whole batch in one.
+
+The methods are synchronous (SQLAlchemy Core); async callers use the `a*` wrappers,
+which run them in a worker thread. A Store is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import datetime as dt
+import json
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+
+# ---------------------------------------------------------------------------- schema
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (text) and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        value = _aware(value)
+        if dialect.name == "sqlite":
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+check_transitions = sa.Table(
+    "check_transitions",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("check_kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("values", sa.JSON, nullable=False),
+    sa.Column("findings", sa.JSON, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Index("ix_transitions_device_check_started", "device", "check_kind", "started_at"),
+    sa.Index("ix_transitions_started", "started_at"),
+    sa.Index("ix_transitions_last_seen", "last_seen_at"),
+)
+
+inspections = sa.Table(
+    "inspections",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("inspection_date", sa.Date, nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("period_start", UTCDateTime, nullable=False),
+    sa.Column("period_end", UTCDateTime, nullable=False),
+    sa.Column("host", sa.String(16), nullable=True),
+    sa.Column("recording", sa.String(16), nullable=True),
+    sa.Column("picture", sa.String(16), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("device", "inspection_date", name="uq_inspections_device_date"),
+    sa.Index("ix_inspections_date", "inspection_date"),
+)
+
+daily_snapshots = sa.Table(
+    "daily_snapshots",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("device", sa.String(64), primary_key=True),
+    sa.Column("check_kind", sa.String(16), primary_key=True),
+    sa.Column("ok_s", sa.Float, nullable=False),
+    sa.Column("fail_s", sa.Float, nullable=False),
+    sa.Column("unknown_s", sa.Float, nullable=False),
+    sa.Column("worst", sa.String(16), nullable=True),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("alertname", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Index("ix_alerts_device_fired", "device", "fired_at"),
+    sa.Index("ix_alerts_open", "alertname", "device", "resolved_at"),
+)
+
+kv_state = sa.Table(
+    "kv_state",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# ------------------------------------------------------------------------ read models
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One stretch of time in which a device's check kept the same answer."""
+
+    id: int
+    device: str
+    check: CheckKind
+    status: Status
+    reason: str
+    values: Mapping[str, Any]
+    findings: tuple[Finding, ...]
+    started_at: dt.datetime
+    last_seen_at: dt.datetime
+    ended_at: dt.datetime | None  # start of the next transition; None while current
+
+    @property
+    def end(self) -> dt.datetime:
+        """Until when this state is known to have lasted (the next change, or last seen)."""
+        return self.ended_at or self.last_seen_at
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    alertname: str
+    device: str
+    labels: Mapping[str, str]
+    fired_at: dt.datetime  # repair requested (報修)
+    resolved_at: dt.datetime | None  # repaired
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionRecord:
+    inspection_date: dt.date
+    device: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    answers: Mapping[str, str | None]  # check -> ok | fail | unknown | None (no data)
+    detail: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DailySnapshot:
+    day: dt.date
+    device: str
+    check: CheckKind
+    ok_s: float
+    fail_s: float
+    unknown_s: float
+    worst: str | None
+
+
+@dataclass
+class StatusTime:
+    """Seconds a device's check spent in each status within a window."""
+
+    ok: float = 0.0
+    fail: float = 0.0
+    unknown: float = 0.0
+
+    @property
+    def observed(self) -> float:
+        return self.ok + self.fail + self.unknown
+
+    @property
+    def worst(self) -> str | None:
+        if self.fail > 0:
+            return Status.FAIL.value
+        if self.ok > 0:
+            return Status.OK.value
+        if self.unknown > 0:
+            return Status.UNKNOWN.value
+        return None
+
+    def availability(self) -> float | None:
+        """Share of judged time (ok + fail) that was ok; None when nothing was judged."""
+        judged = self.ok + self.fail
+        return None if judged <= 0 else self.ok / judged
+
+
+class StoreError(Exception):
+    """The log cannot be opened or written; the message names the URL (without password)."""
+
+
+# ------------------------------------------------------------------- pure functions
+
+
+def inspection_periods(
+    year: int, month: int, interval_days: int
+) -> list[tuple[dt.date, dt.date, dt.date]]:
+    """The inspection rule (附件三 5(二): every `interval_days`, default 14).
+
+    A month is cut into consecutive periods of `interval_days` days starting on the 1st;
+    the last period ends with the month and may be shorter. Each period is inspected on
+    its last day, and that inspection answers for the whole period (a fault at any time
+    in it answers 否). With 14 days: the 14th, the 28th and the month's last day (February
+    of a common year: the 14th and the 28th). Every moment of a month is in exactly one
+    period and no period crosses a month boundary, so monthly sheets never overlap.
+
+    Returns (inspection date, first day, last day) per period.
+    """
+    if interval_days < 1:
+        raise ValueError("interval_days must be at least 1")
+    last = calendar.monthrange(year, month)[1]
+    out: list[tuple[dt.date, dt.date, dt.date]] = []
+    first = 1
+    while first <= last:
+        end = min(first + interval_days - 1, last)
+        out.append(
+            (dt.date(year, month, end), dt.date(year, month, first), dt.date(year, month, end))
+        )
+        first = end + 1
+    return out
+
+
+def status_times(
+    transitions: Iterable[Transition], start: dt.datetime, end: dt.datetime
+) -> dict[tuple[str, CheckKind], StatusTime]:
+    """Seconds per status for each (device, check), clipped to [start, end)."""
+    out: dict[tuple[str, CheckKind], StatusTime] = defaultdict(StatusTime)
+    for t in transitions:
+        a = max(t.started_at, start)
+        b = min(t.end, end)
+        seconds = (b - a).total_seconds()
+        st = out[(t.device, t.check)]
+        if seconds <= 0:
+            # seen only once inside the window: count it as a moment, so it is not lost
+            if start <= t.started_at < end:
+                seconds = 1e-6
+            else:
+                continue
+        if t.status == Status.OK:
+            st.ok += seconds
+        elif t.status == Status.FAIL:
+            st.fail += seconds
+        else:
+            st.unknown += seconds
+    return dict(out)
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None, unknown objects their str()."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _findings_json(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    return [{"code": f.code.value, "reason": f.reason, "subject": f.subject} for f in findings]
+
+
+def _findings_from_json(raw: Any) -> tuple[Finding, ...]:
+    out: list[Finding] = []
+    for item in raw or []:
+        try:
+            code = FindingCode(item["code"])
+        except (KeyError, ValueError, TypeError):
+            continue
+        out.append(
+            Finding(code=code, reason=str(item.get("reason", "")), subject=item.get("subject"))
+        )
+    return tuple(out)
+
+
+def _state_key(r: CheckResult) -> tuple[str, frozenset[tuple[str, str | None]]]:
+    return (r.status.value, frozenset((f.code.value, f.subject) for f in r.findings))
+
+
+def _row_state_key(status: str, findings: Any) -> tuple[str, frozenset[tuple[str, str | None]]]:
+    return (status, frozenset((f.code.value, f.subject) for f in _findings_from_json(findings)))
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable store URL>"
+
+
+@dataclass
+class _Current:
+    id: int
+    key: tuple[str, frozenset[tuple[str, str | None]]]
+    last_seen: dt.datetime
+
+
+@dataclass
+class _Pending:
+    row: dict[str, Any]
+    key: tuple[str, frozenset[tuple[str, str | None]]]
+    slot: tuple[str, str] = field(default=("", ""))
+
+
+# --------------------------------------------------------------------------- store
+
+
+class Store:
+    """The inspection log. Open with `Store.open(url)`; close with `close()`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._current: dict[tuple[str, str], _Current] = {}
+        self._load_current()
+
+    # -- opening
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open (creating if needed) the log at `url` and upgrade its schema to head."""
+        try:
+            engine = _create_engine(url)
+            if migrate:
+                upgrade(engine)
+            return cls(engine)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open the inspection log {_safe_url(url)}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _load_current(self) -> None:
+        t = check_transitions
+        latest = (
+            sa.select(sa.func.max(t.c.id).label("id"))
+            .group_by(t.c.device, t.c.check_kind)
+            .subquery()
+        )
+        q = sa.select(
+            t.c.id, t.c.device, t.c.check_kind, t.c.status, t.c.findings, t.c.last_seen_at
+        ).where(t.c.id.in_(sa.select(latest.c.id)))
+        current: dict[tuple[str, str], _Current] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q):
+                current[(row.device, row.check_kind)] = _Current(
+                    id=row.id,
+                    key=_row_state_key(row.status, row.findings),
+                    last_seen=row.last_seen_at,
+                )
+        self._current = current
+
+    # -- writing check results
+
+    def record_results(self, results: Sequence[CheckResult]) -> int:
+        """Write a batch of results in one transaction; returns how many new transitions.
+
+        A result with the same status and findings (code, subject) as its device's current
+        row only moves `last_seen_at`; a change starts a new row and closes the old one.
+        """
+        if not results:
+            return 0
+        t = check_transitions
+        with self._lock:
+            ordered = sorted(results, key=lambda r: _aware(r.at))
+            seen_updates: dict[int, dt.datetime] = {}
+            end_updates: dict[int, dt.datetime] = {}
+            pending: dict[tuple[str, str], _Pending] = {}
+            inserts: list[_Pending] = []
+            for r in ordered:
+                at = _aware(r.at).astimezone(dt.UTC)
+                slot = (r.device, r.check.value)
+                key = _state_key(r)
+                p = pending.get(slot)
+                if p is not None:
+                    if p.key == key:
+                        p.row["last_seen_at"] = max(p.row["last_seen_at"], at)
+                        continue
+                    p.row["ended_at"] = at
+                else:
+                    cur = self._current.get(slot)
+                    if cur is not None and cur.key == key:
+                        if at > seen_updates.get(cur.id, cur.last_seen):
+                            seen_updates[cur.id] = at
+                        continue
+                    if cur is not None:
+                        end_updates[cur.id] = at
+                        seen_updates.pop(cur.id, None)
+                row = {
+                    "device": r.device,
+                    "check_kind": r.check.value,
+                    "status": r.status.value,
+                    "reason": r.reason,
+                    "values": _jsonable(dict(r.values)),
+                    "findings": _findings_json(r.findings),
+                    "started_at": at,
+                    "last_seen_at": at,
+                    "ended_at": None,
+                }
+                p = _Pending(row=row, key=key, slot=slot)
+                pending[slot] = p
+                inserts.append(p)
+
+            new_current: dict[tuple[str, str], _Current] = {}
+            with self.engine.begin() as conn:
+                if seen_updates:
+                    conn.execute(
+                        t.update()
+                        .where(t.c.id == sa.bindparam("b_id"))
+                        .values(last_seen_at=sa.bindparam("b_seen")),
+                        [{"b_id": i, "b_seen": s} for i, s in seen_updates.items()],
+                    )
+                if end_updates:
+                    conn.execute(
+                        t.update()
+                        .where(t.c.id == sa.bindparam("b_id"))
+                        .values(ended_at=sa.bindparam("b_end")),
+                        [{"b_id": i, "b_end": e} for i, e in end_updates.items()],
+                    )
+                if inserts:
+                    ids = (
+                        conn.execute(
+                            t.insert().returning(t.c.id, sort_by_parameter_order=True),
+                            [p.row for p in inserts],
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    for p, new_id in zip(inserts, ids, strict=True):
+                        if p.row["ended_at"] is None:
+                            new_current[p.slot] = _Current(
+                                id=new_id, key=p.key, last_seen=p.row["last_seen_at"]
+                            )
+            # committed: only now update the in-memory view
+            for cur in self._current.values():
+                if cur.id in seen_updates:
+                    cur.last_seen = seen_updates[cur.id]
+            self._current.update(new_current)
+            return len(inserts)
+
+    # -- alerts
+
+    def record_alert_event(
+        self,
+        kind: Literal["fired", "resolved"],
+        alertname: str,
+        device: str,
+        labels: Mapping[str, str] | None = None,
+        at: dt.datetime | None = None,
+    ) -> bool:
+        """Record that a repair alert fired (報修) or resolved (修復).
+
+        A repeated `fired` for an alert that is still open changes nothing; `resolved`
+        closes the open one. Returns whether a row was written.
+        """
+        when = _aware(at or dt.datetime.now(dt.UTC))
+        a = alert_events
+        open_q = (
+            sa.select(a.c.id)
+            .where(a.c.alertname == alertname, a.c.device == device, a.c.resolved_at.is_(None))
+            .order_by(a.c.id.desc())
+        )
+        with self.engine.begin() as conn:
+            open_ids = list(conn.execute(open_q).scalars())
+            if kind == "fired":
+                if open_ids:
+                    return False
+                conn.execute(
+                    a.insert().values(
+                        alertname=alertname,
+                        device=device,
+                        labels=_jsonable(dict(labels or {})),
+                        fired_at=when,
+                        resolved_at=None,
+                    )
+                )
+                return True
+            if kind == "resolved":
+                if not open_ids:
+                    return False
+                conn.execute(a.update().where(a.c.id.in_(open_ids)).values(resolved_at=when))
+                return True
+        raise ValueError(f"alert event kind must be 'fired' or 'resolved', not {kind!r}")
+
+    def alert_history(
+        self,
+        devices: Iterable[str] | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[AlertRecord]:
+        """Alerts open at any time in [start, end), oldest first."""
+        a = alert_events
+        base = sa.select(a)
+        if end is not None:
+            base = base.where(a.c.fired_at < _aware(end))
+        if start is not None:
+            base = base.where(sa.or_(a.c.resolved_at.is_(None), a.c.resolved_at >= _aware(start)))
+        out: list[AlertRecord] = []
+        with self.engine.connect() as conn:
+            for q in _device_filtered(base, a.c.device, devices):
+                for row in conn.execute(q):
+                    out.append(
+                        AlertRecord(
+                            alertname=row.alertname,
+                            device=row.device,
+                            labels={str(k): str(v) for k, v in (row.labels or {}).items()},
+                            fired_at=row.fired_at,
+                            resolved_at=row.resolved_at,
+                        )
+                    )
+        out.sort(key=lambda r: (r.fired_at, r.device, r.alertname))
+        return out
+
+    # -- key/value state
+
+    def save_state(self, key: str, value: Mapping[str, Any]) -> None:
+        doc = _jsonable(dict(value))
+        now = dt.datetime.now(dt.UTC)
+        k = kv_state
+        with self.engine.begin() as conn:
+            res = conn.execute(k.update().where(k.c.key == key).values(value=doc, updated_at=now))
+            if res.rowcount == 0:
+                conn.execute(k.insert().values(key=key, value=doc, updated_at=now))
+
+    def load_state(self, key: str) -> dict[str, Any] | None:
+        k = kv_state
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(k.c.value).where(k.c.key == key)).scalar_one_or_none()
+        return dict(value) if isinstance(value, dict) else None
+
+    # -- reading transitions
+
+    def transitions(
+        self,
+        devices: Iterable[str] | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        checks: Iterable[CheckKind] | None = None,
+    ) -> list[Transition]:
+        """Transitions that overlap [start, end), ordered by device, check and time."""
+        t = check_transitions
+        base = sa.select(t)
+        if end is not None:
+            base = base.where(t.c.started_at < _aware(end))
+        if start is not None:
+            base = base.where(sa.func.coalesce(t.c.ended_at, t.c.last_seen_at) >= _aware(start))
+        if checks is not None:
+            base = base.where(t.c.check_kind.in_([c.value for c in checks]))
+        out: list[Transition] = []
+        with self.engine.connect() as conn:
+            for q in _device_filtered(base, t.c.device, devices):
+                for row in conn.execute(q):
+                    try:
+                        check = CheckKind(row.check_kind)
+                        status = Status(row.status)
+                    except ValueError:
+                        continue
+                    out.append(
+                        Transition(
+                            id=row.id,
+                            device=row.device,
+                            check=check,
+                            status=status,
+                            reason=row.reason,
+                            values=dict(row.values or {}),
+                            findings=_findings_from_json(row.findings),
+                            started_at=row.started_at,
+                            last_seen_at=row.last_seen_at,
+                            ended_at=row.ended_at,
+                        )
+                    )
+        out.sort(key=lambda x: (x.device, x.check.value, x.started_at, x.id))
+        return out
+
+    def known_devices(self) -> set[str]:
+        with self._lock:
+            return {d for d, _ in self._current}
+
+    # -- derived records
+
+    def snapshot_day(self, day: dt.date, tz: str = "Asia/Taipei") -> int:
+        """Write the daily snapshot of a local day (replacing one already written)."""
+        zone = ZoneInfo(tz)
+        start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+        times = status_times(self.transitions(start=start, end=end), start, end)
+        rows = [
+            {
+                "day": day,
+                "device": device,
+                "check_kind": check.value,
+                "ok_s": st.ok,
+                "fail_s": st.fail,
+                "unknown_s": st.unknown,
+                "worst": st.worst,
+            }
+            for (device, check), st in sorted(times.items())
+        ]
+        s = daily_snapshots
+        with self.engine.begin() as conn:
+            conn.execute(s.delete().where(s.c.day == day))
+            if rows:
+                conn.execute(s.insert(), rows)
+        return len(rows)
+
+    def daily_snapshots(
+        self, start_day: dt.date, end_day: dt.date, devices: Iterable[str] | None = None
+    ) -> list[DailySnapshot]:
+        s = daily_snapshots
+        base = sa.select(s).where(s.c.day >= start_day, s.c.day <= end_day)
+        out: list[DailySnapshot] = []
+        with self.engine.connect() as conn:
+            for q in _device_filtered(base, s.c.device, devices):
+                for row in conn.execute(q):
+                    out.append(
+                        DailySnapshot(
+                            day=row.day,
+                            device=row.device,
+                            check=CheckKind(row.check_kind),
+                            ok_s=row.ok_s,
+                            fail_s=row.fail_s,
+                            unknown_s=row.unknown_s,
+                            worst=row.worst,
+                        )
+                    )
+        out.sort(key=lambda x: (x.day, x.device, x.check.value))
+        return out
+
+    def record_inspection(
+        self,
+        inspection_date: dt.date,
+        start: dt.datetime,
+        end: dt.datetime,
+        devices: Iterable[str] | None = None,
+    ) -> int:
+        """Write the inspection of `inspection_date` covering [start, end) per device.
+
+        Each check answers `fail` if it failed at any time in the period, else `ok` if it
+        was judged ok, else `unknown`; None when nothing was recorded.
+        """
+        wanted = None if devices is None else list(dict.fromkeys(devices))
+        trans = self.transitions(wanted, start, end)
+        times = status_times(trans, start, end)
+        names = sorted({d for d, _ in times} | set(wanted or []))
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for device in names:
+            answers = {
+                c.value: (times[(device, c)].worst if (device, c) in times else None)
+                for c in CheckKind
+            }
+            detail = [
+                {
+                    "check": tr.check.value,
+                    "reason": tr.reason,
+                    "findings": _findings_json(tr.findings),
+                    "started_at": tr.started_at.isoformat(),
+                    "ended_at": tr.ended_at.isoformat() if tr.ended_at else None,
+                }
+                for tr in trans
+                if tr.device == device and tr.status == Status.FAIL
+            ]
+            rows.append(
+                {
+                    "inspection_date": inspection_date,
+                    "device": device,
+                    "period_start": start,
+                    "period_end": end,
+                    "host": answers["host"],
+                    "recording": answers["recording"],
+                    "picture": answers["picture"],
+                    "detail": detail,
+                    "recorded_at": now,
+                }
+            )
+        i = inspections
+        with self.engine.begin() as conn:
+            for chunk in _chunks(names):
+                conn.execute(
+                    i.delete().where(i.c.inspection_date == inspection_date, i.c.device.in_(chunk))
+                )
+            if rows:
+                conn.execute(i.insert(), rows)
+        return len(rows)
+
+    def inspections(
+        self, start_day: dt.date, end_day: dt.date, devices: Iterable[str] | None = None
+    ) -> list[InspectionRecord]:
+        i = inspections
+        base = sa.select(i).where(i.c.inspection_date >= start_day, i.c.inspection_date <= end_day)
+        out: list[InspectionRecord] = []
+        with self.engine.connect() as conn:
+            for q in _device_filtered(base, i.c.device, devices):
+                for row in conn.execute(q):
+                    out.append(
+                        InspectionRecord(
+                            inspection_date=row.inspection_date,
+                            device=row.device,
+                            period_start=row.period_start,
+                            period_end=row.period_end,
+                            answers={
+                                "host": row.host,
+                                "recording": row.recording,
+                                "picture": row.picture,
+                            },
+                            detail=list(row.detail or []),
+                        )
+                    )
+        out.sort(key=lambda x: (x.inspection_date, x.device))
+        return out
+
+    def daily_housekeeping(
+        self, now: dt.datetime, tz: str = "Asia/Taipei", interval_days: int = 14
+    ) -> None:
+        """Run once a day (the service does, after local midnight): write yesterday's
+        snapshot and, when yesterday was an inspection date, that inspection."""
+        zone = ZoneInfo(tz)
+        yesterday = _aware(now).astimezone(zone).date() - dt.timedelta(days=1)
+        self.snapshot_day(yesterday, tz)
+        for date, first, last in inspection_periods(yesterday.year, yesterday.month, interval_days):
+            if date == yesterday:
+                start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
+                end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(
+                    dt.UTC
+                )
+                self.record_inspection(date, start, end)
+
+    # -- retention of the log itself
+
+    def purge(self, older_than: dt.datetime) -> dict[str, int]:
+        """Delete what ended before `older_than` (settings.log_retention_days ago)."""
+        cutoff = _aware(older_than)
+        day = cutoff.date()
+        t, a, i, s = check_transitions, alert_events, inspections, daily_snapshots
+        with self._lock, self.engine.begin() as conn:
+            counts = {
+                "transitions": conn.execute(
+                    t.delete().where(sa.func.coalesce(t.c.ended_at, t.c.last_seen_at) < cutoff)
+                ).rowcount,
+                "alerts": conn.execute(
+                    a.delete().where(a.c.resolved_at.is_not(None), a.c.resolved_at < cutoff)
+                ).rowcount,
+                "inspections": conn.execute(i.delete().where(i.c.inspection_date < day)).rowcount,
+                "snapshots": conn.execute(s.delete().where(s.c.day < day)).rowcount,
+            }
+        with self._lock:
+            self._load_current()
+        return counts
+
+    # -- async wrappers (run the synchronous call in a worker thread)
+
+    async def arecord_results(self, results: Sequence[CheckResult]) -> int:
+        return await asyncio.to_thread(self.record_results, results)
+
+    async def arecord_alert_event(
+        self,
+        kind: Literal["fired", "resolved"],
+        alertname: str,
+        device: str,
+        labels: Mapping[str, str] | None = None,
+        at: dt.datetime | None = None,
+    ) -> bool:
+        return await asyncio.to_thread(self.record_alert_event, kind, alertname, device, labels, at)
+
+    async def asave_state(self, key: str, value: Mapping[str, Any]) -> None:
+        await asyncio.to_thread(self.save_state, key, value)
+
+    async def aload_state(self, key: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self.load_state, key)
+
+
+def _device_filtered(
+    base: sa.Select[Any], column: sa.ColumnElement[str], devices: Iterable[str] | None
+) -> Iterable[sa.Select[Any]]:
+    if devices is None:
+        yield base
+        return
+    names = list(dict.fromkeys(devices))
+    for chunk in _chunks(names):
+        yield base.where(column.in_(chunk))
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: every commit is fsynced to the WAL, so a committed batch survives
+        # kill -9 and a power cut alike (NORMAL would survive only the former).
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def dumps_canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces) for hashing report data."""
+    return json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))

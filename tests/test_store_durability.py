@@ -1,0 +1,72 @@
+"""A committed batch survives kill -9 of the writing process, and batches are atomic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from camwatch.store import Store
+
+WRITER = textwrap.dedent(
+    """
+    import datetime as dt, sys
+    from camwatch.store import Store
+    from probes.result import CheckKind, CheckResult, Status
+    store = Store.open(sys.argv[1])
+    t0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    batch = 0
+    while True:
+        at = t0 + dt.timedelta(minutes=batch)
+        results = [CheckResult(f"b{batch}-cam{i}", CheckKind.PICTURE, Status.OK, "", at)
+                   for i in range(200)]
+        store.record_results(results)
+        print(batch, flush=True)   # only after the commit returned
+        batch += 1
+    """
+)
+
+
+def test_committed_batches_survive_sigkill(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    committed = -1
+    deadline = time.monotonic() + 30
+    try:
+        while committed < 15 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            committed = int(line)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert committed >= 15, "the writer did not get going"
+
+    with Store.open(url) as store:
+        devices = store.known_devices()
+        per_batch: dict[int, int] = {}
+        for d in devices:
+            b = int(d.split("-")[0][1:])
+            per_batch[b] = per_batch.get(b, 0) + 1
+        # everything reported as committed is there ...
+        for b in range(committed + 1):
+            assert per_batch.get(b) == 200, f"batch {b} lost after kill -9"
+        # ... and a batch is all or nothing (the one in flight may or may not be there)
+        assert all(n == 200 for n in per_batch.values())
+        assert max(per_batch) <= committed + 1
+        assert len(store.transitions()) == len(devices)
