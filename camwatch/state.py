@@ -4,12 +4,13 @@ history (that is the store's job)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from probes.result import CheckKind, CheckResult
+from probes.result import CheckKind, CheckResult, Status
 
 
 @dataclass
@@ -36,6 +37,9 @@ class LatestState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._results: dict[tuple[str, CheckKind], CheckResult] = {}
+        # (device, check) -> (status, when that status began): "failing since" for the
+        # landing page and dashboards.
+        self._since: dict[tuple[str, CheckKind], tuple[Status, dt.datetime]] = {}
         self.scheduler = SchedulerStats()
         self.probes = ProbeStats()
         self.ready = False
@@ -43,11 +47,21 @@ class LatestState:
     def update(self, results: Iterable[CheckResult]) -> None:
         with self._lock:
             for r in results:
-                self._results[(r.device, r.check)] = r
+                key = (r.device, r.check)
+                self._results[key] = r
+                prev = self._since.get(key)
+                if prev is None or prev[0] != r.status:
+                    self._since[key] = (r.status, r.at)
 
     def get(self, device: str, check: CheckKind) -> CheckResult | None:
         with self._lock:
             return self._results.get((device, check))
+
+    def status_since(self, device: str, check: CheckKind) -> dt.datetime | None:
+        """When the current status of this check began (first result with it)."""
+        with self._lock:
+            entry = self._since.get((device, check))
+            return entry[1] if entry else None
 
     def snapshot(self) -> list[CheckResult]:
         with self._lock:

@@ -1,0 +1,430 @@
+"""camwatch's HTTP server (aiohttp): /metrics, /healthz, /ready, the landing page `/`
+and the monthly sheets under /reports.
+
+/metrics, /healthz and /ready are open, as is the convention for exporters (the metrics
+carry what the inventory says about places, nothing about people). /reports names people
+(managers, office heads) and needs a bearer token (CAMWATCH_HTTP_TOKEN) or basic auth
+(CAMWATCH_HTTP_USER / CAMWATCH_HTTP_PASSWORD); with neither configured it is disabled.
+No page ever contains or links to a frame.
+
+The server never imports the store: the service injects `report_provider`, an async
+callable (month "YYYY-MM", unit id, format "pdf"|"xlsx") -> bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import hmac
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from camwatch.settings import Settings
+from camwatch.state import LatestState
+from exporters.metrics import make_registry
+from inventory.models import Inventory
+from probes.result import CheckKind, CheckResult, Status
+
+ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """What the landing page shows of an alert (the engine supplies these)."""
+
+    alertname: str
+    device: str
+    summary: str
+    starts_at: dt.datetime
+
+
+AlertsSource = Callable[[], Sequence[FiringAlert]]
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+UNIT_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+FORMATS = {"pdf": "application/pdf",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+CHECK_ZH = {CheckKind.HOST: ("監視主機是否正常運作", "recorder/camera running"),
+            CheckKind.RECORDING: ("錄影監材是否正常運轉", "recording running"),
+            CheckKind.PICTURE: ("視訊畫面是否清晰", "picture clear")}
+HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+class HttpContext:
+    def __init__(self, settings: Settings, state: LatestState,
+                 inventory: Inventory | Callable[[], Inventory],
+                 report_provider: ReportProvider | None, alerts: AlertsSource | None,
+                 now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.state = state
+        self._inventory = inventory
+        self.report_provider = report_provider
+        self.alerts = alerts
+        self.now = now
+        self.registry = make_registry(state, inventory)
+
+    @property
+    def inventory(self) -> Inventory:
+        inv = self._inventory
+        return inv() if callable(inv) else inv
+
+
+STATE_KEY = web.AppKey("camwatch_http", HttpContext)
+
+
+# -- authentication -------------------------------------------------------------------
+
+
+def auth_configured(settings: Settings) -> bool:
+    return bool(settings.http_token) or bool(settings.http_user and settings.http_password)
+
+
+def authorized(settings: Settings, header: str | None) -> bool:
+    """Bearer token or basic auth, compared in constant time."""
+    if not header:
+        return False
+    scheme, _, cred = header.partition(" ")
+    scheme = scheme.lower()
+    cred = cred.strip()
+    if scheme == "bearer" and settings.http_token:
+        return hmac.compare_digest(cred.encode(), settings.http_token.encode())
+    if scheme == "basic" and settings.http_user and settings.http_password:
+        try:
+            raw = base64.b64decode(cred, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user, sep, password = raw.partition(":")
+        if not sep:
+            return False
+        ok_user = hmac.compare_digest(user.encode(), settings.http_user.encode())
+        ok_pw = hmac.compare_digest(password.encode(), settings.http_password.encode())
+        return ok_user and ok_pw
+    return False
+
+
+def _require_auth(request: web.Request) -> None:
+    ctx = request.app[STATE_KEY]
+    if not auth_configured(ctx.settings):
+        raise web.HTTPForbidden(
+            text="/reports is disabled: set CAMWATCH_HTTP_TOKEN (or CAMWATCH_HTTP_USER and "
+                 "CAMWATCH_HTTP_PASSWORD) to enable it.\n"
+                 "報表下載未啟用：請設定 CAMWATCH_HTTP_TOKEN。\n")
+    if not authorized(ctx.settings, request.headers.get("Authorization")):
+        raise web.HTTPUnauthorized(
+            text="authentication required (Bearer token or basic auth)\n需要登入\n",
+            headers={"WWW-Authenticate": 'Basic realm="camwatch reports", charset="UTF-8"'})
+
+
+# -- middleware -------------------------------------------------------------------------
+
+
+@web.middleware
+async def security_headers(request: web.Request,
+                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                           ) -> web.StreamResponse:
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        resp = exc
+        _headers(request, resp)
+        raise
+    _headers(request, resp)
+    return resp
+
+
+def _headers(request: web.Request, resp: web.StreamResponse) -> None:
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    resp.headers.setdefault("Content-Security-Policy", HTML_CSP)
+    if request.path.startswith("/reports") or request.path == "/":
+        resp.headers["Cache-Control"] = "no-store"
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[STATE_KEY]
+    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest,
+                                                            ctx.registry)
+    resp = web.Response(body=body)
+    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return resp
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def is_ready(state: LatestState) -> bool:
+    return state.ready or bool(state.snapshot())
+
+
+async def ready(request: web.Request) -> web.Response:
+    if is_ready(request.app[STATE_KEY].state):
+        return web.Response(text="ready\n")
+    return web.Response(status=503, text="not ready: no check has finished yet\n")
+
+
+async def reports_index(request: web.Request) -> web.Response:
+    _require_auth(request)
+    ctx = request.app[STATE_KEY]
+    today = ctx.now().date()
+    this_month = f"{today.year:04d}-{today.month:02d}"
+    prev = (today.replace(day=1) - dt.timedelta(days=1))
+    last_month = f"{prev.year:04d}-{prev.month:02d}"
+    rows = []
+    for unit in ctx.inventory.units.values():
+        links = " ".join(
+            f'<a href="/reports/{m}/{escape(unit.id)}.{fmt}">{m} {fmt.upper()}</a>'
+            for m in (this_month, last_month) for fmt in FORMATS)
+        rows.append(f"<tr><td>{escape(unit.name)}</td><td>{links}</td></tr>")
+    body = (f"<h1>每月維護紀錄表 <small>Monthly maintenance sheets</small></h1>"
+            f"<table><tr><th>業管單位 Unit</th><th>下載 Download</th></tr>{''.join(rows)}"
+            f"</table>")
+    return _html("報表 Reports — camwatch", body)
+
+
+async def report(request: web.Request) -> web.Response:
+    _require_auth(request)
+    ctx = request.app[STATE_KEY]
+    month = request.match_info["month"]
+    unit = request.match_info["unit"]
+    fmt = request.match_info["fmt"]
+    if not MONTH_RE.match(month) or not UNIT_RE.match(unit) or fmt not in FORMATS:
+        raise web.HTTPNotFound(text="no such report (expected /reports/YYYY-MM/UNIT.pdf)\n")
+    if unit not in ctx.inventory.units:
+        raise web.HTTPNotFound(text=f"unknown unit {unit!r} (查無此業管單位)\n")
+    if ctx.report_provider is None:
+        raise web.HTTPServiceUnavailable(text="reports are not available in this process\n")
+    try:
+        data = await ctx.report_provider(month, unit, fmt)
+    except (LookupError, ValueError) as exc:
+        raise web.HTTPNotFound(text=f"no report: {type(exc).__name__}\n") from None
+    except Exception:
+        raise web.HTTPInternalServerError(
+            text="the report could not be produced; see the service log\n") from None
+    return web.Response(
+        body=data, content_type=FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{unit}-{month}.{fmt}"',
+                 "Cache-Control": "no-store"})
+
+
+async def landing(request: web.Request) -> web.Response:
+    ctx = request.app[STATE_KEY]
+    return _html("camwatch", landing_body(ctx))
+
+
+def landing_body(ctx: HttpContext) -> str:
+    inv = ctx.inventory
+    results = ctx.state.snapshot()
+    now = ctx.now()
+    failing: dict[str, list[CheckResult]] = {}
+    unit_answers: dict[str, dict[CheckKind, list[Status]]] = {u: {} for u in inv.units}
+    for r in results:
+        try:
+            unit = inv.unit_of(r.device)
+        except KeyError:
+            continue
+        unit_answers.setdefault(unit.id, {}).setdefault(r.check, []).append(r.status)
+        if r.status == Status.FAIL:
+            failing.setdefault(unit.id, []).append(r)
+
+    parts = [
+        "<h1>camwatch <small>監視系統維護 CCTV maintenance</small></h1>",
+        f"<p class=muted>{escape(inv.campus.name)} · 更新於 updated "
+        f"{escape(_local(now, inv.campus.timezone))}</p>",
+        '<nav><a href="/metrics">/metrics</a> · <a href="/reports">報表 reports</a> · '
+        '<a href="/healthz">/healthz</a> · <a href="/ready">/ready</a></nav>',
+        "<h2>附件四 三項檢查 <small>The three answers per unit</small></h2>",
+        "<table><tr><th>業管單位 Unit</th>"
+        + "".join(f"<th>{zh}<br><small>{en}</small></th>" for zh, en in CHECK_ZH.values())
+        + "</tr>",
+    ]
+    for unit_id, unit in inv.units.items():
+        cells = []
+        for check in CHECK_ZH:
+            statuses = unit_answers.get(unit_id, {}).get(check, [])
+            cells.append(_answer_cell(statuses))
+        parts.append(f"<tr><td>{escape(unit.name)}</td>{''.join(cells)}</tr>")
+    parts.append("</table>")
+
+    parts.append("<h2>目前異常 <small>Failing now</small></h2>")
+    if not failing:
+        if results:
+            parts.append("<p class=ok>全部正常 All checks pass.</p>")
+        else:
+            parts.append("<p class=muted>尚無檢查結果 No results yet.</p>")
+    for unit_id, rs in failing.items():
+        unit = inv.units[unit_id]
+        parts.append(f"<h3>{escape(unit.name)} <small>{escape(unit_id)}</small></h3>")
+        parts.append("<table><tr><th>設備 Device</th><th>位置 Place</th><th>檢查 Check</th>"
+                     "<th>原因 Reason</th><th>開始 Since</th></tr>")
+        for r in sorted(rs, key=lambda r: (r.device, r.check.value)):
+            since = ctx.state.status_since(r.device, r.check) or r.at
+            parts.append(
+                f"<tr class=fail><td>{escape(_name(inv, r.device))}<br>"
+                f"<small>{escape(r.device)}</small></td>"
+                f"<td>{escape(_place(inv, r.device))}</td>"
+                f"<td>{CHECK_ZH[r.check][0]}<br><small>{CHECK_ZH[r.check][1]}</small></td>"
+                f"<td>{escape(r.reason)}</td>"
+                f"<td>{escape(_local(since, inv.campus.timezone))}</td></tr>")
+        parts.append("</table>")
+
+    if ctx.alerts is not None:
+        alerts = list(ctx.alerts())
+        parts.append("<h2>告警 <small>Alerts firing</small></h2>")
+        if not alerts:
+            parts.append("<p class=muted>無 None.</p>")
+        else:
+            parts.append("<table><tr><th>告警 Alert</th><th>摘要 Summary</th>"
+                         "<th>開始 Since</th></tr>")
+            for a in sorted(alerts, key=lambda a: a.starts_at):
+                parts.append(f"<tr><td>{escape(a.alertname)}</td><td>{escape(a.summary)}</td>"
+                             f"<td>{escape(_local(a.starts_at, inv.campus.timezone))}</td></tr>")
+            parts.append("</table>")
+    return "\n".join(parts)
+
+
+def _answer_cell(statuses: list[Status]) -> str:
+    if not statuses:
+        return "<td class=muted>— <small>未檢查 not checked</small></td>"
+    fails = sum(1 for s in statuses if s == Status.FAIL)
+    unknown = sum(1 for s in statuses if s == Status.UNKNOWN)
+    if fails:
+        return f"<td class=fail>否 <small>No · {fails} 項異常 failing</small></td>"
+    if unknown:
+        return f"<td class=muted>是 <small>Yes · {unknown} 項未知 unknown</small></td>"
+    return "<td class=ok>是 <small>Yes</small></td>"
+
+
+def _name(inv: Inventory, device: str) -> str:
+    if device in inv.recorders:
+        return inv.recorders[device].name
+    if device in inv.cameras:
+        return inv.cameras[device].name
+    return device
+
+
+def _place(inv: Inventory, device: str) -> str:
+    try:
+        return inv.place_of(device)
+    except KeyError:
+        return ""
+
+
+def _local(t: dt.datetime, tz: str) -> str:
+    try:
+        from zoneinfo import ZoneInfo
+
+        t = t.astimezone(ZoneInfo(tz))
+    except Exception:  # unknown zone: show UTC
+        t = t.astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+PAGE = """<!doctype html>
+<html lang="zh-Hant"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{font-family:"Noto Sans CJK TC","Noto Sans TC",sans-serif;margin:2em;color:#222;
+max-width:72em}}
+table{{border-collapse:collapse;margin:.5em 0 1.5em}}
+th,td{{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}}
+th{{background:#f3f3f3}} small{{color:#666;font-weight:normal}}
+.fail{{background:#fde8e8}} td.fail{{color:#a00;font-weight:bold}}
+.ok{{color:#060;font-weight:bold}} .muted{{color:#777}}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def _html(title: str, body: str) -> web.Response:
+    return web.Response(text=PAGE.format(title=escape(title), body=body),
+                        content_type="text/html", charset="utf-8")
+
+
+# -- the app and the server --------------------------------------------------------------
+
+
+def build_app(settings: Settings, state: LatestState,
+              inventory: Inventory | Callable[[], Inventory], *,
+              report_provider: ReportProvider | None = None,
+              alerts: AlertsSource | None = None,
+              now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+              ) -> web.Application:
+    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app[STATE_KEY] = HttpContext(settings, state, inventory, report_provider, alerts, now)
+    app.router.add_get("/", landing)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/reports", reports_index)
+    app.router.add_get("/reports/", reports_index)
+    app.router.add_get(r"/reports/{month}/{unit}.{fmt:[a-z]+}", report)
+    return app
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None and settings.tls_key is None:
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ValueError("TLS needs both CAMWATCH_TLS_CERT and CAMWATCH_TLS_KEY")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return ctx
+
+
+class HttpServer:
+    """Start/stop the server inside a running event loop.
+
+        server = HttpServer(settings, state, inventory, report_provider=...)
+        await server.start()      # server.url -> "http://127.0.0.1:9745"
+        ...
+        await server.stop()
+
+    A listen port of 0 picks a free port (tests); `server.port` tells which.
+    """
+
+    def __init__(self, settings: Settings, state: LatestState,
+                 inventory: Inventory | Callable[[], Inventory], **kwargs: Any) -> None:
+        self.settings = settings
+        self.app = build_app(settings, state, inventory, **kwargs)
+        self._runner: web.AppRunner | None = None
+        self.port: int = settings.listen_port
+        self.host: str = settings.listen_host
+        self.ssl = tls_context(settings)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,347 @@
+"""The Prometheus collector: fresh metric families from the latest results at each scrape.
+
+Nothing here is global: `CamwatchCollector.collect()` reads `LatestState` and the
+`Inventory` and builds every family anew, so a device removed from the inventory or a
+disk that disappeared leaves no stale series behind. The metric list and the
+`CheckResult.values` keys each metric reads are documented in exporters/README.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from camwatch.state import LatestState
+from inventory.models import Inventory
+from probes.api import planned_checks
+from probes.result import CheckKind, CheckResult, Status, Value
+
+# CheckResult.values keys read by the collector. Probes may use any of the aliases; the
+# first one present wins. Keep in step with probes/host.py, recording.py, picture.py.
+KEY_UPTIME = ("uptime_s", "uptime_seconds", "uptime")
+KEY_CLOCK_OFFSET = ("clock_offset_s", "clock_offset_seconds", "clock_offset")
+KEY_MODEL = ("model",)
+KEY_FIRMWARE = ("firmware", "firmware_version")
+KEY_NEWEST_AGE = ("newest_age_s", "newest_footage_age_s", "footage_age_s", "newest_age_seconds")
+KEY_RETENTION = ("retention_days", "oldest_footage_days")
+KEY_SHARPNESS = ("sharpness",)
+KEY_BASELINE = ("baseline_sharpness", "baseline")
+KEY_BRIGHTNESS = ("brightness",)
+KEY_VERDICT = ("verdict",)
+# Per-disk values: "disk:<id>:<field>" (also "disk.<id>.<field>" / "disks/<id>/<field>")
+DISK_KEY = re.compile(r"^disks?[.:/](?P<disk>[^.:/]+)[.:/](?P<field>[a-z_]+)$")
+DISK_OK_FIELDS = ("ok", "healthy")
+DISK_FREE_FIELDS = ("free_bytes", "free")
+DISK_TOTAL_FIELDS = ("total_bytes", "capacity_bytes", "total")
+
+DAY = 86400.0
+CHECK_LABEL = {CheckKind.HOST: "host", CheckKind.RECORDING: "recording",
+               CheckKind.PICTURE: "picture"}
+
+
+def number(values: Mapping[str, Value], keys: Iterable[str]) -> float | None:
+    """The first of `keys` present as a finite number (bools count as 0/1)."""
+    for key in keys:
+        v = values.get(key)
+        if v is None or isinstance(v, str):
+            continue
+        f = float(v)
+        if math.isfinite(f):
+            return f
+    return None
+
+
+def text(values: Mapping[str, Value], keys: Iterable[str]) -> str | None:
+    for key in keys:
+        v = values.get(key)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def disks(values: Mapping[str, Value]) -> dict[str, dict[str, Value]]:
+    """Group per-disk values: {"1": {"ok": True, "free_bytes": 123}, ...}."""
+    out: dict[str, dict[str, Value]] = {}
+    for key, v in values.items():
+        m = DISK_KEY.match(key)
+        if m:
+            out.setdefault(m["disk"], {})[m["field"]] = v
+    return out
+
+
+@dataclass(frozen=True)
+class DeviceLabels:
+    device: str
+    kind: str  # "recorder" | "camera"
+    type: str  # nvr | dvr | ip | analog
+    name: str
+    unit: str
+    unit_name: str
+    recorder: str
+    location: str
+    model: str
+
+
+def device_labels(inventory: Inventory) -> dict[str, DeviceLabels]:
+    out: dict[str, DeviceLabels] = {}
+    for rec in inventory.recorders.values():
+        unit = inventory.units.get(rec.unit)
+        out[rec.id] = DeviceLabels(
+            device=rec.id, kind="recorder", type=rec.kind.value, name=rec.name,
+            unit=rec.unit, unit_name=unit.name if unit else rec.unit, recorder=rec.id,
+            location=_place(inventory, rec.id), model=rec.model or "",
+        )
+    for cam in inventory.cameras.values():
+        rec_ = inventory.recorders.get(cam.recorder)
+        unit_id = rec_.unit if rec_ else ""
+        unit = inventory.units.get(unit_id)
+        out[cam.id] = DeviceLabels(
+            device=cam.id, kind="camera", type=cam.kind.value, name=cam.name,
+            unit=unit_id, unit_name=unit.name if unit else unit_id, recorder=cam.recorder,
+            location=cam.position, model="",
+        )
+    return out
+
+
+def _place(inventory: Inventory, device: str) -> str:
+    try:
+        return inventory.place_of(device)
+    except KeyError:
+        return ""
+
+
+class CamwatchCollector(Collector):
+    """Reads LatestState + Inventory at each scrape. `inventory` may be swapped on reload."""
+
+    def __init__(self, state: LatestState, inventory: Inventory | Callable[[], Inventory]):
+        self.state = state
+        self._inventory = inventory
+
+    @property
+    def inventory(self) -> Inventory:
+        inv = self._inventory
+        return inv() if callable(inv) else inv
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # families depend on the state; registering must not scrape
+
+    def collect(self) -> Iterator[Metric]:
+        inventory = self.inventory
+        labels = device_labels(inventory)
+        results = self.state.snapshot()
+        by_key: dict[tuple[str, CheckKind], CheckResult] = {(r.device, r.check): r
+                                                            for r in results}
+        host_values = {r.device: r.values for r in results if r.check == CheckKind.HOST}
+
+        info = GaugeMetricFamily(
+            "camwatch_device_info",
+            "Descriptive labels of a device from the inventory (value always 1).",
+            labels=["device", "kind", "type", "name", "unit", "unit_name", "recorder",
+                    "location", "model", "firmware"],
+        )
+        for d in labels.values():
+            hv = host_values.get(d.device, {})
+            model = text(hv, KEY_MODEL) or d.model
+            firmware = text(hv, KEY_FIRMWARE) or ""
+            info.add_metric([d.device, d.kind, d.type, d.name, d.unit, d.unit_name, d.recorder,
+                             d.location, model, firmware], 1)
+        yield info
+
+        ok = GaugeMetricFamily(
+            "camwatch_check_ok",
+            "1 if the last check passed, 0 if it failed; absent while unknown "
+            "(check: host=監視主機是否正常運作, recording=錄影監材是否正常運轉, "
+            "picture=視訊畫面是否清晰).",
+            labels=["device", "check"],
+        )
+        unknown = GaugeMetricFamily(
+            "camwatch_check_unknown",
+            "1 if the last answer of a planned check is unknown (not yet run or no reply).",
+            labels=["device", "check"],
+        )
+        ts = GaugeMetricFamily(
+            "camwatch_check_timestamp_seconds", "When the last result of a check was taken.",
+            labels=["device", "check"],
+        )
+        since = GaugeMetricFamily(
+            "camwatch_check_status_since_timestamp_seconds",
+            "When the current status (ok/fail/unknown) of a check began.",
+            labels=["device", "check"],
+        )
+        planned = {(dev, chk) for chk, dev in planned_checks(inventory)}
+        for key in sorted(planned | set(by_key), key=lambda k: (k[0], k[1].value)):
+            device, check = key
+            if device not in labels:
+                continue  # a result of a device no longer in the inventory
+            r = by_key.get(key)
+            lv = [device, CHECK_LABEL[check]]
+            if r is None or r.status == Status.UNKNOWN:
+                unknown.add_metric(lv, 1)
+            else:
+                unknown.add_metric(lv, 0)
+                ok.add_metric(lv, 1 if r.status == Status.OK else 0)
+            if r is not None:
+                ts.add_metric(lv, r.at.timestamp())
+                started = self.state.status_since(device, check)
+                if started is not None:
+                    since.add_metric(lv, started.timestamp())
+        yield ok
+        yield unknown
+        yield ts
+        yield since
+
+        uptime = GaugeMetricFamily("camwatch_device_uptime_seconds",
+                                   "Uptime the device reported.", labels=["device"])
+        offset = GaugeMetricFamily(
+            "camwatch_clock_offset_seconds",
+            "Device clock minus camwatch clock (positive: the device is ahead).",
+            labels=["device"])
+        age = GaugeMetricFamily(
+            "camwatch_recording_newest_age_seconds",
+            "Age of the newest recorded footage.", labels=["device"])
+        retention = GaugeMetricFamily(
+            "camwatch_retention_seconds",
+            "Age of the oldest footage kept (retention; divide by 86400 for days).",
+            labels=["device"])
+        disk_ok = GaugeMetricFamily("camwatch_disk_ok", "1 if the disk is healthy, 0 if not.",
+                                    labels=["device", "disk"])
+        disk_free = GaugeMetricFamily("camwatch_disk_free_bytes", "Free space on the disk.",
+                                      labels=["device", "disk"])
+        disk_total = GaugeMetricFamily("camwatch_disk_capacity_bytes", "Capacity of the disk.",
+                                       labels=["device", "disk"])
+        sharp = GaugeMetricFamily(
+            "camwatch_picture_sharpness",
+            "Variance of the Laplacian of the last frame (higher is sharper).",
+            labels=["device"])
+        base = GaugeMetricFamily(
+            "camwatch_picture_baseline_sharpness",
+            "The camera's own sharpness baseline for the current day/night mode.",
+            labels=["device"])
+        bright = GaugeMetricFamily("camwatch_picture_brightness",
+                                   "Mean brightness of the last frame (0-255).",
+                                   labels=["device"])
+        verdict = GaugeMetricFamily("camwatch_picture_verdict",
+                                    "1 for the current picture verdict of a camera.",
+                                    labels=["device", "verdict"])
+        finding = GaugeMetricFamily(
+            "camwatch_finding", "1 for each fault found by the last check (FindingCode).",
+            labels=["device", "check", "code", "subject"])
+
+        for r in sorted(results, key=lambda r: (r.device, r.check.value)):
+            if r.device not in labels:
+                continue
+            v = r.values
+            dev = [r.device]
+            if r.check == CheckKind.HOST:
+                _add(uptime, dev, number(v, KEY_UPTIME))
+                _add(offset, dev, number(v, KEY_CLOCK_OFFSET))
+            elif r.check == CheckKind.RECORDING:
+                _add(age, dev, number(v, KEY_NEWEST_AGE))
+                days = number(v, KEY_RETENTION)
+                _add(retention, dev, None if days is None else days * DAY)
+                for disk_id, fields in sorted(disks(v).items()):
+                    _add(disk_ok, [r.device, disk_id], number(fields, DISK_OK_FIELDS))
+                    _add(disk_free, [r.device, disk_id], number(fields, DISK_FREE_FIELDS))
+                    _add(disk_total, [r.device, disk_id], number(fields, DISK_TOTAL_FIELDS))
+            elif r.check == CheckKind.PICTURE:
+                _add(sharp, dev, number(v, KEY_SHARPNESS))
+                _add(base, dev, number(v, KEY_BASELINE))
+                _add(bright, dev, number(v, KEY_BRIGHTNESS))
+                current = text(v, KEY_VERDICT)
+                if current:
+                    verdict.add_metric([r.device, current], 1)
+            seen: set[tuple[str, str]] = set()
+            for f in r.findings:
+                subject = f.subject or ""
+                if (f.code.value, subject) in seen:
+                    continue
+                seen.add((f.code.value, subject))
+                finding.add_metric([r.device, CHECK_LABEL[r.check], f.code.value, subject], 1)
+        yield from (uptime, offset, age, retention, disk_ok, disk_free, disk_total,
+                    sharp, base, bright, verdict, finding)
+
+        rmin = GaugeMetricFamily(
+            "camwatch_retention_min_seconds",
+            "Policy (rule 八(三)): footage kept at least this long (30 days by default).",
+            labels=["recorder"])
+        rmax = GaugeMetricFamily(
+            "camwatch_retention_max_seconds",
+            "Policy (rule 八(四)): footage destroyed after this long (365 days by default).",
+            labels=["recorder"])
+        hold = GaugeMetricFamily(
+            "camwatch_legal_hold",
+            "1 while a legal hold allows a recorder to keep footage past the maximum.",
+            labels=["recorder"])
+        today = dt.datetime.now(dt.UTC).date()
+        for rec_id in sorted(inventory.recorders):
+            pol = inventory.retention_for(rec_id)
+            rmin.add_metric([rec_id], pol.min_days * DAY)
+            rmax.add_metric([rec_id], pol.max_days * DAY)
+            hold.add_metric([rec_id], 1 if inventory.legal_hold_for(rec_id, today) else 0)
+        yield rmin
+        yield rmax
+        yield hold
+
+        yield from self._probe_and_scheduler()
+
+    def _probe_and_scheduler(self) -> Iterator[Metric]:
+        stats = self.state.probes
+        dur = SummaryMetricFamily("camwatch_probe_duration_seconds",
+                                  "Time probes took, by driver.", labels=["driver"])
+        for driver in sorted(stats.duration_count):
+            dur.add_metric([driver], count_value=stats.duration_count[driver],
+                           sum_value=stats.duration_sum.get(driver, 0.0))
+        yield dur
+        errors = CounterMetricFamily("camwatch_probe_errors",
+                                     "Probe errors by driver and reason.",
+                                     labels=["driver", "reason"])
+        for (driver, reason), n in sorted(stats.errors.items()):
+            errors.add_metric([driver, reason], n)
+        yield errors
+
+        sched = self.state.scheduler
+        last = GaugeMetricFamily("camwatch_scheduler_last_cycle_timestamp_seconds",
+                                 "When the last full cycle of a check ended.",
+                                 labels=["check"])
+        for chk, t in sorted(sched.last_cycle_end.items()):
+            last.add_metric([CHECK_LABEL[chk]], t)
+        yield last
+        lag = GaugeMetricFamily("camwatch_scheduler_lag_seconds",
+                                "How late the scheduler runs a check against its interval.",
+                                labels=["check"])
+        for chk, s in sorted(sched.lag_seconds.items()):
+            lag.add_metric([CHECK_LABEL[chk]], s)
+        yield lag
+        done = CounterMetricFamily("camwatch_scheduler_checks",
+                                   "Checks run since start.", labels=["check"])
+        for chk, n in sorted(sched.checks_done.items()):
+            done.add_metric([CHECK_LABEL[chk]], n)
+        yield done
+
+
+def _add(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
+    if value is not None:
+        family.add_metric(labels, value)
+
+
+def make_registry(state: LatestState, inventory: Inventory | Callable[[], Inventory],
+                  *, process: bool = True) -> CollectorRegistry:
+    """A registry of its own (not the global default one) holding camwatch's collector
+    and, unless `process=False`, the standard process_* metrics of this process."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CamwatchCollector(state, inventory))
+    if process:
+        ProcessCollector(registry=registry)
+    return registry
