@@ -1,0 +1,116 @@
+"""`camwatch check`: probe once and print the three 附件四 answers per device."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from camwatch.scheduler import probe_once
+from camwatch.service import (
+    StartupError,
+    load_inventory_or_fail,
+    load_settings_or_fail,
+    probe_context,
+    runner_for,
+)
+from camwatch.tui import check_table, device_answers, lookup_in
+from inventory.models import Inventory
+from probes.api import planned_checks, recorder_of
+from probes.result import CheckKind, CheckResult, Status
+
+
+def plan_for(inventory: Inventory, devices: Sequence[str]) -> list[tuple[CheckKind, str]]:
+    """The checks needed to answer for `devices` (all when empty): a recorder's picture
+    answer needs its cameras' picture checks; a camera's recording answer (and an analog
+    camera's host answer) needs its recorder's checks."""
+    plan = planned_checks(inventory)
+    if not devices:
+        return plan
+    needed: set[str] = set()
+    for dev in devices:
+        needed.add(dev)
+        if dev in inventory.recorders:
+            needed.update(c.id for c in inventory.cameras_of(dev))
+        else:
+            needed.add(inventory.cameras[dev].recorder)
+    return [(c, d) for c, d in plan if d in needed]
+
+
+async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
+                    settings_path: Path | None, progress: bool) -> list[CheckResult]:
+    settings = load_settings_or_fail(settings_path)
+    ctx = probe_context(settings, inventory)
+    run_probe = runner_for(ctx)
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("檢查中 probing"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, transient=True)
+    task = bar.add_task("probe", total=len(plan))
+    started = time.monotonic()
+    shown = False
+
+    def done(check: CheckKind, device: str, results: list[CheckResult]) -> None:
+        nonlocal shown
+        bar.advance(task)
+        # a progress bar only when it takes a while, and only on a terminal
+        if progress and not shown and time.monotonic() - started > 1.0 and console.is_terminal:
+            bar.start()
+            shown = True
+
+    try:
+        return await probe_once(
+            plan, run_probe, recorder_of=lambda d: recorder_of(inventory, d),
+            concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
+            probe_timeout=settings.timeout, retries=settings.retries, on_done=done,
+        )
+    finally:
+        if shown:
+            bar.stop()
+
+
+@click.command("check")
+@click.option("--inventory", "inventory_paths", multiple=True, required=True,
+              type=click.Path(path_type=Path), help="Inventory YAML file or folder (repeatable).")
+@click.option("--settings", "settings_path", type=click.Path(path_type=Path), default=None,
+              help="Settings YAML (CAMWATCH_* environment variables override it).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.argument("devices", nargs=-1)
+def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_json: bool,
+            devices: tuple[str, ...]) -> None:
+    """Probe devices once and print the three answers of 附件四 per device.
+
+    DEVICE... are recorder or camera ids from the inventory (all devices when none).
+    Exit status 1 when any check failed (否).
+    """
+    try:
+        inventory = load_inventory_or_fail(list(inventory_paths))
+    except StartupError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    unknown = [d for d in devices if d not in inventory.recorders and d not in inventory.cameras]
+    if unknown:
+        click.echo(f"unknown device(s): {', '.join(unknown)} (not in the inventory; "
+                   "`camwatch inventory validate` lists them)", err=True)
+        sys.exit(2)
+    plan = plan_for(inventory, devices)
+    try:
+        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json))
+    except StartupError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    answers = device_answers(inventory, lookup_in(results), list(devices) or None)
+    if as_json:
+        click.echo(json.dumps([a.to_json() for a in answers], ensure_ascii=False, indent=2,
+                              default=str))
+    else:
+        Console().print(check_table(answers))
+    failed = any(ans is not None and ans.status == Status.FAIL
+                 for a in answers for ans in a.checks.values())
+    sys.exit(1 if failed else 0)

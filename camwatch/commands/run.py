@@ -1,0 +1,43 @@
+"""`camwatch run`: the long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from camwatch.logs import setup_logging
+from camwatch.scheduler import ShardError, parse_shard
+from camwatch.service import (
+    Service,
+    StartupError,
+    load_inventory_or_fail,
+    load_settings_or_fail,
+)
+
+
+@click.command("run")
+@click.option("--inventory", "inventory_paths", multiple=True, required=True,
+              type=click.Path(path_type=Path), help="Inventory YAML file or folder (repeatable).")
+@click.option("--settings", "settings_path", type=click.Path(path_type=Path), default=None,
+              help="Settings YAML (CAMWATCH_* environment variables override it).")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Probe only shard K of N (1-based; a recorder and its cameras stay together).")
+def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
+            shard: str | None) -> None:
+    """Run the service: probes on a schedule, /metrics, repair alerts, the inspection log.
+
+    Stops cleanly on Ctrl-C or SIGTERM (the log is flushed and state kept for the next start).
+    """
+    try:
+        settings = load_settings_or_fail(settings_path)
+        setup_logging(settings.log_level, settings.log_format, settings.log_file)
+        shard_kn = parse_shard(shard) if shard else None
+        inventory = load_inventory_or_fail(list(inventory_paths))
+        service = Service(settings, inventory, shard=shard_kn)
+        asyncio.run(service.run_until_signalled())
+    except (StartupError, ShardError) as exc:
+        click.echo(f"camwatch run: {exc}", err=True)
+        sys.exit(1)

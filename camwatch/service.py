@@ -1,0 +1,370 @@
+"""The long-running service: inventory + probes + scheduler + outputs, started and
+stopped in one place.
+
+    settings ─▶ inventory, secrets, store (probe memory, alert state restored)
+             ─▶ HTTP server (/metrics, /, /reports), alert engine + Alertmanager pusher
+             ─▶ scheduler ─▶ results ─▶ LatestState, store (worker thread), alert engine
+
+Every output is a sink of the scheduler; none of them can block the event loop or stop
+the probes. Shutdown (SIGINT/SIGTERM, or `stop()`) stops the scheduler first, then
+flushes the store, persists probe memory and alert state, and stops the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from camwatch.logs import event
+from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
+from camwatch.secrets import SecretStore
+from camwatch.settings import Settings, SettingsError, load_settings
+from camwatch.state import LatestState
+from inventory.models import Inventory
+from probes.api import DeviceMemory, ProbeConfig, ProbeContext, planned_checks, probe, recorder_of
+from probes.result import CheckKind, CheckResult
+
+log = logging.getLogger("camwatch.service")
+
+MEMORY_KEY = "probe_memory"
+ALERTS_KEY = "alert_engine"
+PERSIST_EVERY_S = 60.0
+
+
+class StartupError(Exception):
+    """Something the service needs is missing or wrong; the message says what to fix."""
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_settings_or_fail(path: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(path, **overrides)
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def load_inventory_or_fail(paths: Sequence[Path]) -> Inventory:
+    from inventory.errors import InventoryError
+    from inventory.loader import load_inventory
+
+    try:
+        return load_inventory(paths)
+    except InventoryError as exc:
+        raise StartupError(exc.summary()) from None
+
+
+def probe_config(settings: Settings) -> ProbeConfig:
+    return ProbeConfig(
+        timeout=settings.timeout,
+        clock_drift_max_s=settings.clock_drift_max_s,
+        footage_max_age_s=settings.footage_max_age_s,
+        disk_full_pct=settings.disk_full_pct,
+        allowed_redirect_hosts=tuple(settings.allowed_redirect_hosts),
+    )
+
+
+def probe_context(settings: Settings, inventory: Inventory,
+                  memory: DeviceMemory | None = None) -> ProbeContext:
+    return ProbeContext(
+        inventory=inventory,
+        secrets=SecretStore(settings.secrets_file),
+        config=probe_config(settings),
+        memory=memory or DeviceMemory(),
+    )
+
+
+ProbeFn = Callable[[CheckKind, str, ProbeContext], Awaitable[list[CheckResult]]]
+
+
+def runner_for(ctx: ProbeContext, probe_fn: ProbeFn = probe) -> RunProbe:
+    async def run(check: CheckKind, device: str) -> list[CheckResult]:
+        return await probe_fn(check, device, ctx)
+
+    return run
+
+
+def intervals(settings: Settings) -> dict[CheckKind, float]:
+    return {
+        CheckKind.HOST: settings.host_interval,
+        CheckKind.RECORDING: settings.recording_interval,
+        CheckKind.PICTURE: settings.picture_interval,
+    }
+
+
+def memory_to_json(memory: DeviceMemory) -> dict[str, Any]:
+    return {"facts": memory.facts, "baselines": memory.baselines}
+
+
+def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
+    if not doc:
+        return DeviceMemory()
+    facts = doc.get("facts")
+    baselines = doc.get("baselines")
+    return DeviceMemory(
+        facts=dict(facts) if isinstance(facts, dict) else {},
+        baselines=dict(baselines) if isinstance(baselines, dict) else {},
+    )
+
+
+# --- the seams to the outputs -------------------------------------------------------------
+
+
+class StoreLike(Protocol):
+    def record_results(self, results: Sequence[CheckResult]) -> int: ...
+    def save_state(self, key: str, value: Any) -> None: ...
+    def load_state(self, key: str) -> dict[str, Any] | None: ...
+    def close(self) -> None: ...
+
+
+class Alerting(Protocol):
+    """The alert engine and its Alertmanager pusher, as the service drives them."""
+
+    def observe(self, results: Sequence[CheckResult]) -> None: ...
+    def export_state(self) -> dict[str, Any]: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def firing(self) -> Sequence[Any]: ...
+
+
+AlertingFactory = Callable[[Settings, Inventory, StoreLike | None, dict[str, Any] | None],
+                           Alerting]
+ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
+
+
+def default_alerting(settings: Settings, inventory: Inventory, store: StoreLike | None,
+                     saved: dict[str, Any] | None) -> Alerting:
+    """F's alert engine (exporters/alerting.py) and pusher (exporters/alertmanager.py)."""
+    try:
+        import exporters.alerting
+        import exporters.alertmanager  # noqa: F401
+    except ImportError as exc:
+        raise StartupError(f"CAMWATCH_ALERTMANAGER_URL is set but the alert engine is "
+                           f"not available ({exc})") from None
+    raise StartupError("alert engine wiring pending")
+
+
+# --- the service --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Service:
+    settings: Settings
+    inventory: Inventory
+    shard: tuple[int, int] | None = None
+    probe_fn: ProbeFn = probe  # probes.api.probe; tests inject their own
+    open_store: Callable[[str], StoreLike] | None = None
+    alerting_factory: AlertingFactory | None = None
+    report_provider: ReportProvider | None = None
+    extra_sinks: Sequence[Sink] = ()
+
+    def __post_init__(self) -> None:
+        self.state = LatestState()
+        self.store: StoreLike | None = None
+        self.store_sink: ThreadedBatchSink | None = None
+        self.alerting: Alerting | None = None
+        self.scheduler: Scheduler | None = None
+        self.http: Any = None
+        self.ctx: ProbeContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def url(self) -> str | None:
+        return self.http.url if self.http is not None else None
+
+    async def start(self) -> None:
+        s = self.settings
+        # 1. the inspection log, and what it remembers for probes and alerts
+        if self.open_store is not None or s.store_url:
+            opener = self.open_store or _open_store
+            try:
+                self.store = await asyncio.to_thread(opener, s.store_url)
+            except Exception as exc:
+                raise StartupError(f"inspection log: {exc}") from None
+        memory = DeviceMemory()
+        saved_alerts: dict[str, Any] | None = None
+        if self.store is not None:
+            memory = memory_from_json(await asyncio.to_thread(self.store.load_state, MEMORY_KEY))
+            saved_alerts = await asyncio.to_thread(self.store.load_state, ALERTS_KEY)
+        self.ctx = probe_context(s, self.inventory, memory)
+
+        # 2. alerts
+        factory = self.alerting_factory
+        if factory is None and s.alertmanager_url:
+            factory = default_alerting
+        if factory is not None:
+            self.alerting = factory(s, self.inventory, self.store, saved_alerts)
+            await self.alerting.start()
+
+        # 3. HTTP
+        from exporters.http import HttpServer
+
+        self.http = HttpServer(s, self.state, self.inventory,
+                               report_provider=self.report_provider or self._report,
+                               alerts=self._alerts_for_page)
+        try:
+            await self.http.start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {s.listen} ({exc.strerror or exc}); "
+                               "set CAMWATCH_LISTEN to a free host:port") from None
+
+        # 4. scheduler and its sinks
+        sinks: list[Sink] = [self.state.update]
+        if self.store is not None:
+            self.store_sink = ThreadedBatchSink(self.store.record_results)
+            sinks.append(self.store_sink)
+        if self.alerting is not None:
+            sinks.append(self.alerting.observe)
+        sinks.extend(self.extra_sinks)
+        plan = planned_checks(self.inventory)
+        rec_of: Callable[[str], str] = lambda d: recorder_of(self.inventory, d)  # noqa: E731
+        if self.shard is not None:
+            plan = filter_shard(plan, self.shard, rec_of)
+        self.scheduler = Scheduler(
+            plan, runner_for(self.ctx, self.probe_fn),
+            intervals=intervals(s), recorder_of=rec_of,
+            concurrency=s.concurrency, per_recorder=s.per_recorder_concurrency,
+            timeout=s.timeout, retries=s.retries, jitter=s.jitter,
+            sinks=sinks, state=self.state,
+        )
+        self.scheduler.start()
+        self.state.ready = True
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        event(log, "camwatch started", url=self.http.url, devices=len(self.inventory.recorders)
+              + len(self.inventory.cameras), checks=len(plan),
+              shard=f"{self.shard[0]}/{self.shard[1]}" if self.shard else "all",
+              alertmanager="on" if self.alerting is not None else "off",
+              store="on" if self.store is not None else "off")
+
+    async def stop(self) -> None:
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        self.state.ready = False
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.store_sink is not None:
+            await asyncio.to_thread(self.store_sink.close)
+        await self._persist()
+        if self.alerting is not None:
+            with contextlib.suppress(Exception):
+                await self.alerting.stop()
+            await self._persist()  # what the pusher sent while stopping
+        if self.http is not None:
+            await self.http.stop()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+        event(log, "camwatch stopped")
+        self._stopped.set()
+
+    async def _persist(self) -> None:
+        if self.store is None:
+            return
+        try:
+            if self.ctx is not None:
+                await asyncio.to_thread(self.store.save_state, MEMORY_KEY,
+                                        memory_to_json(self.ctx.memory))
+            if self.alerting is not None:
+                await asyncio.to_thread(self.store.save_state, ALERTS_KEY,
+                                        self.alerting.export_state())
+        except Exception as exc:
+            event(log, "cannot persist state", logging.ERROR,
+                  error=f"{type(exc).__name__}: {exc}")
+
+    async def _housekeeping(self) -> None:
+        """Persist probe memory and alert state now and then; once a day write the
+        daily snapshot and the inspection record, and purge the log past retention."""
+        last_day: dt.date | None = None
+        next_persist = time.monotonic() + PERSIST_EVERY_S
+        while True:
+            await asyncio.sleep(min(5.0, PERSIST_EVERY_S))
+            if time.monotonic() >= next_persist:
+                await self._persist()
+                next_persist = time.monotonic() + PERSIST_EVERY_S
+            store = self.store
+            if store is None:
+                continue
+            today = _local_today(self.inventory.campus.timezone)
+            if last_day is None:
+                last_day = today
+            elif today != last_day:
+                last_day = today
+                await asyncio.to_thread(self._daily, store)
+
+    def _daily(self, store: Any) -> None:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            if hasattr(store, "daily_housekeeping"):
+                store.daily_housekeeping(now, self.inventory.campus.timezone,
+                                         self.settings.inspection_interval_days)
+            if hasattr(store, "purge"):
+                store.purge(now - dt.timedelta(days=self.settings.log_retention_days))
+        except Exception as exc:
+            event(log, "daily housekeeping failed", logging.ERROR,
+                  error=f"{type(exc).__name__}: {exc}")
+
+    def _alerts_for_page(self) -> Sequence[Any]:
+        if self.alerting is None:
+            return []
+        try:
+            return list(self.alerting.firing())
+        except Exception:
+            return []
+
+    async def _report(self, month: str, unit: str, fmt: str) -> bytes:
+        if self.store is None:
+            raise LookupError("no inspection log configured")
+        store = self.store
+        return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt)
+
+    async def run_until_signalled(self) -> None:
+        """Start, wait for SIGINT/SIGTERM, stop cleanly."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+            event(log, "signal received, stopping")
+        finally:
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+
+
+def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str) -> bytes:
+    """G's monthly sheet (reports/sheet.py) for one unit, as bytes."""
+    raise LookupError("report rendering pending")
+
+
+def _open_store(url: str) -> StoreLike:
+    from camwatch.store import Store
+
+    store: StoreLike = Store.open(url)
+    return store
+
+
+def _local_today(tz: str) -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(tz)).date()

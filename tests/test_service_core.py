@@ -1,0 +1,116 @@
+"""The service wired end to end with an injected probe function (no devices): the HTTP
+server answers, results reach /metrics and the SQL log, probe memory survives a restart,
+shutdown flushes everything."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from camwatch.service import Service, StartupError, memory_from_json
+from camwatch.settings import Settings
+from camwatch.store import Store
+from inventory.models import Inventory
+from probes.api import ProbeContext
+from probes.result import CheckKind, CheckResult, Status, utcnow
+
+
+def settings_for(tmp_path: Path, **kw: object) -> Settings:
+    base: dict[str, object] = {
+        "listen": "127.0.0.1:0", "store_url": f"sqlite:///{tmp_path / 'log.db'}",
+        "host_interval": 0.2, "recording_interval": 0.3, "picture_interval": 0.2,
+        "timeout": 1.0, "alertmanager_url": None,
+    }
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+async def fake_probe(check: CheckKind, device: str, ctx: ProbeContext) -> list[CheckResult]:
+    facts = ctx.memory.fact(device)
+    facts["runs"] = int(facts.get("runs", 0)) + 1
+    failing = device == "cam-east" and check == CheckKind.PICTURE
+    status = Status.FAIL if failing else Status.OK
+    reason = "畫面模糊" if failing else "正常"
+    return [CheckResult(device, check, status, reason, utcnow(), {"sharpness": 12.5})]
+
+
+async def wait_until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_results_flow_to_metrics_and_log_and_memory_survives_restart(
+    tmp_path: Path, small_inventory: Inventory
+) -> None:
+    settings = settings_for(tmp_path)
+    svc = Service(settings, small_inventory, probe_fn=fake_probe)
+    await svc.start()
+    try:
+        assert svc.url and svc.url.startswith("http://127.0.0.1:")
+        await wait_until(lambda: svc.state.get("cam-east", CheckKind.PICTURE) is not None)
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"{svc.url}/metrics")
+            assert r.status_code == 200
+            assert 'camwatch_check_ok{check="picture",device="cam-east"} 0.0' in r.text
+            assert (await client.get(f"{svc.url}/ready")).status_code == 200
+        assert svc.scheduler is not None and svc.scheduler.runs[CheckKind.HOST] > 0
+    finally:
+        await svc.stop()
+    with Store.open(settings.store_url) as store:
+        trans = store.transitions(["cam-east"])
+        assert any(t.status == Status.FAIL and t.check == CheckKind.PICTURE for t in trans)
+        memory = memory_from_json(store.load_state("probe_memory"))
+    runs_before = int(memory.facts["nvr1"]["runs"])
+    assert runs_before >= 1
+
+    # a second start remembers what the probes learned
+    svc2 = Service(settings, small_inventory, probe_fn=fake_probe)
+    await svc2.start()
+    try:
+        assert svc2.ctx is not None
+        assert int(svc2.ctx.memory.facts["nvr1"]["runs"]) >= runs_before
+        await wait_until(lambda: int(svc2.ctx.memory.facts["nvr1"]["runs"]) > runs_before)  # type: ignore[union-attr]
+    finally:
+        await svc2.stop()
+
+
+async def test_shard_probes_only_its_part(tmp_path: Path, small_inventory: Inventory) -> None:
+    seen: set[str] = set()
+
+    async def probe(check: CheckKind, device: str, ctx: ProbeContext) -> list[CheckResult]:
+        seen.add(device)
+        return [CheckResult(device, check, Status.OK, "正常", utcnow())]
+
+    parts = []
+    for k in (1, 2):
+        svc = Service(settings_for(tmp_path / str(k)), small_inventory, shard=(k, 2),
+                      probe_fn=probe)
+        await svc.start()
+        assert svc.scheduler is not None
+        parts.append({d for _, d in svc.scheduler.plan})
+        await svc.stop()
+    assert parts[0].isdisjoint(parts[1])
+    assert parts[0] | parts[1] == set(small_inventory.recorders) | set(small_inventory.cameras)
+
+
+async def test_a_port_in_use_is_a_clear_startup_error(
+    tmp_path: Path, small_inventory: Inventory
+) -> None:
+    first = Service(settings_for(tmp_path / "a"), small_inventory, probe_fn=fake_probe)
+    await first.start()
+    try:
+        port = first.url.rsplit(":", 1)[1]  # type: ignore[union-attr]
+        second = Service(settings_for(tmp_path / "b", listen=f"127.0.0.1:{port}"),
+                         small_inventory, probe_fn=fake_probe)
+        with pytest.raises(StartupError, match="CAMWATCH_LISTEN"):
+            await second.start()
+        await second.stop()
+    finally:
+        await first.stop()
