@@ -85,7 +85,7 @@ class ThreadedBatchSink:
 
     def __init__(
         self,
-        write: Callable[[list[CheckResult]], None],
+        write: Callable[[list[CheckResult]], object],
         *,
         max_batch: int = 500,
         max_delay: float = 1.0,
