@@ -1,0 +1,388 @@
+"""The repair-alert engine: a pure state machine over check results.
+
+It observes CheckResults, turns each Finding into an alert (FindingCode -> alertname and
+severity), fires an alert only after `debounce` failing observations in a row and
+resolves it only after `recovery` clean observations in a row (hysteresis), and emits
+fired/resolved events (for the inspection log's repair history). It talks to nobody:
+`exporters/alertmanager.py` pushes what it holds. Its state is a JSON-able dict
+(`dump()`/`load()`), so a restart keeps each alert's startsAt and Alertmanager sees the
+same alert, not a new one.
+
+Ownership: an alert belongs to the (device, check) whose result produced it; only a later
+result of that same check can clear it. An `unknown` result (the device could not be
+asked) neither fires nor clears anything: a recorder that cannot be reached says nothing
+about its disks (RecorderDown says it instead).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from inventory.models import Inventory
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    alertname: str
+    severity: Literal["critical", "warning", "info"]
+    problem: str  # zh-TW, after the place and device name; {subject} is filled in
+    action: str  # zh-TW: what to do
+    debounce: int | None = None  # None: settings.alert_debounce; 1 for one-off events
+
+
+SPECS: dict[FindingCode, AlertSpec] = {
+    FindingCode.RECORDER_DOWN: AlertSpec(
+        "RecorderDown", "critical", "主機無回應",
+        "請至機房確認主機電源、網路線與 UPS，必要時重新開機；仍無法恢復請通知廠商維修"),
+    FindingCode.CAMERA_UNREACHABLE: AlertSpec(
+        "CameraUnreachable", "critical", "攝影機無法連線",
+        "請檢查攝影機電源（PoE 交換器）與網路線，必要時通知廠商維修"),
+    FindingCode.AUTH_FAILED: AlertSpec(
+        "AuthFailed", "warning", "登入失敗（帳號或密碼不符）",
+        "請確認設備密碼是否被變更，並更新 camwatch 的密碼設定（環境變數或密碼檔，勿寫入清冊）"),
+    FindingCode.DEVICE_REBOOTED: AlertSpec(
+        "DeviceRebooted", "info", "設備曾重新開機",
+        "請確認是否為計畫性重開機；若非，請檢查電源、UPS 與設備溫度", debounce=1),
+    FindingCode.CLOCK_DRIFT: AlertSpec(
+        "ClockDrift", "warning", "時間誤差過大",
+        "請校正設備時間並設定 NTP 校時，以免錄影時間與實際不符"),
+    FindingCode.FIRMWARE_CHANGED: AlertSpec(
+        "FirmwareChanged", "info", "韌體版本已變更",
+        "請確認韌體更新是否經過核准，並記錄於維護紀錄", debounce=1),
+    FindingCode.SIGNAL_LOSS: AlertSpec(
+        "SignalLoss", "critical", "影像訊號中斷",
+        "請檢查攝影機電源與訊號線（同軸線或網路線），必要時通知廠商維修"),
+    FindingCode.RECORDING_STOPPED: AlertSpec(
+        "RecordingStopped", "critical", "錄影停止",
+        "請立即檢查主機錄影排程與硬碟狀態，確認錄影恢復"),
+    FindingCode.RECORDING_GAP: AlertSpec(
+        "RecordingGap", "warning", "錄影有中斷時段",
+        "請查明中斷原因（停電、重開機或硬碟）並記錄於維護紀錄"),
+    FindingCode.DISK_FAILED: AlertSpec(
+        "DiskFailed", "critical", "硬碟{subject}故障",
+        "請通知廠商更換硬碟並確認錄影恢復"),
+    FindingCode.DISK_FULL: AlertSpec(
+        "DiskFull", "warning", "硬碟{subject}空間不足",
+        "請確認主機已啟用循環覆寫，或擴充儲存空間"),
+    FindingCode.RETENTION_TOO_SHORT: AlertSpec(
+        "RetentionTooShort", "warning", "錄影保存天數不足",
+        "請調整錄影保存設定或擴充硬碟，使影像至少保存規定天數（預設 30 日）"),
+    FindingCode.RETENTION_TOO_LONG: AlertSpec(
+        "RetentionTooLong", "warning", "錄影保存超過規定期限",
+        "請依規定銷毀逾期影像；如因調查或法定需要保存，請在清冊登記保存理由與期限"),
+    FindingCode.PICTURE_BLURRED: AlertSpec(
+        "PictureBlurred", "warning", "畫面模糊",
+        "請清潔鏡頭或重新對焦；如鏡罩起霧或刮傷請通知廠商"),
+    FindingCode.PICTURE_COVERED: AlertSpec(
+        "PictureCovered", "critical", "畫面遭遮蔽",
+        "請至現場確認鏡頭是否被遮擋、噴漆或蓋住，並恢復監視範圍"),
+    FindingCode.PICTURE_DARK: AlertSpec(
+        "PictureDark", "warning", "畫面過暗",
+        "請檢查夜間紅外線補光與現場照明"),
+    FindingCode.PICTURE_OVEREXPOSED: AlertSpec(
+        "PictureOverexposed", "warning", "畫面過曝",
+        "請調整攝影機曝光或寬動態設定，避免逆光"),
+    FindingCode.PICTURE_FROZEN: AlertSpec(
+        "PictureFrozen", "warning", "畫面凍結（影像未更新）",
+        "請重新啟動攝影機並確認影像串流恢復"),
+    FindingCode.CAMERA_MOVED: AlertSpec(
+        "CameraMoved", "warning", "鏡頭角度偏移",
+        "請至現場將鏡頭調回原監視範圍"),
+}
+
+# A failed check that carried no finding still needs someone to look.
+FALLBACK: dict[CheckKind, AlertSpec] = {
+    CheckKind.HOST: AlertSpec("CheckFailed", "warning", "主機檢查未通過",
+                              "請依原因檢查設備，必要時通知廠商"),
+    CheckKind.RECORDING: AlertSpec("CheckFailed", "warning", "錄影檢查未通過",
+                                   "請依原因檢查錄影設定與硬碟"),
+    CheckKind.PICTURE: AlertSpec("CheckFailed", "warning", "畫面檢查未通過",
+                                 "請至現場確認畫面"),
+}
+DISK_CODES = {FindingCode.DISK_FAILED, FindingCode.DISK_FULL}
+RUNBOOK = "alerts/RUNBOOK.md#{anchor}"
+
+EventKind = Literal["fired", "resolved"]
+
+
+@dataclass
+class Alert:
+    """One alert as Alertmanager sees it (labels identify it)."""
+
+    key: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None = None
+
+    @property
+    def alertname(self) -> str:
+        return self.labels["alertname"]
+
+    @property
+    def device(self) -> str:
+        return self.labels["device"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "labels": self.labels, "annotations": self.annotations,
+                "starts_at": self.starts_at.isoformat(),
+                "ends_at": self.ends_at.isoformat() if self.ends_at else None}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Alert:
+        return cls(key=str(d["key"]), labels={str(k): str(v) for k, v in d["labels"].items()},
+                   annotations={str(k): str(v) for k, v in d["annotations"].items()},
+                   starts_at=dt.datetime.fromisoformat(d["starts_at"]),
+                   ends_at=dt.datetime.fromisoformat(d["ends_at"]) if d.get("ends_at") else None)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """A repair alert fired (報修) or resolved (修復)."""
+
+    kind: EventKind
+    alert: Alert
+    at: dt.datetime  # when the engine decided (the observation's time)
+
+    @property
+    def alertname(self) -> str:
+        return self.alert.alertname
+
+    @property
+    def device(self) -> str:
+        return self.alert.device
+
+
+@dataclass
+class _Track:
+    owner: tuple[str, str]  # (result.device, check)
+    fails: int = 0
+    oks: int = 0
+    first_fail: dt.datetime | None = None
+    alert: Alert | None = None  # set while firing
+
+    def to_json(self) -> dict[str, Any]:
+        return {"owner": list(self.owner), "fails": self.fails, "oks": self.oks,
+                "first_fail": self.first_fail.isoformat() if self.first_fail else None,
+                "alert": self.alert.to_json() if self.alert else None}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _Track:
+        owner = d["owner"]
+        return cls(owner=(str(owner[0]), str(owner[1])), fails=int(d["fails"]),
+                   oks=int(d["oks"]),
+                   first_fail=(dt.datetime.fromisoformat(d["first_fail"])
+                               if d.get("first_fail") else None),
+                   alert=Alert.from_json(d["alert"]) if d.get("alert") else None)
+
+
+Listener = Callable[[AlertEvent], None]
+
+
+@dataclass
+class AlertEngine:
+    inventory: Inventory
+    debounce: int = 2
+    recovery: int = 2
+    listeners: list[Listener] = field(default_factory=list)
+    _tracks: dict[str, _Track] = field(default_factory=dict)
+    # resolved alerts Alertmanager has not yet acknowledged (the pusher acks them)
+    _unsent_resolved: dict[str, Alert] = field(default_factory=dict)
+    changed: bool = False  # set on every state change; the owner of persistence clears it
+
+    # -- observing ----------------------------------------------------------------------
+
+    def observe(self, result: CheckResult) -> list[AlertEvent]:
+        owner = (result.device, result.check.value)
+        events: list[AlertEvent] = []
+        current: dict[str, tuple[AlertSpec, dict[str, str], dict[str, str]]] = {}
+        findings = list(result.findings)
+        if result.status == Status.FAIL and not findings:
+            findings = [Finding(FindingCode.RECORDER_DOWN, result.reason)]  # placeholder
+            spec_override: AlertSpec | None = FALLBACK[result.check]
+        else:
+            spec_override = None
+        for f in findings:
+            spec = spec_override or SPECS.get(f.code)
+            if spec is None:
+                continue
+            labels, annotations = self.describe(result, f, spec)
+            key = alert_key(labels)
+            current[key] = (spec, labels, annotations)
+
+        for key, (spec, labels, annotations) in current.items():
+            track = self._tracks.get(key)
+            if track is None:
+                track = self._tracks[key] = _Track(owner=owner)
+                self.changed = True
+            track.fails += 1
+            track.oks = 0
+            self.changed = True
+            if track.first_fail is None:
+                track.first_fail = result.at
+            if track.alert is not None:
+                track.alert.annotations = annotations  # the reason may have changed
+                continue
+            needed = spec.debounce or self.debounce
+            if track.fails >= needed:
+                alert = Alert(key=key, labels=labels, annotations=annotations,
+                              starts_at=track.first_fail)
+                track.alert = alert
+                self._unsent_resolved.pop(key, None)
+                events.append(AlertEvent("fired", alert, result.at))
+
+        if result.status != Status.UNKNOWN:
+            for key, track in list(self._tracks.items()):
+                if track.owner != owner or key in current:
+                    continue
+                self.changed = True
+                track.fails = 0
+                track.first_fail = None
+                if track.alert is None:
+                    del self._tracks[key]
+                    continue
+                track.oks += 1
+                if track.oks >= self.recovery:
+                    alert = track.alert
+                    alert.ends_at = result.at
+                    self._unsent_resolved[key] = alert
+                    del self._tracks[key]
+                    events.append(AlertEvent("resolved", alert, result.at))
+
+        for ev in events:
+            for listener in self.listeners:
+                listener(ev)
+        return events
+
+    def observe_all(self, results: list[CheckResult]) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        for r in results:
+            events.extend(self.observe(r))
+        return events
+
+    def forget_devices(self, keep: set[str], at: dt.datetime) -> list[AlertEvent]:
+        """Resolve alerts of devices no longer in the inventory (after a reload)."""
+        events = []
+        for key, track in list(self._tracks.items()):
+            if track.owner[0] in keep:
+                continue
+            del self._tracks[key]
+            self.changed = True
+            if track.alert is not None:
+                track.alert.ends_at = at
+                self._unsent_resolved[key] = track.alert
+                events.append(AlertEvent("resolved", track.alert, at))
+        for ev in events:
+            for listener in self.listeners:
+                listener(ev)
+        return events
+
+    # -- what is firing -----------------------------------------------------------------
+
+    def firing(self) -> list[Alert]:
+        return sorted((t.alert for t in self._tracks.values() if t.alert is not None),
+                      key=lambda a: (a.starts_at, a.key))
+
+    def unsent_resolved(self) -> list[Alert]:
+        return list(self._unsent_resolved.values())
+
+    def ack_resolved(self, keys: list[str]) -> None:
+        for key in keys:
+            if self._unsent_resolved.pop(key, None) is not None:
+                self.changed = True
+
+    # -- persistence --------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {"version": 1,
+                "tracks": {k: t.to_json() for k, t in self._tracks.items()},
+                "unsent_resolved": {k: a.to_json() for k, a in self._unsent_resolved.items()}}
+
+    def load(self, data: dict[str, Any] | None) -> None:
+        """Restore what `dump()` returned; anything unreadable is dropped, not raised."""
+        self._tracks.clear()
+        self._unsent_resolved.clear()
+        if not data or data.get("version") != 1:
+            return
+        for k, t in (data.get("tracks") or {}).items():
+            try:
+                self._tracks[str(k)] = _Track.from_json(t)
+            except (KeyError, TypeError, ValueError, IndexError):
+                continue
+        for k, a in (data.get("unsent_resolved") or {}).items():
+            try:
+                self._unsent_resolved[str(k)] = Alert.from_json(a)
+            except (KeyError, TypeError, ValueError):
+                continue
+
+    # -- labels and text ----------------------------------------------------------------
+
+    def describe(self, result: CheckResult, finding: Finding,
+                 spec: AlertSpec) -> tuple[dict[str, str], dict[str, str]]:
+        inv = self.inventory
+        device = result.device
+        extra: dict[str, str] = {}
+        subject = finding.subject
+        if subject and subject in inv.cameras and subject != device:
+            device = subject  # a recorder's channel: the alert is about the camera
+        elif subject and finding.code in DISK_CODES:
+            extra["disk"] = subject
+        elif subject and subject != device:
+            extra["subject"] = subject
+        recorder, unit_id, unit_name, place, name = _where(inv, device)
+        labels = {"alertname": spec.alertname, "device": device, "recorder": recorder,
+                  "unit": unit_id, "location": place, "severity": spec.severity,
+                  "check": result.check.value, **extra}
+        if device in inv.cameras:
+            cam = inv.cameras[device]
+            labels["channel"] = str(cam.channel)
+            rec_name = inv.recorders[cam.recorder].name if cam.recorder in inv.recorders else ""
+            who = f"{name}（{rec_name} 第 {cam.channel} 路）" if rec_name else name
+        else:
+            who = name
+        subject_text = f" {extra['disk']} " if "disk" in extra else ""
+        problem = spec.problem.format(subject=subject_text).replace("  ", " ")
+        summary = " ".join(p for p in (place, who) if p) + " " + problem
+        reason = finding.reason if spec.alertname != "CheckFailed" else result.reason
+        description = f"{reason.rstrip('。')}。{spec.action}。"
+        if unit_name:
+            description += f"（業管單位：{unit_name}）"
+        annotations = {
+            "summary": summary.strip(),
+            "description": description,
+            "runbook": RUNBOOK.format(anchor=spec.alertname.lower()),
+        }
+        return labels, annotations
+
+
+def alert_key(labels: dict[str, str]) -> str:
+    """Identity of an alert: alertname, device and its part (disk/subject)."""
+    parts = [labels["alertname"], labels["device"], labels.get("disk", ""),
+             labels.get("subject", "")]
+    return "|".join(parts)
+
+
+def _where(inv: Inventory, device: str) -> tuple[str, str, str, str, str]:
+    """(recorder, unit id, unit name, place, device name); blanks when unknown."""
+    recorder = unit_id = unit_name = place = name = ""
+    if device in inv.recorders:
+        rec = inv.recorders[device]
+        recorder, unit_id, name = rec.id, rec.unit, rec.name
+    elif device in inv.cameras:
+        cam = inv.cameras[device]
+        recorder, name = cam.recorder, cam.name
+        if cam.recorder in inv.recorders:
+            unit_id = inv.recorders[cam.recorder].unit
+    else:
+        name = device
+    if unit_id in inv.units:
+        unit_name = inv.units[unit_id].name
+    try:
+        place = inv.place_of(device)
+    except KeyError:
+        place = ""
+    return recorder, unit_id, unit_name, place, name

@@ -1,0 +1,170 @@
+"""The alert engine as a pure state machine: debounce, hysteresis, labels, zh-TW text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from exporters.alerting import SPECS, AlertEngine, AlertEvent
+from exporters.sample import sample_inventory
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+
+T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
+
+
+def at(i: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=i)
+
+
+def disk_fail(i: int, disk: str = "2") -> CheckResult:
+    return CheckResult("nvr1", CheckKind.RECORDING, Status.FAIL, f"硬碟 {disk} 故障", at(i),
+                       findings=(Finding(FindingCode.DISK_FAILED, f"硬碟 {disk} 狀態為故障",
+                                         disk),))
+
+
+def rec_ok(i: int) -> CheckResult:
+    return CheckResult("nvr1", CheckKind.RECORDING, Status.OK, "錄影正常", at(i))
+
+
+def rec_unknown(i: int) -> CheckResult:
+    return CheckResult("nvr1", CheckKind.RECORDING, Status.UNKNOWN, "主機無回應", at(i))
+
+
+def engine(**kw) -> tuple[AlertEngine, list[AlertEvent]]:
+    events: list[AlertEvent] = []
+    e = AlertEngine(sample_inventory(), **kw)
+    e.listeners.append(events.append)
+    return e, events
+
+
+def test_every_finding_code_has_an_alertname():
+    assert set(SPECS) == set(FindingCode)
+    names = {s.alertname for s in SPECS.values()}
+    for required in ("RecorderDown", "CameraUnreachable", "RecordingStopped", "DiskFailed",
+                     "DiskFull", "RecordingGap", "RetentionTooShort", "RetentionTooLong",
+                     "PictureBlurred", "PictureCovered", "PictureDark", "PictureOverexposed",
+                     "PictureFrozen", "CameraMoved", "ClockDrift", "DeviceRebooted",
+                     "FirmwareChanged"):
+        assert required in names
+
+
+def test_fires_only_after_debounce_and_resolves_after_recovery():
+    e, events = engine(debounce=2, recovery=2)
+    assert e.observe(disk_fail(0)) == []
+    assert e.firing() == []
+    fired = e.observe(disk_fail(1))
+    assert [ev.kind for ev in fired] == ["fired"]
+    alert = e.firing()[0]
+    assert alert.starts_at == at(0)  # since the first failing observation
+    assert alert.labels == {"alertname": "DiskFailed", "device": "nvr1", "recorder": "nvr1",
+                            "unit": "general", "location": "教學大樓1樓機房",
+                            "severity": "critical", "check": "recording", "disk": "2"}
+    assert alert.annotations["summary"] == "教學大樓1樓機房 教學大樓1樓主機 硬碟 2 故障"
+    assert "請通知廠商更換硬碟並確認錄影恢復" in alert.annotations["description"]
+    assert "總務處" in alert.annotations["description"]
+    assert alert.annotations["runbook"].endswith("#diskfailed")
+    # one clean observation is not enough (hysteresis); an unknown one counts for nothing
+    assert e.observe(rec_ok(2)) == []
+    assert e.observe(rec_unknown(3)) == []
+    assert len(e.firing()) == 1
+    resolved = e.observe(rec_ok(4))
+    assert [ev.kind for ev in resolved] == ["resolved"]
+    assert resolved[0].alert.ends_at == at(4)
+    assert e.firing() == []
+    assert [a.key for a in e.unsent_resolved()] == [alert.key]
+    assert [ev.kind for ev in events] == ["fired", "resolved"]
+
+
+def test_flapping_below_debounce_never_fires():
+    e, events = engine(debounce=2)
+    for i in range(6):
+        e.observe(disk_fail(i) if i % 2 == 0 else rec_ok(i))
+    assert events == [] and e.firing() == []
+
+
+def test_unknown_does_not_clear_a_pending_failure():
+    e, _ = engine(debounce=2)
+    e.observe(disk_fail(0))
+    e.observe(rec_unknown(1))
+    assert [ev.kind for ev in e.observe(disk_fail(2))] == ["fired"]
+
+
+def test_failure_returning_during_recovery_keeps_the_same_alert():
+    e, events = engine(debounce=2, recovery=2)
+    e.observe(disk_fail(0))
+    e.observe(disk_fail(1))
+    e.observe(rec_ok(2))
+    e.observe(disk_fail(3))
+    e.observe(rec_ok(4))
+    assert len(e.firing()) == 1 and e.firing()[0].starts_at == at(0)
+    assert [ev.kind for ev in events] == ["fired"]
+
+
+def test_two_disks_are_two_alerts_and_clear_independently():
+    e, _ = engine(debounce=1, recovery=1)
+    both = CheckResult("nvr1", CheckKind.RECORDING, Status.FAIL, "x", at(0), findings=(
+        Finding(FindingCode.DISK_FAILED, "a", "1"), Finding(FindingCode.DISK_FAILED, "b", "2")))
+    e.observe(both)
+    assert sorted(a.labels["disk"] for a in e.firing()) == ["1", "2"]
+    e.observe(disk_fail(1, "2"))
+    assert [a.labels["disk"] for a in e.firing()] == ["2"]
+
+
+def test_channel_finding_is_about_the_camera_with_place():
+    e, _ = engine(debounce=1)
+    r = CheckResult("nvr1", CheckKind.RECORDING, Status.FAIL, "第 1 路無訊號", at(0),
+                    findings=(Finding(FindingCode.SIGNAL_LOSS, "第 1 路無影像訊號", "cam-east"),))
+    e.observe(r)
+    a = e.firing()[0]
+    assert a.labels["alertname"] == "SignalLoss"
+    assert a.labels["device"] == "cam-east" and a.labels["recorder"] == "nvr1"
+    assert a.labels["channel"] == "1" and a.labels["location"] == "教學大樓1樓走廊東側"
+    assert a.annotations["summary"].startswith("教學大樓1樓走廊東側 1樓走廊東側（教學大樓1樓主機 第 1 路）")
+    # cleared only by the recorder's next recording result
+    e.observe(CheckResult("cam-east", CheckKind.RECORDING, Status.OK, "ok", at(1)))
+    assert len(e.firing()) == 1
+    e.observe(CheckResult("nvr1", CheckKind.RECORDING, Status.OK, "ok", at(2)))
+    e.observe(CheckResult("nvr1", CheckKind.RECORDING, Status.OK, "ok", at(3)))
+    assert e.firing() == []
+
+
+def test_reboot_is_an_event_that_fires_at_once():
+    e, events = engine(debounce=3)
+    r = CheckResult("cam-east", CheckKind.HOST, Status.OK, "ok", at(0), findings=(
+        Finding(FindingCode.DEVICE_REBOOTED, "設備於 07:58 重新開機"),))
+    e.observe(r)
+    assert [ev.alertname for ev in events] == ["DeviceRebooted"]
+    assert e.firing()[0].labels["severity"] == "info"
+
+
+def test_fail_without_finding_still_alerts():
+    e, _ = engine(debounce=1)
+    e.observe(CheckResult("dvr2", CheckKind.HOST, Status.FAIL, "主機回應異常", at(0)))
+    a = e.firing()[0]
+    assert a.labels["alertname"] == "CheckFailed"
+    assert "主機回應異常" in a.annotations["description"]
+
+
+def test_state_survives_a_restart_with_the_same_starts_at():
+    e, _ = engine(debounce=2, recovery=2)
+    e.observe(disk_fail(0))
+    e.observe(disk_fail(1))
+    saved = json.loads(json.dumps(e.dump()))  # JSON round trip, like the store does
+    e2, events2 = engine(debounce=2, recovery=2)
+    e2.load(saved)
+    assert [a.starts_at for a in e2.firing()] == [at(0)]
+    assert e2.observe(disk_fail(2)) == []  # still firing: not fired again as new
+    e2.observe(rec_ok(3))
+    e2.observe(rec_ok(4))
+    assert [ev.kind for ev in events2] == ["resolved"]
+    e3, _ = engine()
+    e3.load({"version": 1, "tracks": {"bad": {"owner": 3}}})  # garbage is dropped
+    assert e3.firing() == []
+
+
+def test_no_credentials_in_alerts():
+    e, _ = engine(debounce=1)
+    e.observe(CheckResult("nvr1", CheckKind.HOST, Status.FAIL, "登入失敗", at(0), findings=(
+        Finding(FindingCode.AUTH_FAILED, "帳號 admin 登入失敗"),)))
+    text = json.dumps(e.dump(), ensure_ascii=False)
+    assert "CAMWATCH_DEMO" not in text and "password" not in text.lower()
