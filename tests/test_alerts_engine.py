@@ -119,7 +119,8 @@ def test_channel_finding_is_about_the_camera_with_place():
     assert a.labels["alertname"] == "SignalLoss"
     assert a.labels["device"] == "cam-east" and a.labels["recorder"] == "nvr1"
     assert a.labels["channel"] == "1" and a.labels["location"] == "教學大樓1樓走廊東側"
-    assert a.annotations["summary"].startswith("教學大樓1樓走廊東側 1樓走廊東側（教學大樓1樓主機 第 1 路）")
+    summary = a.annotations["summary"]
+    assert summary.startswith("教學大樓1樓走廊東側 1樓走廊東側（教學大樓1樓主機 第 1 路）")
     # cleared only by the recorder's next recording result
     e.observe(CheckResult("cam-east", CheckKind.RECORDING, Status.OK, "ok", at(1)))
     assert len(e.firing()) == 1

@@ -65,7 +65,8 @@ async def test_fire_resolve_and_queue_while_alertmanager_is_down():
                 await wait_until(lambda: am_alerts(am.url, alertname="DiskFailed"))
                 got = am_alerts(am.url, alertname="DiskFailed")[0]
                 assert got["labels"]["device"] == "nvr1" and got["labels"]["disk"] == "2"
-                assert got["annotations"]["summary"] == "教學大樓1樓機房 教學大樓1樓主機 硬碟 2 故障"
+                summary = got["annotations"]["summary"]
+                assert summary == "教學大樓1樓機房 教學大樓1樓主機 硬碟 2 故障"
                 assert got["startsAt"].startswith(T0.strftime("%Y-%m-%dT%H:%M:%S"))
                 assert saved and saved[-1]["tracks"]  # persisted after the change
 
