@@ -20,6 +20,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -141,16 +142,86 @@ AlertingFactory = Callable[[Settings, Inventory, StoreLike | None, dict[str, Any
 ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
 
 
+class EngineAlerting:
+    """F's alert engine (exporters/alerting.py) fed by the scheduler, pushed to
+    Alertmanager by F's pusher (exporters/alertmanager.py); fired/resolved events go to
+    the inspection log (repair requested / repaired) on a worker thread."""
+
+    def __init__(self, settings: Settings, inventory: Inventory, store: StoreLike | None,
+                 saved: dict[str, Any] | None) -> None:
+        from exporters.alerting import AlertEngine, AlertEvent
+
+        self.engine = AlertEngine(inventory, debounce=settings.alert_debounce,
+                                  recovery=settings.alert_recovery)
+        self.engine.load(saved)
+        self._store = store
+        self._settings = settings
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-log")
+        self._client: Any = None
+        self.pusher: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+        def on_event(ev: AlertEvent) -> None:
+            if store is None or not hasattr(store, "record_alert_event"):
+                return
+            self._writer.submit(_record_alert_event, store, ev.kind, ev.alertname, ev.device,
+                                dict(ev.alert.labels), ev.at)
+
+        self.engine.listeners.append(on_event)
+
+    def observe(self, results: Sequence[CheckResult]) -> None:
+        for r in results:
+            self.engine.observe(r)
+        if self.pusher is not None:
+            self.pusher.notify()
+
+    def export_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.engine.dump()
+        return state
+
+    def firing(self) -> Sequence[Any]:
+        return list(self.engine.firing())
+
+    async def _save(self, doc: dict[str, Any]) -> None:
+        if self._store is not None:
+            await asyncio.to_thread(self._store.save_state, ALERTS_KEY, doc)
+
+    async def start(self) -> None:
+        import httpx
+
+        from exporters.alertmanager import AlertmanagerPusher
+
+        self._client = httpx.AsyncClient(trust_env=False)
+        self.pusher = AlertmanagerPusher(
+            self.engine, self._settings.alertmanager_url, self._client,
+            resend_interval=self._settings.alert_resend_interval, save=self._save,
+        )
+        self._task = asyncio.create_task(self.pusher.run(), name="alertmanager-pusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.pusher is not None:
+            await self.pusher.flush(5.0)
+        if self._client is not None:
+            await self._client.aclose()
+        await asyncio.to_thread(self._writer.shutdown, True)
+
+
+def _record_alert_event(store: Any, kind: str, alertname: str, device: str,
+                        labels: dict[str, str], at: dt.datetime) -> None:
+    try:
+        store.record_alert_event(kind, alertname, device, labels, at)
+    except Exception as exc:
+        event(log, "cannot record alert event", logging.ERROR,
+              error=f"{type(exc).__name__}: {exc}")
+
+
 def default_alerting(settings: Settings, inventory: Inventory, store: StoreLike | None,
                      saved: dict[str, Any] | None) -> Alerting:
-    """F's alert engine (exporters/alerting.py) and pusher (exporters/alertmanager.py)."""
-    try:
-        import exporters.alerting
-        import exporters.alertmanager  # noqa: F401
-    except ImportError as exc:
-        raise StartupError(f"CAMWATCH_ALERTMANAGER_URL is set but the alert engine is "
-                           f"not available ({exc})") from None
-    raise StartupError("alert engine wiring pending")
+    return EngineAlerting(settings, inventory, store, saved)
 
 
 # --- the service --------------------------------------------------------------------------
@@ -323,8 +394,11 @@ class Service:
     def _alerts_for_page(self) -> Sequence[Any]:
         if self.alerting is None:
             return []
+        from exporters.http import FiringAlert
+
         try:
-            return list(self.alerting.firing())
+            return [FiringAlert(a.alertname, a.device, a.annotations.get("summary", ""),
+                                a.starts_at) for a in self.alerting.firing()]
         except Exception:
             return []
 
@@ -332,7 +406,8 @@ class Service:
         if self.store is None:
             raise LookupError("no inspection log configured")
         store = self.store
-        return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt)
+        return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt,
+                                       self.settings.inspection_interval_days)
 
     async def run_until_signalled(self) -> None:
         """Start, wait for SIGINT/SIGTERM, stop cleanly."""
@@ -352,9 +427,13 @@ class Service:
                     loop.remove_signal_handler(sig)
 
 
-def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str) -> bytes:
+def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str,
+                  interval_days: int = 14) -> bytes:
     """G's monthly sheet (reports/sheet.py) for one unit, as bytes."""
-    raise LookupError("report rendering pending")
+    from reports.sheet import produce
+
+    data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days)
+    return data
 
 
 def _open_store(url: str) -> StoreLike:
