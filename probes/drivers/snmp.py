@@ -1,0 +1,813 @@
+"""SNMP driver: uptime, storage and disk health of a recorder, as plain facts.
+
+Through pysnmp 7's asyncio high-level API, v2c (community) or v3 (USM, SHA/AES), with
+numeric OIDs only (no MIB resolution), one GET for the system group and one bulk walk
+per table. One SnmpEngine per event loop (creating one loads pysnmp's own MIBs, ~850 ms
+the first time), reused by every poll.
+
+Nothing here raises for a misbehaving device: every reading carries either facts or an
+`SnmpError` with a zh-TW reason. The parsing functions are pure: they take (oid, value)
+pairs of plain Python values, so tests feed them recorded walks (`read_snmprec`,
+`read_snmpwalk`) and the driver feeds them what the agent sent.
+
+Vendor differences are data: `probes.vendors_snmp` lists each vendor's disk tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from probes.vendors_snmp import (
+    HEALTH_ORDER,
+    DiskHealth,
+    DiskTable,
+    VendorProfile,
+    profile_for,
+)
+
+# ---- OIDs (numeric; no MIB lookups) -------------------------------------------------
+
+SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+SYS_NAME = "1.3.6.1.2.1.1.5.0"
+HR_SYSTEM_UPTIME = "1.3.6.1.2.1.25.1.1.0"
+SYSTEM_OIDS: tuple[str, ...] = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME, HR_SYSTEM_UPTIME)
+
+HR_STORAGE_ENTRY = "1.3.6.1.2.1.25.2.3.1"  # .2 type .3 descr .4 units .5 size .6 used
+HR_STORAGE_TYPES = {
+    "1.3.6.1.2.1.25.2.1.1": "other",
+    "1.3.6.1.2.1.25.2.1.2": "ram",
+    "1.3.6.1.2.1.25.2.1.3": "virtual-memory",
+    "1.3.6.1.2.1.25.2.1.4": "fixed-disk",
+    "1.3.6.1.2.1.25.2.1.5": "removable-disk",
+    "1.3.6.1.2.1.25.2.1.6": "floppy-disk",
+    "1.3.6.1.2.1.25.2.1.7": "compact-disc",
+    "1.3.6.1.2.1.25.2.1.8": "ram-disk",
+    "1.3.6.1.2.1.25.2.1.9": "flash-memory",
+    "1.3.6.1.2.1.25.2.1.10": "network-disk",
+}
+
+MAX_ROWS = 5000  # varbinds per walk: a device that never ends its table is cut off
+
+PlainValue = int | str
+Pair = tuple[str, PlainValue]
+
+
+# ---- facts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    descr: str | None = None
+    name: str | None = None
+    object_id: str | None = None
+    sys_uptime_s: float | None = None  # SNMPv2-MIB sysUpTime: the agent's uptime
+    host_uptime_s: float | None = None  # HOST-RESOURCES hrSystemUptime: the host's
+
+    @property
+    def uptime_s(self) -> float | None:
+        """The device's uptime: hrSystemUptime where served (the agent may restart
+        without the device rebooting), else sysUpTime. TimeTicks wrap after 497 days."""
+        return self.host_uptime_s if self.host_uptime_s is not None else self.sys_uptime_s
+
+
+@dataclass(frozen=True)
+class StorageFact:
+    """One hrStorageTable row, in bytes."""
+
+    index: str
+    descr: str
+    kind: str  # fixed-disk, ram, virtual-memory, network-disk, other...
+    allocation_units: int
+    size_bytes: int
+    used_bytes: int
+
+    @property
+    def free_bytes(self) -> int:
+        return max(self.size_bytes - self.used_bytes, 0)
+
+    @property
+    def used_pct(self) -> float | None:
+        if self.size_bytes <= 0:
+            return None
+        return 100.0 * self.used_bytes / self.size_bytes
+
+
+@dataclass(frozen=True)
+class DiskFact:
+    """One disk (or volume) from a vendor table."""
+
+    table: str  # DiskTable.key
+    index: str
+    name: str
+    health: DiskHealth
+    status_text: str  # the vendor's own word(s), e.g. "Crashed" or "Normal/Warning"
+    kind: str = "disk"
+    model: str | None = None
+    capacity_bytes: int | None = None
+    free_bytes: int | None = None
+
+    @property
+    def used_pct(self) -> float | None:
+        if self.capacity_bytes is None or self.free_bytes is None or self.capacity_bytes <= 0:
+            return None
+        return 100.0 * (self.capacity_bytes - self.free_bytes) / self.capacity_bytes
+
+
+class SnmpErrorKind(StrEnum):
+    TIMEOUT = "timeout"
+    AUTH = "auth"
+    PROTOCOL = "protocol"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class SnmpError:
+    kind: SnmpErrorKind
+    reason: str  # zh-TW, for custodians; never contains a secret
+    detail: str = ""  # English, for logs; never contains a secret
+
+
+@dataclass(frozen=True)
+class SnmpReading:
+    """What one poll learned. `error` is set when the device did not answer usefully;
+    `missing_tables` names vendor tables the device does not serve (not a failure)."""
+
+    system: SystemFacts | None = None
+    storage: tuple[StorageFact, ...] = ()
+    disks: tuple[DiskFact, ...] = ()
+    missing_tables: tuple[str, ...] = ()
+    error: SnmpError | None = None
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# ---- target ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class V2c:
+    community: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class V3:
+    user: str
+    auth_key: str = field(repr=False)
+    priv_key: str | None = field(default=None, repr=False)
+    auth_protocol: str = "SHA"  # SHA, SHA256, MD5
+    priv_protocol: str = "AES"  # AES, AES256, DES
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class SnmpTarget:
+    host: str
+    port: int = 161
+    auth: V2c | V3 = field(default_factory=lambda: V2c("public"), repr=False)
+    timeout: float = 2.0  # per request
+    retries: int = 1
+
+    @property
+    def budget_s(self) -> float:
+        """The longest one request may take, retries included."""
+        return self.timeout * (self.retries + 1)
+
+
+def target_for(recorder: Any, secrets: Any, timeout: float = 2.0, retries: int = 1) -> SnmpTarget:
+    """An SnmpTarget for an inventory Recorder (with an `snmp` block), resolving the
+    credential references through the SecretStore. Raises camwatch.secrets.SecretError
+    when a reference cannot be resolved, and ValueError without an snmp block."""
+    snmp = recorder.snmp
+    if snmp is None:
+        raise ValueError(f"{recorder.id}: no snmp block in the inventory")
+    auth: V2c | V3
+    if str(snmp.version) == "3":
+        auth = V3(
+            user=snmp.user,
+            auth_key=secrets.resolve(snmp.auth_key),
+            priv_key=secrets.resolve(snmp.priv_key) if snmp.priv_key else None,
+            auth_protocol=snmp.auth_protocol,
+            priv_protocol=snmp.priv_protocol,
+            context=snmp.context,
+        )
+    else:
+        auth = V2c(secrets.resolve(snmp.community))
+    return SnmpTarget(
+        host=recorder.address.host,
+        port=recorder.address.snmp_port,
+        auth=auth,
+        timeout=timeout,
+        retries=retries,
+    )
+
+
+# ---- defensive value parsing (pure) ----------------------------------------------------
+
+_NUMBER = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)")
+_SIZE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([KMGTPE]?)(i?)B?\b", re.IGNORECASE)
+_POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
+
+
+def to_int(value: object) -> int | None:
+    """An integer from what a device sent: 42, "42", "15 PERCENT", "6.3989e10" style
+    floats written as text ("63989415936.000000"). None when there is no number."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        m = _NUMBER.match(value)
+        if m is None:
+            return None
+        text = m.group(1)
+        return int(float(text)) if "." in text else int(text)
+    return None
+
+
+def parse_size(value: object) -> int | None:
+    """Bytes from a size a device wrote as text: "5.46 TB", "512 MB", "0.0 GB"
+    (binary multiples, as NAS and NVR firmware mean them), or a plain number of bytes."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, str):
+        return None
+    m = _SIZE.match(value)
+    if m is None:
+        return to_int(value)
+    number = float(m.group(1))
+    return int(number * 1024 ** _POWERS[m.group(2).upper()])
+
+
+def _unsigned32(n: int) -> int:
+    # net-snmp serves hrStorageSize/Used as Integer32 and wraps big disks negative.
+    return n + 2**32 if n < 0 else n
+
+
+def _fold(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return re.sub(r"[\s_\-]+", "", str(value)).lower() or str(value)
+
+
+# ---- parsing of walks (pure) ------------------------------------------------------------
+
+
+def table_rows(pairs: Iterable[Pair], entry: str) -> dict[str, dict[int, PlainValue]]:
+    """Group a walk of a table entry into rows: {index: {column: value}}. The index is
+    whatever follows entry.column (Hikvision serves "1.0"-style indexes)."""
+    prefix = entry.strip(".") + "."
+    rows: dict[str, dict[int, PlainValue]] = {}
+    for oid, value in pairs:
+        oid = oid.strip(".")
+        if not oid.startswith(prefix):
+            continue
+        column, _, index = oid[len(prefix) :].partition(".")
+        if not column.isdigit() or not index:
+            continue
+        rows.setdefault(index, {})[int(column)] = value
+    return rows
+
+
+def _ticks_to_s(value: object) -> float | None:
+    n = to_int(value)
+    return None if n is None else n / 100.0
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip().strip('"')
+
+
+def parse_system(values: Mapping[str, PlainValue]) -> SystemFacts:
+    """SystemFacts from {oid: value} of the system GET (missing OIDs left None)."""
+    v = {k.strip("."): val for k, val in values.items()}
+    return SystemFacts(
+        descr=_text(v.get(SYS_DESCR)),
+        name=_text(v.get(SYS_NAME)),
+        object_id=_text(v.get(SYS_OBJECT_ID)),
+        sys_uptime_s=_ticks_to_s(v.get(SYS_UPTIME)),
+        host_uptime_s=_ticks_to_s(v.get(HR_SYSTEM_UPTIME)),
+    )
+
+
+def parse_storage(pairs: Iterable[Pair]) -> list[StorageFact]:
+    """hrStorageTable rows in bytes (rows missing size or units are skipped)."""
+    out: list[StorageFact] = []
+    for index, row in table_rows(pairs, HR_STORAGE_ENTRY).items():
+        units = to_int(row.get(4))
+        size = to_int(row.get(5))
+        used = to_int(row.get(6))
+        if units is None or size is None or used is None or units <= 0:
+            continue  # a row we cannot read is left out, never guessed
+        size = _unsigned32(size)
+        used = _unsigned32(used)
+        kind = HR_STORAGE_TYPES.get(str(row.get(2, "")).strip("."), "other")
+        out.append(
+            StorageFact(
+                index=index,
+                descr=_text(row.get(3)) or f"storage {index}",
+                kind=kind,
+                allocation_units=units,
+                size_bytes=size * units,
+                used_bytes=used * units,
+            )
+        )
+    return out
+
+
+def _worst(healths: Sequence[DiskHealth]) -> DiskHealth:
+    for h in HEALTH_ORDER:
+        if h in healths:
+            return h
+    return DiskHealth.UNKNOWN
+
+
+def parse_disks(table: DiskTable, pairs: Iterable[Pair]) -> list[DiskFact]:
+    """A vendor disk table's rows as DiskFacts, through the table's value meanings.
+    A value the table does not know is `unknown` with the raw value as its text."""
+    out: list[DiskFact] = []
+    for index, row in table_rows(pairs, table.entry).items():
+        if table.row_filter is not None:
+            col, wanted = table.row_filter
+            if str(row.get(col, "")).strip(".") != wanted:
+                continue
+        healths: list[DiskHealth] = []
+        words: list[str] = []
+        for col, meanings in table.status:
+            if col not in row:
+                continue
+            raw = row[col]
+            key = str(to_int(raw)) if to_int(raw) is not None and _is_numeric(raw) else _fold(raw)
+            health, word = meanings.get(key, (DiskHealth.UNKNOWN, str(raw)))
+            healths.append(health)
+            words.append(word)
+        if not healths:
+            continue  # a row without any status column is not a disk we can judge
+        capacity = _scaled(row.get(table.capacity_col) if table.capacity_col else None, table)
+        free = _scaled(row.get(table.free_col) if table.free_col else None, table)
+        if free is None and capacity is not None and table.used_pct_col:
+            pct = to_int(row.get(table.used_pct_col))
+            if pct is not None:
+                free = int(capacity * (100 - pct) / 100)
+        name = _text(row.get(table.name_col)) if table.name_col else None
+        model = _text(row.get(table.model_col)) if table.model_col else None
+        health = _worst(healths)
+        if health == DiskHealth.OK and capacity and free is not None and free <= 0:
+            health = DiskHealth.FULL
+        out.append(
+            DiskFact(
+                table=table.key,
+                index=index,
+                name=name or f"{table.kind} {index}",
+                health=health,
+                status_text="/".join(words),
+                kind=table.kind,
+                model=model or None,
+                capacity_bytes=capacity,
+                free_bytes=free,
+            )
+        )
+    return out
+
+
+def _is_numeric(raw: object) -> bool:
+    if isinstance(raw, int):
+        return True
+    return bool(re.fullmatch(r"\s*[-+]?\d+\s*", str(raw)))
+
+
+def _scaled(raw: object, table: DiskTable) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str) and re.search(r"[A-Za-z]", raw):
+        return parse_size(raw)  # "5.46 TB": the unit is in the text
+    n = to_int(raw)
+    return None if n is None else n * table.unit_bytes
+
+
+# ---- recorded walks (for tests and the simulator) ---------------------------------------
+
+_SNMPREC_INT_TYPES = {"2", "65", "66", "67", "70", "71"}
+
+
+def read_snmprec(text: str) -> list[Pair]:
+    """(oid, value) pairs from snmpsim's `OID|TYPE|VALUE` lines (TYPE 4x = hex)."""
+    pairs: list[Pair] = []
+    for line in text.splitlines():
+        parts = line.rstrip("\r\n").split("|", 2)
+        if len(parts) != 3:
+            continue
+        oid, typ, value = parts
+        typ_base = typ.split(":", 1)[0]
+        if typ_base.rstrip("x") in _SNMPREC_INT_TYPES:
+            n = to_int(value)
+            pairs.append((oid.strip("."), n if n is not None else value))
+        elif typ_base == "4x":
+            try:
+                pairs.append((oid.strip("."), bytes.fromhex(value).decode("utf-8", "replace")))
+            except ValueError:
+                pairs.append((oid.strip("."), value))
+        else:
+            pairs.append((oid.strip("."), value))
+    return pairs
+
+
+_WALK_LINE = re.compile(r"^\s*\.?([0-9.]+)\s*=\s*(?:([A-Za-z0-9\- ]+):\s*)?(.*)$")
+
+
+def read_snmpwalk(text: str) -> list[Pair]:
+    """(oid, value) pairs from Net-SNMP `snmpwalk -On` output."""
+    pairs: list[Pair] = []
+    for line in text.splitlines():
+        m = _WALK_LINE.match(line)
+        if m is None:
+            continue
+        oid, typ, value = m.group(1), (m.group(2) or "").strip().lower(), m.group(3).strip()
+        if typ == "timeticks":
+            tm = re.match(r"\((\d+)\)", value)
+            pairs.append((oid, int(tm.group(1)) if tm else value))
+        elif typ in {"integer", "counter32", "counter64", "gauge32", "unsigned32", ""}:
+            n = to_int(value) if _is_numeric(value) else None
+            pairs.append((oid, n if n is not None else value.strip('"')))
+        elif typ == "oid":
+            pairs.append((oid, value.lstrip(".")))
+        else:
+            pairs.append((oid, value.strip('"')))
+    return pairs
+
+
+def read_recorder_from_pairs(pairs: Sequence[Pair], vendor: str) -> SnmpReading:
+    """The reading a poll would produce if the agent served exactly `pairs`."""
+    values = dict(pairs)
+    profile = profile_for(vendor)
+    disks: list[DiskFact] = []
+    missing: list[str] = []
+    for table in profile.disk_tables:
+        rows = parse_disks(table, pairs)
+        if rows:
+            disks.extend(rows)
+        else:
+            missing.append(table.key)
+    return SnmpReading(
+        system=parse_system({k: values[k] for k in SYSTEM_OIDS if k in values}),
+        storage=tuple(parse_storage(pairs)),
+        disks=tuple(disks),
+        missing_tables=tuple(missing),
+    )
+
+
+# ---- pysnmp plumbing ----------------------------------------------------------------------
+
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def shared_engine() -> Any:
+    """The SnmpEngine of the running event loop (one per process in the service)."""
+    from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+    loop = asyncio.get_running_loop()
+    engine = _engines.get(loop)
+    if engine is None:
+        engine = SnmpEngine()
+        _engines[loop] = engine
+    return engine
+
+
+def close_shared_engine() -> None:
+    """Close the running loop's engine (its socket); call at service shutdown."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    engine = _engines.pop(loop, None)
+    if engine is not None:
+        engine.close_dispatcher()
+
+
+def _auth_data(auth: V2c | V3) -> Any:
+    from pysnmp.hlapi.v3arch import asyncio as h
+
+    if isinstance(auth, V2c):
+        return h.CommunityData(auth.community, mpModel=1)  # noqa: S508 - recorders speak v2c
+    auth_protos = {
+        "SHA": h.usmHMACSHAAuthProtocol,
+        "SHA256": h.usmHMAC192SHA256AuthProtocol,
+        "MD5": h.usmHMACMD5AuthProtocol,
+    }
+    priv_protos = {
+        "AES": h.usmAesCfb128Protocol,
+        "AES256": h.usmAesCfb256Protocol,
+        "DES": h.usmDESPrivProtocol,
+    }
+    if auth.priv_key:
+        return h.UsmUserData(
+            auth.user,
+            authKey=auth.auth_key,
+            privKey=auth.priv_key,
+            authProtocol=auth_protos[auth.auth_protocol.upper()],
+            privProtocol=priv_protos[auth.priv_protocol.upper()],
+        )
+    return h.UsmUserData(
+        auth.user, authKey=auth.auth_key, authProtocol=auth_protos[auth.auth_protocol.upper()]
+    )
+
+
+def _plain(value: Any) -> PlainValue | None:
+    """A pysnmp value as int or str; None for noSuchObject/noSuchInstance/endOfMibView."""
+    from pyasn1.type import univ
+    from pysnmp.proto import rfc1902
+
+    if isinstance(value, univ.Null):
+        return None
+    if isinstance(value, rfc1902.IpAddress):
+        return ".".join(str(b) for b in value.asOctets())
+    if isinstance(value, univ.Integer):
+        return int(value)
+    if isinstance(value, univ.ObjectIdentifier):
+        return str(value)
+    if isinstance(value, univ.OctetString):
+        raw: bytes = bytes(value.asOctets())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+    text = value.prettyPrint()
+    return str(text)
+
+
+class _Failed(Exception):
+    def __init__(self, error: SnmpError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
+def _classify(indication: Any, target: SnmpTarget) -> SnmpError:
+    from pysnmp.proto import errind
+
+    detail = f"{type(indication).__name__}: {indication}"
+    if isinstance(indication, errind.RequestTimedOut):
+        hint = "位址、連接埠" + ("與 community" if isinstance(target.auth, V2c) else "")
+        return SnmpError(
+            SnmpErrorKind.TIMEOUT,
+            f"SNMP 無回應（逾時 {target.budget_s:g} 秒；請確認{hint}）",
+            detail,
+        )
+    auth_errors: tuple[type[Exception], ...] = (
+        errind.UnknownUserName,
+        errind.WrongDigest,
+        errind.DecryptionError,
+        errind.AuthenticationError,
+        errind.AuthenticationFailure,
+        errind.UnsupportedSecurityLevel,
+        errind.UnknownSecurityName,
+        errind.UnknownCommunityName,
+        errind.NotInTimeWindow,
+    )
+    if isinstance(indication, auth_errors):
+        return SnmpError(SnmpErrorKind.AUTH, "SNMP 認證失敗（使用者名稱或金鑰不符）", detail)
+    return SnmpError(SnmpErrorKind.PROTOCOL, f"SNMP 錯誤（{type(indication).__name__}）", detail)
+
+
+async def _transport(target: SnmpTarget) -> Any:
+    from pysnmp.hlapi.v3arch.asyncio import UdpTransportTarget
+
+    try:
+        return await UdpTransportTarget.create(
+            (target.host, target.port), timeout=target.timeout, retries=target.retries
+        )
+    except Exception as exc:  # name resolution, bad address
+        raise _Failed(
+            SnmpError(
+                SnmpErrorKind.CONFIG,
+                f"SNMP 位址無法使用（{target.host}）",
+                f"{type(exc).__name__}",
+            )
+        ) from None
+
+
+def _context(target: SnmpTarget) -> Any:
+    from pysnmp.hlapi.v3arch.asyncio import ContextData
+
+    if isinstance(target.auth, V3) and target.auth.context:
+        return ContextData(contextName=target.auth.context)
+    return ContextData()
+
+
+async def get(target: SnmpTarget, oids: Sequence[str]) -> dict[str, PlainValue]:
+    """One GET of several OIDs; absent ones are left out. Raises _Failed."""
+    from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, get_cmd
+
+    engine = shared_engine()
+    transport = await _transport(target)
+    indication, status, index, varbinds = await get_cmd(
+        engine,
+        _auth_data(target.auth),
+        transport,
+        _context(target),
+        *[ObjectType(ObjectIdentity(oid)) for oid in oids],
+        lookupMib=False,
+    )
+    if indication:
+        raise _Failed(_classify(indication, target))
+    if status:
+        # v2c agents answer noSuchName-style errors per varbind; a PDU error here is odd.
+        raise _Failed(
+            SnmpError(
+                SnmpErrorKind.PROTOCOL,
+                f"SNMP 錯誤（{status.prettyPrint()}）",
+                f"errorStatus {status.prettyPrint()} at {index}",
+            )
+        )
+    out: dict[str, PlainValue] = {}
+    for oid, value in varbinds:
+        plain = _plain(value)
+        if plain is not None:
+            out[str(oid)] = plain
+    return out
+
+
+async def walk(target: SnmpTarget, base: str, max_rows: int = MAX_ROWS) -> list[Pair]:
+    """A bulk walk of one subtree (stops at its end). Raises _Failed."""
+    from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, bulk_walk_cmd
+
+    engine = shared_engine()
+    transport = await _transport(target)
+    pairs: list[Pair] = []
+    async for indication, status, _index, varbinds in bulk_walk_cmd(
+        engine,
+        _auth_data(target.auth),
+        transport,
+        _context(target),
+        0,
+        25,
+        ObjectType(ObjectIdentity(base)),
+        lexicographicMode=False,
+        lookupMib=False,
+    ):
+        if indication:
+            raise _Failed(_classify(indication, target))
+        if status:
+            break  # e.g. a v1-ish agent's noSuchName at the end of the view
+        for oid, value in varbinds:
+            plain = _plain(value)
+            if plain is not None:
+                pairs.append((str(oid), plain))
+        if len(pairs) >= max_rows:
+            break
+    return pairs
+
+
+def _deadline(target: SnmpTarget, requests: int) -> float:
+    # Bulk walks take several requests; the overall bound is generous but finite.
+    return target.budget_s * max(requests, 1) + 1.0
+
+
+async def read_host(target: SnmpTarget) -> SnmpReading:
+    """The host check's SNMP reading: one GET of sysDescr, sysObjectID, sysUpTime,
+    sysName and hrSystemUptime. Never raises."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(_deadline(target, 1)):
+            values = await get(target, SYSTEM_OIDS)
+    except _Failed as failed:
+        return SnmpReading(error=failed.error, duration_s=time.monotonic() - started)
+    except TimeoutError:
+        return SnmpReading(
+            error=SnmpError(
+                SnmpErrorKind.TIMEOUT,
+                f"SNMP 無回應（逾時 {_deadline(target, 1):g} 秒）",
+                "overall deadline",
+            ),
+            duration_s=time.monotonic() - started,
+        )
+    except Exception as exc:  # never let a library error escape a probe
+        return SnmpReading(
+            error=SnmpError(SnmpErrorKind.PROTOCOL, "SNMP 回應無法解讀", type(exc).__name__),
+            duration_s=time.monotonic() - started,
+        )
+    if not values:
+        return SnmpReading(
+            error=SnmpError(
+                SnmpErrorKind.PROTOCOL, "SNMP 未提供系統資訊（sysUpTime）", "empty system group"
+            ),
+            duration_s=time.monotonic() - started,
+        )
+    return SnmpReading(system=parse_system(values), duration_s=time.monotonic() - started)
+
+
+async def read_recorder(
+    target: SnmpTarget, vendor: str | VendorProfile = "generic", *, storage: bool = True
+) -> SnmpReading:
+    """The recording check's SNMP reading: the system GET, the hrStorage walk and one
+    walk per disk table of the vendor's profile. Never raises; a table the device does
+    not serve is listed in `missing_tables`."""
+    started = time.monotonic()
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
+    host = await read_host(target)
+    if host.error is not None:
+        return host
+    storage_rows: list[StorageFact] = []
+    disks: list[DiskFact] = []
+    missing: list[str] = []
+    try:
+        if storage:
+            async with asyncio.timeout(_deadline(target, 8)):
+                storage_rows = parse_storage(await walk(target, HR_STORAGE_ENTRY))
+        for table in profile.disk_tables:
+            async with asyncio.timeout(_deadline(target, 8)):
+                rows = parse_disks(table, await walk(target, table.entry))
+            if rows:
+                disks.extend(rows)
+            else:
+                missing.append(table.key)
+    except _Failed as failed:
+        return SnmpReading(
+            system=host.system, error=failed.error, duration_s=time.monotonic() - started
+        )
+    except TimeoutError:
+        return SnmpReading(
+            system=host.system,
+            error=SnmpError(SnmpErrorKind.TIMEOUT, "SNMP 讀取表格逾時", "walk deadline"),
+            duration_s=time.monotonic() - started,
+        )
+    except Exception as exc:
+        return SnmpReading(
+            system=host.system,
+            error=SnmpError(SnmpErrorKind.PROTOCOL, "SNMP 回應無法解讀", type(exc).__name__),
+            duration_s=time.monotonic() - started,
+        )
+    return SnmpReading(
+        system=host.system,
+        storage=tuple(storage_rows),
+        disks=tuple(disks),
+        missing_tables=tuple(missing),
+        duration_s=time.monotonic() - started,
+    )
+
+
+# ---- judging disks (pure) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiskVerdict:
+    """One disk or volume that needs attention (or is fine), with a zh-TW reason."""
+
+    subject: str  # the disk's name as the device shows it, e.g. "HDD2" or "/dev/sda"
+    health: DiskHealth
+    reason: str
+    used_pct: float | None = None
+
+
+_MIN_STORAGE_BYTES = 1024**3  # hrStorage rows smaller than this are system mounts
+
+
+def judge_disks(reading: SnmpReading, full_pct: float = 95.0) -> list[DiskVerdict]:
+    """Verdicts for every vendor disk row and every sizeable hrStorage disk row:
+    failed / full (vendor status, no free space, or used >= full_pct) / warning /
+    unknown / ok. Pure; the recording check turns failed and full into findings."""
+    out: list[DiskVerdict] = []
+    for d in reading.disks:
+        label = "磁碟區" if d.kind == "volume" else "硬碟"
+        pct = d.used_pct
+        health = d.health
+        if health == DiskHealth.OK and pct is not None and pct >= full_pct:
+            health = DiskHealth.FULL
+        reason = {
+            DiskHealth.OK: f"{label} {d.name} 正常",
+            DiskHealth.FAILED: f"{label} {d.name} 故障（{d.status_text}）",
+            DiskHealth.FULL: f"{label} {d.name} 已滿"
+            + (f"（已用 {pct:.0f}%）" if pct is not None else f"（{d.status_text}）"),
+            DiskHealth.WARNING: f"{label} {d.name} 狀態警告（{d.status_text}）",
+            DiskHealth.UNKNOWN: f"{label} {d.name} 狀態不明（{d.status_text}）",
+        }[health]
+        out.append(DiskVerdict(d.name, health, reason, pct))
+    for s in reading.storage:
+        if s.kind not in {"fixed-disk", "network-disk"} or s.size_bytes < _MIN_STORAGE_BYTES:
+            continue
+        pct = s.used_pct
+        if pct is not None and pct >= full_pct:
+            out.append(
+                DiskVerdict(
+                    s.descr, DiskHealth.FULL, f"儲存空間 {s.descr} 已滿（已用 {pct:.0f}%）", pct
+                )
+            )
+        else:
+            out.append(DiskVerdict(s.descr, DiskHealth.OK, f"儲存空間 {s.descr} 正常", pct))
+    return out
