@@ -330,7 +330,7 @@ class AlertEngine:
         if subject and subject in inv.cameras and subject != device:
             device = subject  # a recorder's channel: the alert is about the camera
         elif subject and finding.code in DISK_CODES:
-            extra["disk"] = subject
+            extra["disk"] = subject.removeprefix("disk-")  # same id as the disk metric
         elif subject and subject != device:
             extra["subject"] = subject
         recorder, unit_id, unit_name, place, name = _where(inv, device)

@@ -35,7 +35,13 @@ KEY_CLOCK_OFFSET = ("clock_offset_s", "clock_offset_seconds", "clock_offset")
 KEY_MODEL = ("model",)
 KEY_FIRMWARE = ("firmware", "firmware_version")
 KEY_NEWEST_AGE = ("newest_age_s", "newest_footage_age_s", "footage_age_s", "newest_age_seconds")
-KEY_RETENTION = ("retention_days", "oldest_footage_days")
+KEY_RETENTION = ("retention_days", "oldest_footage_days")  # shortest channel
+KEY_RETENTION_LONGEST = ("retention_max_days",)  # longest channel (too-long check)
+KEY_GAP_24H = ("gap_s_24h",)
+KEY_SIGNAL = ("signal",)
+KEY_CONTRAST = ("contrast",)
+KEY_SIMILARITY = ("similarity",)
+KEY_MODE = ("mode",)
 KEY_SHARPNESS = ("sharpness",)
 KEY_BASELINE = ("baseline_sharpness", "baseline")
 KEY_BRIGHTNESS = ("brightness",)
@@ -213,7 +219,20 @@ class CamwatchCollector(Collector):
             "Age of the newest recorded footage.", labels=["device"])
         retention = GaugeMetricFamily(
             "camwatch_retention_seconds",
-            "Age of the oldest footage kept (retention; divide by 86400 for days).",
+            "Footage kept: age of the oldest footage of the channel keeping least "
+            "(divide by 86400 for days; compare with camwatch_retention_min_seconds).",
+            labels=["device"])
+        retention_long = GaugeMetricFamily(
+            "camwatch_retention_longest_seconds",
+            "Age of the oldest footage of the channel keeping most "
+            "(compare with camwatch_retention_max_seconds).",
+            labels=["device"])
+        gaps = GaugeMetricFamily(
+            "camwatch_recording_gap_seconds",
+            "Total length of recording gaps in the last 24 hours.", labels=["device"])
+        signal = GaugeMetricFamily(
+            "camwatch_channel_signal",
+            "1 if the recorder sees video signal on the camera's channel, 0 if lost.",
             labels=["device"])
         disk_ok = GaugeMetricFamily("camwatch_disk_ok", "1 if the disk is healthy, 0 if not.",
                                     labels=["device", "disk"])
@@ -232,6 +251,16 @@ class CamwatchCollector(Collector):
         bright = GaugeMetricFamily("camwatch_picture_brightness",
                                    "Mean brightness of the last frame (0-255).",
                                    labels=["device"])
+        contrast = GaugeMetricFamily("camwatch_picture_contrast",
+                                     "Contrast (standard deviation of brightness).",
+                                     labels=["device"])
+        similarity = GaugeMetricFamily(
+            "camwatch_picture_similarity",
+            "Similarity of the view to the camera's reference view (1 = same).",
+            labels=["device"])
+        night = GaugeMetricFamily("camwatch_picture_night_mode",
+                                  "1 if the last frame was a night (IR, grayscale) frame.",
+                                  labels=["device"])
         verdict = GaugeMetricFamily("camwatch_picture_verdict",
                                     "1 for the current picture verdict of a camera.",
                                     labels=["device", "verdict"])
@@ -247,10 +276,14 @@ class CamwatchCollector(Collector):
             if r.check == CheckKind.HOST:
                 _add(uptime, dev, number(v, KEY_UPTIME))
                 _add(offset, dev, number(v, KEY_CLOCK_OFFSET))
+                _add(signal, dev, number(v, KEY_SIGNAL))
             elif r.check == CheckKind.RECORDING:
                 _add(age, dev, number(v, KEY_NEWEST_AGE))
                 days = number(v, KEY_RETENTION)
                 _add(retention, dev, None if days is None else days * DAY)
+                longest = number(v, KEY_RETENTION_LONGEST)
+                _add(retention_long, dev, None if longest is None else longest * DAY)
+                _add(gaps, dev, number(v, KEY_GAP_24H))
                 for disk_id, fields in sorted(disks(v).items()):
                     _add(disk_ok, [r.device, disk_id], number(fields, DISK_OK_FIELDS))
                     _add(disk_free, [r.device, disk_id], number(fields, DISK_FREE_FIELDS))
@@ -259,6 +292,11 @@ class CamwatchCollector(Collector):
                 _add(sharp, dev, number(v, KEY_SHARPNESS))
                 _add(base, dev, number(v, KEY_BASELINE))
                 _add(bright, dev, number(v, KEY_BRIGHTNESS))
+                _add(contrast, dev, number(v, KEY_CONTRAST))
+                _add(similarity, dev, number(v, KEY_SIMILARITY))
+                mode = text(v, KEY_MODE)
+                if mode in ("day", "night"):
+                    night.add_metric(dev, 1 if mode == "night" else 0)
                 current = text(v, KEY_VERDICT)
                 if current:
                     verdict.add_metric([r.device, current], 1)
@@ -269,8 +307,9 @@ class CamwatchCollector(Collector):
                     continue
                 seen.add((f.code.value, subject))
                 finding.add_metric([r.device, CHECK_LABEL[r.check], f.code.value, subject], 1)
-        yield from (uptime, offset, age, retention, disk_ok, disk_free, disk_total,
-                    sharp, base, bright, verdict, finding)
+        yield from (uptime, offset, signal, age, retention, retention_long, gaps,
+                    disk_ok, disk_free, disk_total, sharp, base, bright, contrast, similarity,
+                    night, verdict, finding)
 
         rmin = GaugeMetricFamily(
             "camwatch_retention_min_seconds",
