@@ -1,0 +1,268 @@
+"""Dahua CGI over HTTP (digest auth): `key=value` bodies with CRLF line ends.
+
+Tables come as flattened keys: `list.info[0].Detail[0].TotalBytes=63989415936.000000`,
+`items[3].StartTime=2024-05-01 10:00:00`. Parsers are pure functions of the body;
+`DahuaClient` fetches. Dahua times are the device's local time without an offset, so
+the caller passes the campus time zone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from urllib.parse import quote
+
+from probes.drivers.http import DeviceError, DeviceHttp
+from probes.drivers.isapi import spans_to_recording
+from probes.facts import (
+    ChannelRecording,
+    DeviceInfo,
+    DeviceTime,
+    Disk,
+    DiskStatus,
+    parse_bool,
+    parse_datetime,
+    parse_int,
+)
+
+_MAX_LINES = 200_000
+
+
+def parse_kv(body: bytes) -> dict[str, str]:
+    """`key=value` lines → dict. A body that is not key=value text raises DeviceError."""
+    try:
+        txt = body.decode("utf-8")
+    except UnicodeDecodeError:
+        txt = body.decode("latin-1")
+    if txt.lstrip().startswith("<"):
+        raise DeviceError("bad-reply", "主機回覆不是預期的 key=value 格式")
+    out: dict[str, str] = {}
+    for n, line in enumerate(txt.splitlines()):
+        if n > _MAX_LINES:
+            break
+        line = line.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            if line.upper() == "OK":
+                out.setdefault("result", "OK")
+                continue
+            if line.lower().startswith("error"):
+                raise DeviceError("bad-reply", "主機回覆錯誤（Dahua CGI）")
+            continue
+        out[key.strip()] = value.strip()
+    return out
+
+
+_INDEX = re.compile(r"^(?P<name>[A-Za-z_.]+?)\[(?P<i>\d+)\]\.(?P<rest>.+)$")
+
+
+def table(kv: dict[str, str], prefix: str) -> dict[int, dict[str, str]]:
+    """Rows of a flattened table: table(kv, "items") → {0: {"StartTime": ...}, ...}."""
+    rows: dict[int, dict[str, str]] = {}
+    pat = re.compile(rf"^{re.escape(prefix)}\[(\d+)\]\.(.+)$")
+    for key, value in kv.items():
+        m = pat.match(key)
+        if m:
+            rows.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    return rows
+
+
+def parse_system_info(
+    body: bytes, software: bytes | None = None, vendor: bytes | None = None
+) -> DeviceInfo:
+    """magicBox getSystemInfo (+ getSoftwareVersion, getVendor when fetched).
+
+    NVR firmware sends a numeric deviceType (`deviceType=31`): then the model is
+    `updateSerial`.
+    """
+    kv = parse_kv(body)
+    model = kv.get("deviceType")
+    if model is None or model.isdigit():
+        model = kv.get("updateSerial") or model
+    firmware = None
+    if software is not None:
+        firmware = parse_kv(software).get("version")
+    manufacturer = "Dahua"
+    if vendor is not None:
+        manufacturer = parse_kv(vendor).get("vendor") or manufacturer
+    if not kv.get("serialNumber") and not model:
+        raise DeviceError("bad-reply", "主機回覆缺少型號與序號")
+    return DeviceInfo(
+        manufacturer=manufacturer,
+        model=model,
+        firmware=firmware,
+        serial=kv.get("serialNumber"),
+        device_type=kv.get("deviceType"),
+    )
+
+
+def parse_dahua_time(value: str | None, tz: dt.tzinfo) -> dt.datetime | None:
+    """`2024-5-1 10:00:00` (device local time, no offset) → aware UTC, None if invalid."""
+    if not value:
+        return None
+    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})\s*", value)
+    if not m:
+        return parse_datetime(value, default_tz=tz)
+    try:
+        y, mo, d, h, mi, se = (int(g) for g in m.groups())
+        local = dt.datetime(y, mo, d, h, mi, se, tzinfo=tz)
+    except ValueError:
+        return None
+    return local.astimezone(dt.UTC)
+
+
+def parse_current_time(body: bytes, tz: dt.tzinfo) -> DeviceTime:
+    """global.cgi getCurrentTime → `result=2024-5-1 10:00:00`."""
+    raw = parse_kv(body).get("result")
+    return DeviceTime(utc=parse_dahua_time(raw, tz), raw=raw)
+
+
+def parse_uptime(body: bytes) -> float | None:
+    """magicBox getUpTime → `up=123456` seconds (firmware dependent)."""
+    kv = parse_kv(body)
+    for key in ("up", "uptime", "UpTime", "result"):
+        if key in kv:
+            val = parse_int(kv[key])
+            if val is not None:
+                return float(val)
+    return None
+
+
+def parse_storage(body: bytes) -> list[Disk]:
+    """storageDevice getDeviceAllInfo → one Disk per physical device (list.info[N]).
+
+    State: Success = healthy; Error / Failed / Abnormal = failed; Detail[].IsError
+    marks a failed partition. Bytes come as floats (`63989415936.000000`).
+    """
+    kv = parse_kv(body)
+    disks: list[Disk] = []
+    for idx, row in sorted(table(kv, "list.info").items()):
+        state = row.get("State")
+        total = used = 0
+        any_size = False
+        part_error = False
+        details: dict[int, dict[str, str]] = {}
+        for key, value in row.items():
+            m = _INDEX.match(key)
+            if m and m.group("name") == "Detail":
+                details.setdefault(int(m.group("i")), {})[m.group("rest")] = value
+        for det in details.values():
+            t = parse_int(det.get("TotalBytes"))
+            u = parse_int(det.get("UsedBytes"))
+            if t is not None:
+                total += t
+                any_size = True
+            if u is not None:
+                used += u
+            if parse_bool(det.get("IsError")):
+                part_error = True
+        st = (state or "").strip().lower()
+        if part_error or st in ("error", "failed", "abnormal", "fault", "offline"):
+            status = DiskStatus.FAILED
+        elif st in ("success", "normal", "ok", "sleep", "sleeping", "idle"):
+            status = DiskStatus.OK
+        elif st == "full":
+            status = DiskStatus.FULL
+        else:
+            status = DiskStatus.UNKNOWN
+        disks.append(
+            Disk(
+                id=str(idx + 1),
+                status=status,
+                capacity_bytes=total if any_size else None,
+                free_bytes=max(total - used, 0) if any_size else None,
+                name=row.get("Name"),
+                raw_status=state,
+            )
+        )
+    return disks
+
+
+def parse_find_next(body: bytes, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
+    """mediaFileFind findNextFile → recorded spans [(start, end)]."""
+    kv = parse_kv(body)
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    for _i, row in sorted(table(kv, "items").items()):
+        start = parse_dahua_time(row.get("StartTime"), tz)
+        end = parse_dahua_time(row.get("EndTime"), tz)
+        if start is not None and end is not None:
+            spans.append((start, end))
+    return spans
+
+
+def _fmt(t: dt.datetime, tz: dt.tzinfo) -> str:
+    return quote(t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"))
+
+
+class DahuaClient:
+    def __init__(self, http: DeviceHttp, base_url: str, tz: dt.tzinfo) -> None:
+        self.http = http
+        self.base = base_url.rstrip("/")
+        self.tz = tz
+
+    async def _get(self, path: str) -> bytes:
+        return (await self.http.get(self.base + path)).body
+
+    async def device_info(self) -> DeviceInfo:
+        body = await self._get("/cgi-bin/magicBox.cgi?action=getSystemInfo")
+        try:
+            software: bytes | None = await self._get(
+                "/cgi-bin/magicBox.cgi?action=getSoftwareVersion"
+            )
+        except DeviceError as exc:
+            if exc.reason_code in ("timeout", "unreachable", "auth"):
+                raise
+            software = None
+        return parse_system_info(body, software)
+
+    async def time(self) -> DeviceTime:
+        return parse_current_time(
+            await self._get("/cgi-bin/global.cgi?action=getCurrentTime"), self.tz
+        )
+
+    async def uptime(self) -> float | None:
+        return parse_uptime(await self._get("/cgi-bin/magicBox.cgi?action=getUpTime"))
+
+    async def disks(self) -> list[Disk]:
+        return parse_storage(await self._get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
+
+    async def find_spans(
+        self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        created = parse_kv(await self._get("/cgi-bin/mediaFileFind.cgi?action=factory.create"))
+        obj = created.get("result")
+        if not obj or not obj.isdigit():
+            raise DeviceError("bad-reply", "主機無法建立錄影查詢")
+        spans: list[tuple[dt.datetime, dt.datetime]] = []
+        try:
+            await self._get(
+                f"/cgi-bin/mediaFileFind.cgi?action=findFile&object={obj}"
+                f"&condition.Channel={channel}"
+                f"&condition.StartTime={_fmt(start, self.tz)}"
+                f"&condition.EndTime={_fmt(end, self.tz)}"
+            )
+            for _ in range(max_pages):
+                page = await self._get(
+                    f"/cgi-bin/mediaFileFind.cgi?action=findNextFile&object={obj}&count=100"
+                )
+                found = parse_find_next(page, self.tz)
+                spans.extend(found)
+                if len(found) < 100:
+                    break
+        finally:
+            for action in ("close", "destroy"):
+                with contextlib.suppress(DeviceError):
+                    await self._get(f"/cgi-bin/mediaFileFind.cgi?action={action}&object={obj}")
+        return spans
+
+    async def channel_recording(self, channel: int, now: dt.datetime) -> ChannelRecording:
+        window = now - dt.timedelta(hours=24)
+        recent = await self.find_spans(channel, window, now)
+        early = await self.find_spans(
+            channel, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
+        )
+        oldest = min((s for s, _ in early), default=None)
+        return spans_to_recording(channel, None, recent, oldest)

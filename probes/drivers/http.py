@@ -1,0 +1,411 @@
+"""The one way camwatch talks HTTP to a device (ISAPI, Dahua CGI, ONVIF SOAP, snapshots).
+
+A device may be broken or hostile, so every exchange here is bounded:
+
+- an overall deadline around the whole exchange (connect, headers and body), so a body
+  dribbled byte by byte cannot outlast the timeout;
+- the body is streamed and cut off at `max_body_bytes` (an endless or gigabyte body);
+- redirects are never followed blindly: only to hosts the inventory names or that the
+  configuration allows; anything else (another host, 169.254.169.254) is refused
+  without a request to it;
+- TLS is verified by default; per device a certificate may be pinned by its SHA-256
+  fingerprint, or verification skipped explicitly;
+- XML is parsed with entities, DTDs and network access off; a document that declares a
+  DTD or entities (billion laughs, external entities) is refused.
+
+Failures become a `DeviceError(reason_code, zh_reason)`; its text never carries a
+credential or a URL with userinfo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import ssl
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+from lxml import etree
+
+Auth = httpx.Auth | tuple[str, str] | None
+
+# httpx logs every request URL at INFO; device URLs stay out of the service's log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class DeviceError(Exception):
+    """A device did not give a usable answer.
+
+    `reason_code` is a stable, short English code (timeout, unreachable, auth,
+    http-status, too-large, redirect-refused, bad-xml, unsafe-xml, tls, bad-content,
+    not-supported, bad-reply); `zh_reason` is what a custodian reads.
+    """
+
+    def __init__(self, reason_code: str, zh_reason: str) -> None:
+        super().__init__(f"{reason_code}: {zh_reason}")
+        self.reason_code = reason_code
+        self.zh_reason = zh_reason
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    timeout: float = 10.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    # The hosts a request (and any redirect) may go to: the device's own host from the
+    # inventory plus ProbeConfig.allowed_redirect_hosts. Empty = the first URL's host.
+    allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    tls_verify: bool = True
+    tls_pin_sha256: str | None = None
+    max_redirects: int = 3
+    # When set, the Content-Type must start with one of these (e.g. ("image/",)).
+    expect_content: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def safe_url(url: str) -> str:
+    """The URL without userinfo, query or fragment: fit for a message or a log."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "(invalid URL)"
+
+
+def host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _norm_pin(pin: str) -> str:
+    return pin.replace(":", "").lower()
+
+
+def _ssl_context(limits: HttpLimits) -> ssl.SSLContext | bool:
+    if limits.tls_pin_sha256 or not limits.tls_verify:
+        # The pin replaces the CA check: verified below against the peer certificate.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return True
+
+
+def _check_pin(response: httpx.Response, limits: HttpLimits) -> None:
+    if not limits.tls_pin_sha256 or response.url.scheme != "https":
+        return
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not cert or hashlib.sha256(cert).hexdigest() != _norm_pin(limits.tls_pin_sha256):
+        raise DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
+
+
+def _auth(auth: Auth) -> httpx.Auth | None:
+    if auth is None or isinstance(auth, httpx.Auth):
+        return auth
+    return httpx.DigestAuth(auth[0], auth[1])
+
+
+def _timeout_reason(timeout: float) -> DeviceError:
+    return DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）")
+
+
+class DeviceHttp:
+    """One device's HTTP session: a client, its auth and its limits.
+
+    Use as `async with DeviceHttp(limits, auth=(user, pw)) as http: await http.get(url)`.
+    Every call is bounded by `limits.timeout` as a whole.
+    """
+
+    def __init__(self, limits: HttpLimits, auth: Auth = None) -> None:
+        self.limits = limits
+        self._auth = _auth(auth)
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> DeviceHttp:
+        self._client = httpx.AsyncClient(
+            verify=_ssl_context(self.limits),
+            follow_redirects=False,
+            trust_env=False,
+            # A connect that hangs is a device that is not there (unreachable); a reply
+            # that hangs is a device that is there but stuck (timeout).
+            timeout=httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout * 0.6, 5.0)),
+            headers={"User-Agent": "camwatch", "Accept-Encoding": "identity"},
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def get(self, url: str, **kw: Any) -> HttpReply:
+        return await self.request("GET", url, **kw)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+    ) -> HttpReply:
+        """One exchange (following allowed redirects), bounded in time and size.
+
+        A status outside `ok_statuses` raises DeviceError (401/403 as `auth`), except
+        that a 5xx with an XML body is returned (SOAP faults travel as 500).
+        """
+        if self._client is None:
+            raise RuntimeError("DeviceHttp used outside 'async with'")
+        try:
+            async with asyncio.timeout(self.limits.timeout):
+                return await self._exchange(method, url, content, headers, ok_statuses)
+        except TimeoutError:
+            raise _timeout_reason(self.limits.timeout) from None
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        ok_statuses: tuple[int, ...],
+    ) -> HttpReply:
+        assert self._client is not None
+        allowed = {h.lower() for h in self.limits.allowed_hosts} or {host_of(url)}
+        for _hop in range(self.limits.max_redirects + 1):
+            if host_of(url) not in allowed:
+                raise DeviceError(
+                    "redirect-refused",
+                    f"主機要求轉向未登錄的位址 {host_of(url) or '?'}，已拒絕",
+                )
+            status, hdrs, body = await self._one(method, url, content, headers)
+            if status in (301, 302, 303, 307, 308) and "location" in hdrs:
+                url = urljoin(url, hdrs["location"])
+                if status == 303:
+                    method, content = "GET", None
+                continue
+            return self._judge(HttpReply(status, hdrs, body, safe_url(url)), ok_statuses)
+        raise DeviceError("redirect-refused", "主機轉向次數過多，已停止")
+
+    async def _one(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        assert self._client is not None
+        limit = self.limits.max_body_bytes
+        try:
+            req = self._client.build_request(method, url, content=content, headers=headers)
+            resp = await self._client.send(req, auth=self._auth, stream=True)
+            try:
+                _check_pin(resp, self.limits)
+                declared = resp.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    raise DeviceError("too-large", _too_large(limit))
+                chunks: list[bytes] = []
+                size = 0
+                if resp.status_code not in (301, 302, 303, 307, 308):
+                    async for chunk in resp.aiter_raw():
+                        size += len(chunk)
+                        if size > limit:
+                            raise DeviceError("too-large", _too_large(limit))
+                        chunks.append(chunk)
+                hdrs = {k.lower(): v for k, v in resp.headers.items()}
+                return resp.status_code, hdrs, b"".join(chunks)
+            finally:
+                await resp.aclose()
+        except DeviceError:
+            raise
+        except httpx.ConnectTimeout:
+            raise DeviceError("unreachable", "無法連線到主機（連線逾時）") from None
+        except httpx.TimeoutException:
+            raise _timeout_reason(self.limits.timeout) from None
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            if _is_tls_error(exc):
+                raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
+            raise DeviceError("unreachable", "無法連線到主機") from None
+        except httpx.HTTPError:
+            raise DeviceError("unreachable", "與主機的連線中斷") from None
+        except (OSError, ssl.SSLError) as exc:
+            if _is_tls_error(exc):
+                raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
+            raise DeviceError("unreachable", "無法連線到主機") from None
+
+    def _judge(self, reply: HttpReply, ok_statuses: tuple[int, ...]) -> HttpReply:
+        if reply.status in (401, 403):
+            raise DeviceError("auth", "帳號或密碼錯誤，主機拒絕登入")
+        if reply.status == 404 or reply.status == 501:
+            raise DeviceError("not-supported", f"主機不支援此功能（HTTP {reply.status}）")
+        if reply.status not in ok_statuses:
+            if reply.status >= 500 and looks_like_xml(reply.body):
+                return reply  # a SOAP fault or an ISAPI ResponseStatus: the caller reads it
+            raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
+        expect = self.limits.expect_content
+        if expect is not None and not reply.content_type.startswith(expect):
+            raise DeviceError(
+                "bad-content", f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）"
+            )
+        return reply
+
+
+def _too_large(limit: int) -> str:
+    return f"主機回覆過大（超過 {limit // 1024} KB），已中止"
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLError):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper()
+
+
+async def fetch_bytes(url: str, auth: Auth, limits: HttpLimits) -> bytes:
+    """GET one URL (snapshot JPEG, CGI page) with digest auth, bounded; the body.
+
+    Raises DeviceError. Requests and redirects go only to `limits.allowed_hosts` (build
+    them with `limits_for(address, config)`), so a snapshot URI or a redirect naming
+    another host is refused without contacting it.
+    """
+    async with DeviceHttp(limits, auth) as http:
+        return (await http.get(url)).body
+
+
+def limits_for(
+    address: Any,
+    config: Any,
+    *,
+    expect_content: tuple[str, ...] | None = None,
+    timeout: float | None = None,
+) -> HttpLimits:
+    """HttpLimits for one device: its inventory Address and the ProbeConfig."""
+    return HttpLimits(
+        timeout=timeout if timeout is not None else float(config.timeout),
+        max_body_bytes=int(config.max_body_bytes),
+        allowed_hosts=frozenset(
+            {str(address.host).lower(), *(h.lower() for h in config.allowed_redirect_hosts)}
+        ),
+        tls_verify=bool(address.tls_verify),
+        tls_pin_sha256=address.tls_pin_sha256,
+        expect_content=expect_content,
+    )
+
+
+def base_url(address: Any, port: int | None = None) -> str:
+    host = str(address.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{address.scheme}://{host}:{port or address.http_port}"
+
+
+# --- XML -----------------------------------------------------------------------------
+
+_PARSER_KW: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "huge_tree": False,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "recover": False,
+}
+
+
+def looks_like_xml(body: bytes) -> bool:
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<")
+
+
+def parse_xml(body: bytes) -> etree._Element:
+    """Parse a device's XML reply safely; DeviceError if it is not plain, safe XML."""
+    if not looks_like_xml(body):
+        raise DeviceError("bad-xml", "主機回覆不是 XML，無法解讀")
+    upper = body.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise DeviceError("unsafe-xml", "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
+    parser = etree.XMLParser(**_PARSER_KW)
+    try:
+        root = etree.fromstring(body, parser=parser)
+    except (etree.XMLSyntaxError, ValueError):
+        raise DeviceError("bad-xml", "主機回覆的 XML 格式錯誤，無法解讀") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise DeviceError("unsafe-xml", "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
+    return root
+
+
+def local(tag: object) -> str:
+    """The local name of an element tag, whatever its namespace."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def iter_local(el: etree._Element, name: str) -> Iterator[etree._Element]:
+    """All descendants (and el itself) with this local name, in document order."""
+    for node in el.iter():
+        if local(node.tag) == name:
+            yield node
+
+
+def child(el: etree._Element | None, *path: str) -> etree._Element | None:
+    """Follow direct children by local name: child(el, "Time", "Hour")."""
+    cur = el
+    for name in path:
+        if cur is None:
+            return None
+        cur = next((c for c in cur if local(c.tag) == name), None)
+    return cur
+
+
+def children(el: etree._Element | None, name: str) -> list[etree._Element]:
+    if el is None:
+        return []
+    return [c for c in el if local(c.tag) == name]
+
+
+def text(el: etree._Element | None, *path: str) -> str | None:
+    node = child(el, *path) if path else el
+    if node is None or node.text is None:
+        return None
+    value = node.text.strip()
+    return value or None
+
+
+def first_text(el: etree._Element, name: str) -> str | None:
+    """Text of the first descendant with this local name."""
+    for node in iter_local(el, name):
+        return text(node)
+    return None

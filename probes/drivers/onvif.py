@@ -1,0 +1,570 @@
+"""ONVIF through onvif-zeep-async: device info, clock, services, media URIs, recordings.
+
+onvif-zeep-async (zeep) builds each SOAP request and signs it with the WS-Security
+UsernameToken digest, shifted by the device's clock offset (what `adjust_time` does).
+Its own transport is replaced by camwatch's bounded HTTP session (`probes.drivers.http`):
+the library's transport skips TLS verification, allows 90 s per call, follows no size
+limit and crashes on a non-XML 500. Replies come back raw (zeep's `raw_response`) and are
+read by the pure parsers below, which match elements by local name, parse times
+leniently (a camera that says minute 61 gives an unknown clock, not a crash) and treat a
+missing optional service as "not supported".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from lxml import etree
+from zeep.settings import Settings
+
+from probes.drivers.http import (
+    DeviceError,
+    DeviceHttp,
+    HttpLimits,
+    HttpReply,
+    child,
+    children,
+    host_of,
+    iter_local,
+    local,
+    parse_xml,
+    text,
+)
+from probes.facts import DeviceInfo, DeviceTime, parse_datetime, parse_int
+
+NS = {
+    "devicemgmt": "http://www.onvif.org/ver10/device/wsdl",
+    "media": "http://www.onvif.org/ver10/media/wsdl",
+    "recording": "http://www.onvif.org/ver10/recording/wsdl",
+    "search": "http://www.onvif.org/ver10/search/wsdl",
+    "replay": "http://www.onvif.org/ver10/replay/wsdl",
+    "events": "http://www.onvif.org/ver10/events/wsdl",
+    "imaging": "http://www.onvif.org/ver20/imaging/wsdl",
+    "ptz": "http://www.onvif.org/ver20/ptz/wsdl",
+    "deviceio": "http://www.onvif.org/ver10/deviceIO/wsdl",
+}
+# GetCapabilities element names → service
+_CAPABILITY_SERVICE = {
+    "Device": "devicemgmt",
+    "Media": "media",
+    "Events": "events",
+    "Imaging": "imaging",
+    "PTZ": "ptz",
+    "DeviceIO": "deviceio",
+    "Recording": "recording",
+    "Search": "search",
+    "Replay": "replay",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    token: str
+    name: str | None = None
+    video_source: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingSummary:
+    data_from: dt.datetime | None
+    data_until: dt.datetime | None
+    number_recordings: int | None
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    token: str
+    source_id: str | None = None
+    source_name: str | None = None
+    earliest: dt.datetime | None = None
+    latest: dt.datetime | None = None
+    status: str | None = None  # Initiated, Recording, Stopped, Removing, Removed, Unknown
+
+
+@dataclass(frozen=True)
+class RecordingJob:
+    token: str
+    recording_token: str | None = None
+    mode: str | None = None  # Active / Idle
+    state: str | None = None  # Active / PartiallyActive / Idle / Error (from job state)
+    sources: list[str] = field(default_factory=list)
+
+
+# --- pure parsers (reply body → facts) -------------------------------------------------
+
+
+_AUTH_FAULT = re.compile(r"not ?authori[sz]ed|authentication|password|unauthori[sz]ed", re.I)
+_UNSUPPORTED_FAULT = re.compile(
+    r"ActionNotSupported|NotSupported|NoSuchService|not ?implemented|unknown action|"
+    r"OperationProhibited",
+    re.I,
+)
+
+
+def soap_body(body: bytes) -> etree._Element:
+    """The first element inside the SOAP Body; a SOAP Fault raises DeviceError."""
+    root = parse_xml(body)
+    if local(root.tag) != "Envelope":
+        raise DeviceError("bad-reply", "主機回覆不是 SOAP 訊息（ONVIF）")
+    bod = child(root, "Body")
+    if bod is None or len(bod) == 0:
+        raise DeviceError("bad-reply", "主機回覆的 SOAP 訊息沒有內容（ONVIF）")
+    first = bod[0]
+    if local(first.tag) == "Fault":
+        raise fault_error(first)
+    return first
+
+
+def fault_error(fault: etree._Element) -> DeviceError:
+    codes = " ".join((n.text or "") for n in fault.iter() if local(n.tag) in ("Value", "faultcode"))
+    reason = " ".join(
+        (n.text or "").strip() for n in fault.iter() if local(n.tag) in ("Text", "faultstring")
+    )
+    words = f"{codes} {reason}"
+    if _AUTH_FAULT.search(words):
+        return DeviceError("auth", "帳號或密碼錯誤，主機拒絕登入（ONVIF）")
+    if _UNSUPPORTED_FAULT.search(words):
+        return DeviceError("not-supported", "主機不支援此 ONVIF 功能")
+    short = re.sub(r"\s+", " ", reason)[:80] or "?"
+    return DeviceError("fault", f"主機回覆 ONVIF 錯誤：{short}")
+
+
+def parse_system_date_and_time(body: bytes) -> DeviceTime:
+    """GetSystemDateAndTime → the device's UTC clock; invalid values → unknown clock."""
+    el = soap_body(body)
+    sdt = next(iter_local(el, "SystemDateAndTime"), None)
+    utc = child(sdt, "UTCDateTime")
+    if utc is None:
+        return DeviceTime(utc=None, raw=None)
+    parts = [
+        parse_int(text(utc, "Date", "Year")),
+        parse_int(text(utc, "Date", "Month")),
+        parse_int(text(utc, "Date", "Day")),
+        parse_int(text(utc, "Time", "Hour")),
+        parse_int(text(utc, "Time", "Minute")),
+        parse_int(text(utc, "Time", "Second")),
+    ]
+    raw = "{}-{}-{}T{}:{}:{}Z".format(*("?" if p is None else f"{p:02d}" for p in parts))
+    if any(p is None for p in parts):
+        return DeviceTime(utc=None, raw=raw)
+    try:
+        value = dt.datetime(*parts, tzinfo=dt.UTC)  # type: ignore[arg-type,misc]
+    except (ValueError, OverflowError):
+        return DeviceTime(utc=None, raw=raw)
+    return DeviceTime(utc=value, raw=raw)
+
+
+def parse_device_information(body: bytes) -> DeviceInfo:
+    el = soap_body(body)
+    return DeviceInfo(
+        manufacturer=text(child(el, "Manufacturer")),
+        model=text(child(el, "Model")),
+        firmware=text(child(el, "FirmwareVersion")),
+        serial=text(child(el, "SerialNumber")),
+    )
+
+
+def parse_services(body: bytes) -> dict[str, str]:
+    """GetServices → {namespace: XAddr}."""
+    el = soap_body(body)
+    out: dict[str, str] = {}
+    for svc in children(el, "Service"):
+        ns = text(child(svc, "Namespace"))
+        xaddr = text(child(svc, "XAddr"))
+        if ns and xaddr:
+            out[ns] = xaddr
+    return out
+
+
+def parse_capabilities(body: bytes) -> dict[str, str]:
+    """GetCapabilities → {namespace: XAddr} (including Extension's Recording/Search...)."""
+    el = soap_body(body)
+    out: dict[str, str] = {}
+    for node in el.iter():
+        service = _CAPABILITY_SERVICE.get(local(node.tag))
+        xaddr = text(child(node, "XAddr"))
+        if service and xaddr:
+            out.setdefault(NS[service], xaddr)
+    return out
+
+
+def parse_profiles(body: bytes) -> list[Profile]:
+    el = soap_body(body)
+    out: list[Profile] = []
+    for prof in children(el, "Profiles"):
+        token = prof.get("token")
+        if not token:
+            continue
+        vsc = child(prof, "VideoSourceConfiguration")
+        out.append(
+            Profile(
+                token=token,
+                name=text(child(prof, "Name")),
+                video_source=text(child(vsc, "SourceToken")),
+            )
+        )
+    return out
+
+
+def parse_media_uri(body: bytes) -> str | None:
+    """GetStreamUri / GetSnapshotUri → the Uri (None if absent)."""
+    el = soap_body(body)
+    return text(child(child(el, "MediaUri"), "Uri")) or text(child(el, "Uri"))
+
+
+def parse_recording_summary(body: bytes) -> RecordingSummary:
+    el = soap_body(body)
+    summ = child(el, "Summary")
+    return RecordingSummary(
+        data_from=parse_datetime(text(child(summ, "DataFrom"))),
+        data_until=parse_datetime(text(child(summ, "DataUntil"))),
+        number_recordings=parse_int(text(child(summ, "NumberRecordings"))),
+    )
+
+
+def parse_search_token(body: bytes) -> str:
+    el = soap_body(body)
+    token = text(child(el, "SearchToken"))
+    if not token:
+        raise DeviceError("bad-reply", "主機未回覆錄影查詢代碼（ONVIF）")
+    return token
+
+
+def _recording_info(info: etree._Element) -> RecordingInfo | None:
+    token = text(child(info, "RecordingToken"))
+    if not token:
+        return None
+    src = child(info, "Source")
+    return RecordingInfo(
+        token=token,
+        source_id=text(child(src, "SourceId")),
+        source_name=text(child(src, "Name")),
+        earliest=parse_datetime(text(child(info, "EarliestRecording"))),
+        latest=parse_datetime(text(child(info, "LatestRecording"))),
+        status=text(child(info, "RecordingStatus")),
+    )
+
+
+def parse_recording_search_results(body: bytes) -> tuple[str | None, list[RecordingInfo]]:
+    """GetRecordingSearchResults → (SearchState, recordings)."""
+    el = soap_body(body)
+    result = child(el, "ResultList")
+    state = text(child(result, "SearchState"))
+    infos = [r for r in map(_recording_info, children(result, "RecordingInformation")) if r]
+    return state, infos
+
+
+def parse_recording_information(body: bytes) -> RecordingInfo | None:
+    el = soap_body(body)
+    info = child(el, "RecordingInformation")
+    return _recording_info(info) if info is not None else None
+
+
+def parse_recording_jobs(body: bytes) -> list[RecordingJob]:
+    el = soap_body(body)
+    jobs: list[RecordingJob] = []
+    for item in children(el, "JobItem"):
+        token = text(child(item, "JobToken"))
+        if not token:
+            continue
+        conf = child(item, "JobConfiguration")
+        sources = (
+            [t for t in (text(n) for n in iter_local(conf, "Token")) if t]
+            if conf is not None
+            else []
+        )
+        jobs.append(
+            RecordingJob(
+                token=token,
+                recording_token=text(child(conf, "RecordingToken")),
+                mode=text(child(conf, "Mode")),
+                sources=sources,
+            )
+        )
+    return jobs
+
+
+def parse_recording_job_state(body: bytes) -> str | None:
+    el = soap_body(body)
+    state = child(el, "State")
+    return text(child(state, "State")) if state is not None else None
+
+
+# --- the session (onvif-zeep-async + camwatch's bounded HTTP) -----------------------
+
+
+class _BoundedTransport:
+    """What zeep calls to send a SOAP envelope, through camwatch's DeviceHttp."""
+
+    def __init__(self, http: DeviceHttp) -> None:
+        self.http = http
+        self.cache = None
+
+    async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> HttpReply:
+        from zeep.wsdl.utils import etree_to_string
+
+        message = etree_to_string(envelope)  # type: ignore[no-untyped-call]
+        reply = await self.http.request(
+            "POST", address, content=message, headers=headers, ok_statuses=(200, 400, 500)
+        )
+        if reply.status != 200:
+            soap_body(reply.body)  # raises the fault's DeviceError
+            raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
+        return reply
+
+    async def post(self, address: str, message: str, headers: dict[str, str]) -> HttpReply:
+        return await self.http.request("POST", address, content=message.encode(), headers=headers)
+
+    def load(self, url: str) -> bytes:
+        raise DeviceError("not-supported", "不從裝置下載 WSDL")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _raw_settings() -> Settings:
+    s = Settings()
+    s.strict = False
+    s.raw_response = True
+    s.xml_huge_tree = False
+    s.forbid_dtd = True
+    s.forbid_entities = True
+    s.forbid_external = True
+    return s
+
+
+class OnvifSession:
+    """One conversation with one ONVIF device (`async with OnvifSession(...) as s`)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        user: str | None,
+        password: str | None,
+        limits: HttpLimits,
+        *,
+        scheme: str = "http",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.limits = limits
+        self.http = DeviceHttp(limits)
+        self._transport = _BoundedTransport(self.http)
+        self._cam: Any = None
+        self.xaddrs: dict[str, str] | None = None
+        self.clock_offset: dt.timedelta | None = None
+
+    async def __aenter__(self) -> OnvifSession:
+        from onvif import ONVIFCamera
+
+        await self.http.__aenter__()
+        base = self.host if ":" not in self.host else f"[{self.host}]"
+        self._cam = ONVIFCamera(
+            f"{self.scheme}://{base}",
+            self.port,
+            self.user,
+            self.password,
+            no_cache=True,
+            adjust_time=True,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self._cam is not None:
+                await self._cam.close()
+        finally:
+            await self.http.aclose()
+
+    def _rewrite(self, xaddr: str) -> str:
+        """A service address naming another host is pointed back at the device itself
+        (never contacted elsewhere); an allowed host is kept."""
+        host = host_of(xaddr)
+        if host and host in self.limits.allowed_hosts:
+            return xaddr
+        parts = urlsplit(xaddr)
+        base = self.host if ":" not in self.host else f"[{self.host}]"
+        return urlunsplit((self.scheme, f"{base}:{self.port}", parts.path or "/", parts.query, ""))
+
+    async def _service(self, name: str) -> Any:
+        cam = self._cam
+        if name != "devicemgmt":
+            if self.xaddrs is None:
+                await self.services()
+            assert self.xaddrs is not None
+            ns = NS[name]
+            if ns not in self.xaddrs:
+                raise DeviceError("not-supported", f"主機不支援 ONVIF {name} 服務")
+            cam.xaddrs[ns] = self._rewrite(self.xaddrs[ns])
+        svc = await cam.create_onvif_service(name)
+        for client in (svc.zeep_client, svc.zeep_client_authless):
+            if client.transport is not self._transport:
+                client.transport = self._transport
+                client.settings = _raw_settings()
+        if self.clock_offset is not None and svc.zeep_client.wsse is not None:
+            svc.zeep_client.wsse.dt_diff = self.clock_offset
+        return svc
+
+    async def call(
+        self, service: str, op: str, params: dict[str, Any] | None = None, *, authless: bool = False
+    ) -> bytes:
+        svc = await self._service(service)
+        fn = getattr(svc, ("authless_" if authless else "") + op)
+        try:
+            reply = await fn(params)
+        except DeviceError:
+            raise
+        except (TypeError, ValueError, AttributeError, LookupError) as exc:
+            # zeep could not build the request (never a device reply problem)
+            raise DeviceError("bad-reply", f"無法建立 ONVIF 請求 {op}") from exc
+        except Exception as exc:  # zeep/onvif wrap everything in their own errors
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, DeviceError):
+                raise cause from None
+            raise DeviceError("bad-reply", f"ONVIF {op} 失敗") from None
+        if not isinstance(reply, HttpReply):
+            raise DeviceError("bad-reply", f"ONVIF {op} 回覆無法解讀")
+        return reply.body
+
+    async def system_time(self) -> tuple[DeviceTime, float]:
+        """GetSystemDateAndTime without auth (with auth if refused).
+
+        Returns the device time and the probe's own clock (epoch seconds) at the middle of
+        the exchange; a valid time also shifts the WS-Security timestamps (adjust_time).
+        """
+        t0 = time.time()
+        try:
+            body = await self.call("devicemgmt", "GetSystemDateAndTime", authless=True)
+        except DeviceError as exc:
+            if exc.reason_code not in ("auth", "fault"):
+                raise
+            t0 = time.time()
+            body = await self.call("devicemgmt", "GetSystemDateAndTime")
+        t1 = time.time()
+        dtime = parse_system_date_and_time(body)
+        mid = (t0 + t1) / 2
+        if dtime.utc is not None:
+            self.clock_offset = dtime.utc - dt.datetime.fromtimestamp(mid, dt.UTC)
+            for svc in self._cam.services.values():
+                if svc.zeep_client is not None and svc.zeep_client.wsse is not None:
+                    svc.zeep_client.wsse.dt_diff = self.clock_offset
+            self._cam.dt_diff = self.clock_offset
+        return dtime, mid
+
+    async def device_info(self) -> DeviceInfo:
+        return parse_device_information(await self.call("devicemgmt", "GetDeviceInformation"))
+
+    async def services(self) -> dict[str, str]:
+        if self.xaddrs is None:
+            try:
+                found = parse_services(
+                    await self.call("devicemgmt", "GetServices", {"IncludeCapability": False})
+                )
+            except DeviceError as exc:
+                if exc.reason_code in ("timeout", "unreachable", "auth", "too-large"):
+                    raise
+                found = {}
+            if not found:
+                found = parse_capabilities(
+                    await self.call("devicemgmt", "GetCapabilities", {"Category": "All"})
+                )
+            self.xaddrs = found
+        return self.xaddrs
+
+    async def supports(self, name: str) -> bool:
+        return NS[name] in await self.services()
+
+    async def profiles(self) -> list[Profile]:
+        return parse_profiles(await self.call("media", "GetProfiles"))
+
+    async def stream_uri(self, profile: str) -> str | None:
+        return parse_media_uri(
+            await self.call(
+                "media",
+                "GetStreamUri",
+                {
+                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
+                    "ProfileToken": profile,
+                },
+            )
+        )
+
+    async def snapshot_uri(self, profile: str) -> str | None:
+        return parse_media_uri(
+            await self.call("media", "GetSnapshotUri", {"ProfileToken": profile})
+        )
+
+    async def recording_summary(self) -> RecordingSummary:
+        return parse_recording_summary(await self.call("search", "GetRecordingSummary"))
+
+    async def find_recordings(self, *, max_rounds: int = 5) -> list[RecordingInfo]:
+        token = parse_search_token(
+            await self.call(
+                "search",
+                "FindRecordings",
+                {"Scope": {}, "MaxMatches": 256, "KeepAliveTime": "PT10S"},
+            )
+        )
+        found: list[RecordingInfo] = []
+        try:
+            for _ in range(max_rounds):
+                state, infos = parse_recording_search_results(
+                    await self.call(
+                        "search",
+                        "GetRecordingSearchResults",
+                        {"SearchToken": token, "MaxResults": 256, "WaitTime": "PT1S"},
+                    )
+                )
+                found.extend(infos)
+                if state is None or state == "Completed" or not infos:
+                    break
+        finally:
+            with contextlib.suppress(DeviceError):
+                await self.call("search", "EndSearch", {"SearchToken": token})
+        return found
+
+    async def recording_jobs(self) -> list[RecordingJob]:
+        jobs = parse_recording_jobs(await self.call("recording", "GetRecordingJobs"))
+        out: list[RecordingJob] = []
+        for job in jobs:
+            state: str | None = None
+            try:
+                state = parse_recording_job_state(
+                    await self.call("recording", "GetRecordingJobState", {"JobToken": job.token})
+                )
+            except DeviceError as exc:
+                if exc.reason_code in ("timeout", "unreachable", "auth"):
+                    raise
+            out.append(RecordingJob(job.token, job.recording_token, job.mode, state, job.sources))
+        return out
+
+
+_TRAILING_NUMBER = re.compile(r"(\d+)\D*$")
+
+
+def channel_of(rec: RecordingInfo | RecordingJob | str, fallback: int) -> int:
+    """A recording's camera channel: the number a device puts at the end of the source
+    id, source name or token (SourceId_3, Channel3, RecordMediaProfile_3); else the
+    position in the list (1-based)."""
+    if isinstance(rec, RecordingInfo):
+        candidates = [rec.source_id, rec.source_name, rec.token]
+    elif isinstance(rec, RecordingJob):
+        candidates = [rec.recording_token, *rec.sources, rec.token]
+    else:
+        candidates = [rec]
+    for cand in candidates:
+        if cand:
+            m = _TRAILING_NUMBER.search(cand)
+            if m and 0 < int(m.group(1)) <= 512:
+                return int(m.group(1))
+    return fallback

@@ -1,0 +1,142 @@
+"""Facts a driver reads from a device, whatever the protocol: plain data, no judgement.
+
+Drivers (onvif, isapi, dahua, snmp) return these; the checks (host, recording) turn them
+into results. Any field a device did not give is None ("unknown"), never a guess.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    serial: str | None = None
+    device_type: str | None = None  # e.g. "DVR", "NVR", "IPCamera"
+
+
+@dataclass(frozen=True)
+class DeviceTime:
+    """The device's clock as it told us. `utc` is None when the value was invalid
+    (a real camera sent minute 61): the clock is then unknown, not a crash."""
+
+    utc: dt.datetime | None
+    raw: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.utc is not None
+
+
+class DiskStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    FULL = "full"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Disk:
+    id: str
+    status: DiskStatus
+    capacity_bytes: int | None = None
+    free_bytes: int | None = None
+    name: str | None = None
+    raw_status: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelRecording:
+    channel: int
+    recording: bool | None = None
+    newest: dt.datetime | None = None
+    oldest: dt.datetime | None = None
+    gaps: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChannelSignal:
+    channel: int
+    signal: bool | None  # False = video loss (no signal)
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    info: DeviceInfo | None = None
+    time: DeviceTime | None = None
+    uptime_s: float | None = None
+    signals: list[ChannelSignal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordingFacts:
+    disks: list[Disk] = field(default_factory=list)
+    channels: list[ChannelRecording] = field(default_factory=list)
+    # False when the device said it cannot answer (e.g. no ONVIF recording search)
+    supported: bool = True
+
+
+# --- lenient parsing shared by the drivers ---------------------------------------------
+
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})[T ]-?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+
+
+def parse_datetime(value: str | None, *, default_tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+    """An ISO-8601-ish timestamp as an aware UTC datetime; None when it is not valid.
+
+    Devices send `2024-08-17T00:61:16Z`, `2010-01-01 00:00:00`, `0000-00-00T00:00:00Z`:
+    all of these give None or a value, never an exception.
+    """
+    if not value:
+        return None
+    m = _ISO.match(value)
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    frac = m.group(7) or ""
+    micro = int((frac + "000000")[:6]) if frac else 0
+    tzs = m.group(8)
+    try:
+        if tzs is None:
+            tz: dt.tzinfo = default_tz
+        elif tzs == "Z":
+            tz = dt.UTC
+        else:
+            sign = 1 if tzs[0] == "+" else -1
+            digits = tzs[1:].replace(":", "")
+            tz = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz).astimezone(
+            dt.UTC
+        )
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value.strip()))
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_bool(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off"):
+        return False
+    return None
