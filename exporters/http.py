@@ -167,7 +167,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def is_ready(state: LatestState) -> bool:
-    return state.ready or bool(state.snapshot())
+    """Ready = the service is running (state.ready, set by the service) and at least one
+    check has produced a result."""
+    return state.ready and bool(state.snapshot())
 
 
 async def ready(request: web.Request) -> web.Response:

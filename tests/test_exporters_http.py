@@ -112,8 +112,12 @@ async def test_ready_is_503_until_first_results():
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.get("/healthz")).status_code == 200
             assert (await client.get("/ready")).status_code == 503
+            state.ready = True  # the service has started its scheduler
+            assert (await client.get("/ready")).status_code == 503
             state.update(sample_results()[:1])
             assert (await client.get("/ready")).status_code == 200
+            state.ready = False  # shutting down
+            assert (await client.get("/ready")).status_code == 503
     finally:
         await server.stop()
 
