@@ -1,0 +1,351 @@
+"""What each simulated camera sees, and how faults change it the way optics do.
+
+Each camera has its own deterministic scene (seeded by its id): a wall or corridor with
+gradients, windows and doors, posters with text, railings, a few objects; roughly one in
+five scenes is low-texture (a plain wall, a dim corridor) so that absolute sharpness
+thresholds fail on them, as on real cameras. The scene is drawn larger than the frame so
+that a `moved` camera shows a shifted, slightly rotated crop of the same place.
+
+Day and night follow the device's local time (06:00-18:00 day): at night the picture is
+grayscale (IR), darker and noisier. Every healthy frame carries an OSD timestamp and fresh
+sensor noise, so consecutive frames differ slightly; a `frozen` camera repeats the exact
+same JPEG bytes.
+
+Faults: blurred = Gaussian defocus (severity = sigma at 640 px width), covered = a dark,
+low-texture blob over most of the frame (severity = fraction), dark = gain down (severity
+= gain), overexposed = washed out (severity = 0..1), moved = the view swung (severity =
+fraction of the width), frozen = the same frame forever. An analog channel without signal
+shows the recorder's blue "NO VIDEO" screen.
+
+Frames exist only in memory and are served only to the simulator's own clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from simulator.model import FaultKind, SimDevice
+
+Image = npt.NDArray[Any]
+
+CACHE_SECONDS = 1.0
+BASE_CACHE = 48  # scenes kept drawn (LRU); a scene takes ~1.5 MB at 640x360
+
+
+def is_night(dev: SimDevice) -> bool:
+    local = dev.now() + dt.timedelta(seconds=dev.utc_offset_s)
+    return local.hour < 6 or local.hour >= 18
+
+
+def draw_scene(seed: int, width: int, height: int) -> Image:
+    """The whole place a camera looks at (1.5x the frame in each direction), in color."""
+    rng = np.random.default_rng(seed)
+    w, h = int(width * 1.5), int(height * 1.5)
+    low_texture = seed % 5 == 0
+    base = rng.integers(60, 200, size=3)
+    top = np.clip(base + rng.integers(-40, 40, size=3), 0, 255)
+    ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    img = (top[None, None, :] * (1 - ys) + base[None, None, :] * ys).astype(np.float32)
+    img = np.broadcast_to(img, (h, w, 3)).copy()
+    # Floor.
+    horizon = int(h * rng.uniform(0.55, 0.75))
+    floor = np.clip(base * 0.6 + rng.integers(-20, 20, size=3), 0, 255)
+    img[horizon:, :, :] = floor
+    canvas: Image = img.astype(np.uint8)
+    if low_texture:
+        # A plain wall: one door, a faint skirting line, a small sign.
+        x = int(rng.uniform(0.2, 0.7) * w)
+        color = [int(c) for c in np.clip(base - 30, 0, 255)]
+        cv2.rectangle(canvas, (x, int(h * 0.25)), (x + w // 10, horizon), color, -1)
+        cv2.line(canvas, (0, horizon), (w - 1, horizon), [int(c) for c in floor * 0.8], 3)
+        cv2.putText(
+            canvas,
+            "EXIT",
+            (x, int(h * 0.22)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.7,
+            (40, 160, 40),
+            2,
+            cv2.LINE_AA,
+        )
+        canvas = cv2.GaussianBlur(canvas, (0, 0), 1.2)
+        return canvas
+    # Tiles on the floor.
+    step = int(rng.integers(24, 48))
+    for x in range(0, w, step):
+        cv2.line(canvas, (x, horizon), (int(w / 2 + (x - w / 2) * 1.8), h - 1), (90, 90, 90), 1)
+    for y in range(horizon, h, step // 2):
+        cv2.line(canvas, (0, y), (w - 1, y), (100, 100, 100), 1)
+    # Windows, doors, posters.
+    for _ in range(int(rng.integers(4, 9))):
+        x0 = int(rng.uniform(0, w * 0.9))
+        y0 = int(rng.uniform(h * 0.1, horizon * 0.8))
+        ww = int(rng.uniform(w * 0.05, w * 0.18))
+        hh = int(rng.uniform(h * 0.1, horizon - y0 + 1))
+        color = [int(c) for c in rng.integers(0, 255, size=3)]
+        cv2.rectangle(canvas, (x0, y0), (x0 + ww, min(horizon, y0 + hh)), color, -1)
+        cv2.rectangle(canvas, (x0, y0), (x0 + ww, min(horizon, y0 + hh)), (30, 30, 30), 2)
+        if rng.random() < 0.5:  # window panes
+            for k in range(1, 3):
+                cv2.line(
+                    canvas, (x0 + ww * k // 3, y0), (x0 + ww * k // 3, y0 + hh), (20, 20, 20), 2
+                )
+    # Railing.
+    if rng.random() < 0.6:
+        yr = int(horizon - h * 0.12)
+        cv2.line(canvas, (0, yr), (w - 1, yr), (50, 50, 50), 3)
+        for x in range(0, w, 18):
+            cv2.line(canvas, (x, yr), (x, horizon), (60, 60, 60), 2)
+    # Objects: plants, bins, a bicycle-ish circle pair.
+    for _ in range(int(rng.integers(3, 8))):
+        cx, cy = int(rng.uniform(0, w)), int(rng.uniform(horizon, h))
+        r = int(rng.uniform(8, 40))
+        color = [int(c) for c in rng.integers(0, 255, size=3)]
+        cv2.circle(canvas, (cx, cy), r, color, -1)
+        cv2.circle(canvas, (cx, cy), r, (20, 20, 20), 2)
+    # Text (signs, notice boards).
+    words = ["CLASS 3-2", "LIBRARY", "NO RUNNING", "LAB 201", "OFFICE", "GATE", "STAIRS B"]
+    for _ in range(int(rng.integers(2, 5))):
+        org = (int(rng.uniform(0, w * 0.8)), int(rng.uniform(h * 0.1, horizon)))
+        cv2.putText(
+            canvas,
+            str(rng.choice(words)),
+            org,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            float(rng.uniform(0.5, 1.2)),
+            (255, 255, 255),
+            2,
+            cv2.LINE_AA,
+        )
+    # Fine texture (brick, plaster).
+    noise = rng.normal(0, 6, size=(h, w, 1)).astype(np.float32)
+    out: Image = np.clip(canvas.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    return out
+
+
+def view(scene: Image, width: int, height: int, moved: float = 0.0, seed: int = 0) -> Image:
+    """The crop of the scene the camera frames; `moved` swings it sideways and tilts."""
+    h, w = scene.shape[:2]
+    cx, cy = (w - width) // 2, (h - height) // 2
+    if moved > 0:
+        direction = 1 if seed % 2 == 0 else -1
+        dx = int(direction * moved * width)
+        dy = int(moved * height * 0.4)
+        cx = int(np.clip(cx + dx, 0, w - width))
+        cy = int(np.clip(cy + dy, 0, h - height))
+        angle = direction * moved * 20.0
+        m = cv2.getRotationMatrix2D((cx + width / 2, cy + height / 2), angle, 1.0)
+        scene = cv2.warpAffine(scene, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    return np.ascontiguousarray(scene[cy : cy + height, cx : cx + width])
+
+
+def apply_optics(frame: Image, faults: dict[FaultKind, float], seed: int) -> Image:
+    h, w = frame.shape[:2]
+    out = frame
+    if FaultKind.BLURRED in faults:
+        sigma = max(0.5, faults[FaultKind.BLURRED] * w / 640.0)
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    if FaultKind.COVERED in faults:
+        frac = float(np.clip(faults[FaultKind.COVERED], 0.1, 1.0))
+        # A hand or tape close to the lens: out of focus, dark, almost uniform.
+        mask = np.zeros((h, w), np.uint8)
+        center = (int(w * (0.45 + 0.1 * ((seed >> 3) % 3 - 1))), int(h * 0.55))
+        axes = (int(w * frac * 0.75) + 1, int(h * frac * 0.85) + 1)
+        cv2.ellipse(mask, center, axes, (seed % 40) - 20, 0, 360, 255, -1)
+        if frac >= 0.95:
+            mask[:] = 255
+        soft = cv2.GaussianBlur(mask, (0, 0), max(3, w / 40)).astype(np.float32)[..., None] / 255
+        skin = np.array([38, 44, 58], np.float32)  # dark, warm (BGR)
+        shade = np.linspace(0.8, 1.2, w, dtype=np.float32)[None, :, None]
+        cover = skin[None, None, :] * shade
+        out = (out.astype(np.float32) * (1 - soft) + cover * soft).clip(0, 255).astype(np.uint8)
+    if FaultKind.DARK in faults:
+        gain = float(np.clip(faults[FaultKind.DARK], 0.0, 1.0))
+        out = (out.astype(np.float32) * gain).clip(0, 255).astype(np.uint8)
+    if FaultKind.OVEREXPOSED in faults:
+        s = float(np.clip(faults[FaultKind.OVEREXPOSED], 0.0, 1.0))
+        f = out.astype(np.float32) * (1 + 3 * s) + 255 * s
+        out = f.clip(0, 255).astype(np.uint8)
+    return out
+
+
+def night_mode(frame: Image) -> Image:
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    gray = cv2.convertScaleAbs(gray, alpha=0.55, beta=8)
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
+
+def no_video(width: int, height: int, label: str) -> Image:
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:] = (140, 40, 10)  # recorder blue
+    cv2.putText(
+        img,
+        "NO VIDEO",
+        (width // 2 - 90, height // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.0,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
+    cv2.putText(
+        img,
+        label,
+        (10, height - 12),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.5,
+        (255, 255, 255),
+        1,
+        cv2.LINE_AA,
+    )
+    return img
+
+
+class SceneRenderer:
+    """Renders JPEG snapshots for devices; thread-safe (called via asyncio.to_thread)."""
+
+    def __init__(self, width: int = 640, height: int = 360, quality: int = 85) -> None:
+        self.width, self.height, self.quality = width, height, quality
+        self._lock = threading.Lock()
+        self._scenes: OrderedDict[int, Image] = OrderedDict()
+        self._recent: dict[tuple[str, int], tuple[float, tuple[object, ...], bytes]] = {}
+        self._frozen: dict[str, bytes] = {}
+        self._videos: dict[str, cv2.VideoCapture] = {}
+        rng = np.random.default_rng(12345)
+        self._noise = rng.normal(0, 1, size=(height * 2, width * 2, 1)).astype(np.float32)
+
+    def forget(self, camera_id: str) -> None:
+        with self._lock:
+            self._frozen.pop(camera_id, None)
+            for key in [k for k in self._recent if k[0] == camera_id]:
+                del self._recent[key]
+
+    def _source(self, dev: SimDevice, channel: int) -> tuple[SimDevice | None, bool]:
+        """The camera shown on a device's channel, and whether it has a signal."""
+        if not dev.is_recorder:
+            return dev, True
+        state = dev.channel(channel)
+        cam = dev.camera_of_channel(channel)
+        signal = state is not None and state.signal
+        return cam, signal
+
+    def _key(self, dev: SimDevice, channel: int) -> tuple[object, ...]:
+        cam, signal = self._source(dev, channel)
+        faults = tuple(sorted(cam.picture_faults().items())) if cam else ()
+        return (cam.id if cam else None, signal, faults, is_night(dev))
+
+    def cached(self, dev: SimDevice, channel: int) -> bytes | None:
+        cam, _ = self._source(dev, channel)
+        if cam is not None and cam.has(FaultKind.FROZEN) and cam.id in self._frozen:
+            return self._frozen[cam.id]
+        hit = self._recent.get((dev.id, channel))
+        if hit and time.monotonic() - hit[0] < CACHE_SECONDS and hit[1] == self._key(dev, channel):
+            return hit[2]
+        return None
+
+    def jpeg(self, dev: SimDevice, channel: int = 1) -> bytes:
+        cached = self.cached(dev, channel)
+        if cached is not None:
+            return cached
+        key = self._key(dev, channel)
+        frame = self.frame(dev, channel)
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:  # pragma: no cover - cv2 does not fail on a valid uint8 image
+            raise RuntimeError("JPEG encoding failed")
+        data = buf.tobytes()
+        cam, _ = self._source(dev, channel)
+        with self._lock:
+            self._recent[(dev.id, channel)] = (time.monotonic(), key, data)
+            if cam is not None and cam.has(FaultKind.FROZEN):
+                data = self._frozen.setdefault(cam.id, data)
+        return data
+
+    def _scene(self, seed: int) -> Image:
+        with self._lock:
+            img = self._scenes.get(seed)
+            if img is not None:
+                self._scenes.move_to_end(seed)
+                return img
+        img = draw_scene(seed, self.width, self.height)
+        with self._lock:
+            self._scenes[seed] = img
+            while len(self._scenes) > BASE_CACHE:
+                self._scenes.popitem(last=False)
+        return img
+
+    def _video_frame(self, cam: SimDevice) -> Image | None:
+        assert cam.video_path is not None
+        with self._lock:
+            cap = self._videos.get(cam.id)
+            if cap is None:
+                cap = cv2.VideoCapture(cam.video_path)
+                self._videos[cam.id] = cap
+            ok, frame = cap.read()
+            if not ok:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = cap.read()
+        if not ok or frame is None:
+            return None
+        return cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
+
+    def frame(self, dev: SimDevice, channel: int = 1) -> Image:
+        """One raw BGR frame as the device would encode it now."""
+        cam, signal = self._source(dev, channel)
+        if cam is None or not signal:
+            return no_video(self.width, self.height, f"CH{channel:02d}")
+        faults = cam.picture_faults()
+        img: Image | None = None
+        if cam.video_path:
+            img = self._video_frame(cam)
+            if img is not None and FaultKind.MOVED in faults:
+                shift = int(faults[FaultKind.MOVED] * self.width)
+                img = np.roll(img, shift, axis=1)
+        if img is None:
+            scene = self._scene(cam.scene_seed)
+            img = view(
+                scene, self.width, self.height, faults.get(FaultKind.MOVED, 0.0), cam.scene_seed
+            )
+        night = is_night(dev)
+        if night:
+            img = night_mode(img)
+        img = apply_optics(img, faults, cam.scene_seed)
+        # Sensor noise, stronger at night; a random window into a fixed noise field.
+        rng = np.random.default_rng()
+        oy = int(rng.integers(0, self.height))
+        ox = int(rng.integers(0, self.width))
+        sigma = 5.0 if night else 1.5
+        noise = self._noise[oy : oy + self.height, ox : ox + self.width] * sigma
+        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        # OSD: the camera's local time and name, drawn after the optics (it is digital).
+        local = dev.now() + dt.timedelta(seconds=dev.utc_offset_s)
+        stamp = local.strftime("%Y-%m-%d %H:%M:%S") + f".{local.microsecond // 1000:03d}"
+        scale = self.width / 640.0
+        cv2.putText(
+            img,
+            stamp,
+            (int(10 * scale), int(24 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6 * scale,
+            (255, 255, 255),
+            max(1, int(2 * scale)),
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            img,
+            cam.id.upper(),
+            (int(10 * scale), self.height - int(12 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * scale,
+            (255, 255, 255),
+            max(1, int(scale)),
+            cv2.LINE_AA,
+        )
+        return img
