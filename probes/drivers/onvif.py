@@ -33,6 +33,7 @@ from probes.drivers.http import (
     host_of,
     iter_local,
     local,
+    looks_like_xml,
     parse_xml,
     text,
 )
@@ -314,7 +315,8 @@ class _BoundedTransport:
             "POST", address, content=message, headers=headers, ok_statuses=(200, 400, 500)
         )
         if reply.status != 200:
-            soap_body(reply.body)  # raises the fault's DeviceError
+            if looks_like_xml(reply.body):
+                soap_body(reply.body)  # raises the fault's DeviceError
             raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
         return reply
 
