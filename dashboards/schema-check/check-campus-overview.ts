@@ -1,0 +1,6 @@
+// Type-checks dashboards/campus-overview.json against Grafana's own dashboard schema.
+import type { Dashboard } from "@grafana/schema";
+import type { Loose } from "./loose.js";
+import dashboard from "../campus-overview.json" with { type: "json" };
+
+export const checked: Loose<Dashboard> = dashboard;
