@@ -1,0 +1,661 @@
+"""The monthly maintenance sheet (附件四 保養紀錄簿) of one custodian unit, from the log.
+
+`build_sheet(store, inventory, unit_id, "2026-11")` reads the inspection log and returns
+a plain `Sheet`; `render_pdf(sheet)` and `render_xlsx(sheet)` lay it out like the paper
+form. `produce(...)` does both steps for the CLI and the HTTP server.
+
+Inspection dates (附件三 5(二), every `inspection_interval_days`, default 14): the month
+is cut into consecutive periods of that many days from the 1st; the last period ends
+with the month. Each period is inspected on its last day (14th, 28th, month end), and its
+row answers 否 when the fault existed at ANY time in the period, so nothing between two
+inspections is hidden. A month in progress stops at the moment the sheet is made (the
+row is dated today and says so). See `camwatch.store.inspection_periods`.
+
+One row per inspection date per recorder (監視主機); a recorder's row answers for the
+recorder and all its cameras:
+- 監視主機是否正常運作: the host checks of the recorder and of its IP cameras
+  (a camera that cannot be reached, a lost video signal on a channel);
+- 錄影監材是否正常運轉: the recording checks (recorder and per channel);
+- 視訊畫面是否清晰: the picture checks of its cameras.
+是 = judged normal all period; 否 = a fault at any time; neither box ticked = nothing
+could be judged (no data, or only 無法判定 answers), said in the remarks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from camwatch.store import (
+    AlertRecord,
+    Transition,
+    dumps_canonical,
+    inspection_periods,
+    status_times,
+)
+from inventory.models import Inventory, Recorder
+from probes.result import CheckKind, FindingCode, Status
+
+RETENTION_TITLE = (
+    "錄影保存期限檢核（規定八(三)：至少保存30日；八(四)：至遲1年內銷毀，依法保留者除外）"
+)
+NOTE = "業管單位應定期檢查監視錄影系統運作狀況，發現故障，立即報修。"
+INSPECTOR = "camwatch 自動檢查"
+CHECK_TITLES = {
+    CheckKind.HOST: "監視主機是否正常運作",
+    CheckKind.RECORDING: "錄影監材是否正常運轉",
+    CheckKind.PICTURE: "視訊畫面是否清晰",
+}
+CHECK_SHORT = {CheckKind.HOST: "主機", CheckKind.RECORDING: "錄影", CheckKind.PICTURE: "畫面"}
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+RETENTION_KEYS = ("retention_days", "oldest_footage_days", "footage_days", "retention_d")
+
+
+class ReportError(ValueError):
+    """Bad report arguments or nothing to report; the message says what to do."""
+
+
+class EmptyLogError(ReportError, LookupError):
+    """Nothing recorded for that unit and month."""
+
+
+class LogReader(Protocol):
+    def transitions(
+        self,
+        devices: Iterable[str] | None = ...,
+        start: dt.datetime | None = ...,
+        end: dt.datetime | None = ...,
+        checks: Iterable[CheckKind] | None = ...,
+    ) -> list[Transition]: ...
+
+    def alert_history(
+        self,
+        devices: Iterable[str] | None = ...,
+        start: dt.datetime | None = ...,
+        end: dt.datetime | None = ...,
+    ) -> list[AlertRecord]: ...
+
+
+# ----------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    inspection_date: dt.date
+    roc_date: str  # 115/11/14
+    recorder_id: str
+    recorder_name: str
+    period_start: str  # local ISO time
+    period_end: str
+    # True = 是 (normal), False = 否 (a fault in the period), None = could not judge
+    host: bool | None
+    recording: bool | None
+    picture: bool | None
+    inspector: str
+    remarks: tuple[str, ...]
+
+    def answer(self, check: CheckKind) -> bool | None:
+        return {
+            CheckKind.HOST: self.host,
+            CheckKind.RECORDING: self.recording,
+            CheckKind.PICTURE: self.picture,
+        }[check]
+
+
+@dataclass(frozen=True)
+class RetentionLine:
+    recorder_id: str
+    recorder_name: str
+    days_kept: float | None
+    min_days: int
+    max_days: int
+    verdict: str  # 符合 / 不足 / 逾期未銷毀 / 依法保留 / 無資料
+    legal_hold: str | None
+
+
+@dataclass(frozen=True)
+class AvailabilityLine:
+    device_id: str
+    kind: str  # 主機 / 鏡頭
+    place: str
+    recorder_id: str
+    # check -> share of judged time that was normal (0..1), None if not judged
+    host: float | None
+    recording: float | None
+    picture: float | None
+    fault_seconds: float
+
+
+@dataclass(frozen=True)
+class Sheet:
+    school: str
+    title: str
+    unit_id: str
+    unit_name: str
+    manager: str
+    head: str
+    month: str  # 2026-11
+    roc_month: str  # 115年11月
+    interval_days: int
+    timezone: str
+    complete: bool  # False while the month is still running
+    rows: tuple[SheetRow, ...]
+    retention: tuple[RetentionLine, ...]
+    availability: tuple[AvailabilityLine, ...]
+    note: str = NOTE
+    rule: str = ""
+    generated_at: str = ""
+    data_sha256: str = ""
+    document_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def data(self) -> dict[str, Any]:
+        """Everything printed that comes from the log (not when it was printed)."""
+        d = asdict(self)
+        for k in ("generated_at", "data_sha256", "document_id"):
+            d.pop(k)
+        return d
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def roc_date(day: dt.date) -> str:
+    """2026-11-23 -> 115/11/23 (民國紀年, as on the form)."""
+    return f"{day.year - 1911}/{day.month:02d}/{day.day:02d}"
+
+
+def roc_month(year: int, month: int) -> str:
+    return f"{year - 1911}年{month}月"
+
+
+def parse_month(text: str, now: dt.datetime, tz: str = "Asia/Taipei") -> tuple[int, int]:
+    """'2026-11' -> (2026, 11); a clear ReportError for anything else or a future month."""
+    m = MONTH_RE.match(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise ReportError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)")
+    year, month = int(m.group(1)), int(m.group(2))
+    if not 1 <= month <= 12:
+        raise ReportError(f"month {text!r}: the month must be 01 to 12")
+    if year < 1912:
+        raise ReportError(f"month {text!r}: the year must be 1912 (民國元年) or later")
+    today = now.astimezone(ZoneInfo(tz)).date()
+    if (year, month) > (today.year, today.month):
+        raise ReportError(
+            f"month {text} is in the future (today is {today.isoformat()}); "
+            "a sheet can be made for the current month or an earlier one"
+        )
+    return year, month
+
+
+def _local(ts: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return ts.astimezone(zone)
+
+
+def _hm(ts: dt.datetime, zone: ZoneInfo) -> str:
+    return _local(ts, zone).strftime("%m/%d %H:%M")
+
+
+def duration_text(seconds: float) -> str:
+    """3725 -> 1小時2分; under a minute -> 不到1分鐘."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "不到1分鐘"
+    days, rem = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rem, 60)
+    parts = []
+    if days:
+        parts.append(f"{days}天")
+    if hours:
+        parts.append(f"{hours}小時")
+    if mins and not days:
+        parts.append(f"{mins}分")
+    return "".join(parts)
+
+
+@dataclass
+class _Episode:
+    device: str  # the device at fault (camera for a channel finding)
+    check: CheckKind
+    start: dt.datetime
+    end: dt.datetime | None  # when it was seen normal again; None: still at fault
+    last_seen: dt.datetime
+    reasons: list[str]
+    alert_devices: set[str]
+
+
+def _episodes(transitions: Sequence[Transition], inventory: Inventory) -> list[_Episode]:
+    """Fault stretches per (device at fault, check), merging back-to-back rows."""
+    atoms: list[tuple[str, CheckKind, Transition, str]] = []
+    for t in transitions:
+        if t.status != Status.FAIL:
+            continue
+        if t.findings:
+            for f in t.findings:
+                if f.code in (FindingCode.RETENTION_TOO_LONG,):
+                    continue  # a policy matter, reported under retention
+                subject = f.subject if f.subject in inventory.cameras else t.device
+                atoms.append((subject, t.check, t, f.reason or t.reason))
+        else:
+            atoms.append((t.device, t.check, t, t.reason))
+    atoms.sort(key=lambda a: (a[0], a[1].value, a[2].started_at))
+    out: list[_Episode] = []
+    for subject, check, t, reason in atoms:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.device == subject
+            and prev.check == check
+            and (prev.end is None or t.started_at <= prev.end)
+        ):
+            if t.ended_at is None or (prev.end is not None and t.ended_at > prev.end):
+                prev.end = t.ended_at
+            prev.last_seen = max(prev.last_seen, t.last_seen_at)
+            if reason and reason not in prev.reasons:
+                prev.reasons.append(reason)
+            prev.alert_devices.add(t.device)
+            continue
+        out.append(
+            _Episode(
+                device=subject,
+                check=check,
+                start=t.started_at,
+                end=t.ended_at,
+                last_seen=t.last_seen_at,
+                reasons=[reason] if reason else [],
+                alert_devices={subject, t.device},
+            )
+        )
+    return out
+
+
+def _place(device: str, inventory: Inventory) -> str:
+    if device in inventory.cameras:
+        position = inventory.cameras[device].position
+        return position if position.endswith("鏡頭") else f"{position}鏡頭"
+    if device in inventory.recorders:
+        return inventory.recorders[device].name
+    return device
+
+
+def _recorder_label(rec: Recorder, inventory: Inventory) -> str:
+    room = inventory.machine_rooms.get(rec.machine_room)
+    where = room.name if room else rec.machine_room
+    number = f"，財產編號 {rec.property_number}" if rec.property_number else ""
+    return f"主機地點：{where}；機號：{rec.name}（{rec.id}{number}）"
+
+
+def _related_alerts(ep: _Episode, alerts: Sequence[AlertRecord]) -> list[AlertRecord]:
+    """Repair alerts for this fault: the device's alerts fired while it lasted."""
+    slack = dt.timedelta(minutes=10)
+    return [
+        a
+        for a in alerts
+        if a.device in ep.alert_devices
+        and a.fired_at >= ep.start - slack
+        and (ep.end is None or a.fired_at <= ep.end + slack)
+    ]
+
+
+def _repair_text(ep: _Episode, alerts: Sequence[AlertRecord], zone: ZoneInfo) -> str:
+    related = _related_alerts(ep, alerts)
+    if not related:
+        return "未報修（故障未達告警條件）" if ep.end is not None else "尚未報修"
+    parts = []
+    for a in related[:3]:
+        text = f"已申請修復 {_hm(a.fired_at, zone)}（{a.alertname}）"
+        text += f"，{_hm(a.resolved_at, zone)} 修復" if a.resolved_at else "，尚未修復"
+        parts.append(text)
+    return "；".join(parts)
+
+
+def _episode_text(
+    ep: _Episode,
+    inventory: Inventory,
+    alerts: Sequence[AlertRecord],
+    zone: ZoneInfo,
+    until: dt.datetime,
+) -> str:
+    what = "、".join(dict.fromkeys(r for r in ep.reasons if r)) or "檢查未通過"
+    if ep.end is not None and ep.end <= until:
+        when = (
+            f"{_hm(ep.start, zone)} 起至 {_hm(ep.end, zone)} 恢復，"
+            f"歷時 {duration_text((ep.end - ep.start).total_seconds())}"
+        )
+    else:
+        seen = min(ep.last_seen, until) if ep.end is None else until
+        when = (
+            f"{_hm(ep.start, zone)} 起，至 {_hm(seen, zone)} 仍未恢復"
+            f"（已 {duration_text((seen - ep.start).total_seconds())}）"
+        )
+    return (
+        f"{_place(ep.device, inventory)}［{CHECK_SHORT[ep.check]}］：{what}；{when}；"
+        f"{_repair_text(ep, alerts, zone)}"
+    )
+
+
+def _episodes_text(
+    eps: Sequence[_Episode],
+    inventory: Inventory,
+    alerts: Sequence[AlertRecord],
+    zone: ZoneInfo,
+    until: dt.datetime,
+) -> str:
+    """Several faults of one lens and check in one period, in one line."""
+    reasons = dict.fromkeys(r for ep in eps for r in ep.reasons if r)
+    what = "、".join(reasons) or "檢查未通過"
+    total = sum(
+        ((min(ep.end, until) if ep.end else min(ep.last_seen, until)) - ep.start).total_seconds()
+        for ep in eps
+    )
+    last = eps[-1]
+    if last.end is not None and last.end <= until:
+        tail = f"最後一次 {_hm(last.end, zone)} 恢復"
+    else:
+        tail = f"最後一次 {_hm(last.start, zone)} 起，至 {_hm(until, zone)} 仍未恢復"
+    related = {id(a): a for ep in eps for a in _related_alerts(ep, alerts)}.values()
+    fired = len(related)
+    resolved = sum(1 for a in related if a.resolved_at is not None and a.resolved_at <= until)
+    if fired == 0:
+        repair = "未報修（故障未達告警條件）"
+    elif resolved >= fired:
+        repair = f"已申請修復 {fired} 次，均已修復"
+    else:
+        repair = f"已申請修復 {fired} 次，{fired - resolved} 次尚未修復"
+    return (
+        f"{_place(last.device, inventory)}［{CHECK_SHORT[last.check]}］：{what}；"
+        f"共 {len(eps)} 次，首次 {_hm(eps[0].start, zone)}，{tail}，"
+        f"累計 {duration_text(total)}；{repair}"
+    )
+
+
+def _answer(
+    check: CheckKind,
+    devices: Sequence[str],
+    trans: Sequence[Transition],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> bool | None:
+    times = status_times([t for t in trans if t.check == check], start, end)
+    worst = {st.worst for (d, _), st in times.items() if d in devices}
+    if Status.FAIL.value in worst:
+        return False
+    if Status.OK.value in worst:
+        return True
+    return None
+
+
+def _unknown_seconds(
+    check: CheckKind,
+    devices: Sequence[str],
+    trans: Sequence[Transition],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> float:
+    """The longest time any one device's check could not be judged in the period."""
+    times = status_times([t for t in trans if t.check == check], start, end)
+    return max((st.unknown for (d, _), st in times.items() if d in devices), default=0.0)
+
+
+def _retention_days(trans: Sequence[Transition], recorder_id: str) -> float | None:
+    latest: tuple[dt.datetime, float] | None = None
+    for t in trans:
+        if t.device != recorder_id or t.check != CheckKind.RECORDING:
+            continue
+        for key in RETENTION_KEYS:
+            v = t.values.get(key)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                if latest is None or t.last_seen_at >= latest[0]:
+                    latest = (t.last_seen_at, float(v))
+                break
+    return None if latest is None else latest[1]
+
+
+# -------------------------------------------------------------------------- build
+
+
+def unit_devices(inventory: Inventory, unit_id: str) -> dict[str, list[str]]:
+    """recorder id -> [recorder id, camera ids...] for the unit's recorders."""
+    out: dict[str, list[str]] = {}
+    for rec in sorted(inventory.recorders.values(), key=lambda r: r.id):
+        if rec.unit == unit_id:
+            out[rec.id] = [rec.id, *sorted(c.id for c in inventory.cameras_of(rec.id))]
+    return out
+
+
+def check_unit(inventory: Inventory, unit_id: str) -> None:
+    if unit_id not in inventory.units:
+        known = ", ".join(f"{u.id} ({u.name})" for u in inventory.units.values())
+        raise ReportError(f"unknown unit {unit_id!r}; known units: {known}")
+
+
+def build_sheet(
+    store: LogReader,
+    inventory: Inventory,
+    unit_id: str,
+    month: str,
+    *,
+    interval_days: int = 14,
+    now: dt.datetime | None = None,
+) -> Sheet:
+    """The sheet of `unit_id` for `month` ("YYYY-MM") from the inspection log."""
+    now = now or dt.datetime.now(dt.UTC)
+    tz = inventory.campus.timezone
+    zone = ZoneInfo(tz)
+    check_unit(inventory, unit_id)
+    year, mon = parse_month(month, now, tz)
+    unit = inventory.units[unit_id]
+    groups = unit_devices(inventory, unit_id)
+    all_devices = [d for devs in groups.values() for d in devs]
+
+    month_start = dt.datetime(year, mon, 1, tzinfo=zone).astimezone(dt.UTC)
+    periods: list[tuple[dt.date, dt.datetime, dt.datetime, bool]] = []
+    for date, first, last in inspection_periods(year, mon, interval_days):
+        p_start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
+        p_end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+        if p_start >= now:
+            break
+        cut = p_end > now
+        row_date = now.astimezone(zone).date() if cut else date
+        periods.append((row_date, p_start, min(p_end, now), cut))
+    month_end = periods[-1][2] if periods else month_start
+    complete = bool(periods) and not periods[-1][3]
+
+    trans = store.transitions(all_devices, month_start, month_end) if all_devices else []
+    if not trans:
+        raise EmptyLogError(
+            f"no inspections recorded for unit {unit_id} ({unit.name}) in {month} — "
+            "run `camwatch run` first (or `camwatch demo` to try it)"
+        )
+    alerts = store.alert_history(all_devices, month_start, month_end)
+
+    by_device: dict[str, list[Transition]] = defaultdict(list)
+    for t in trans:
+        by_device[t.device].append(t)
+
+    rows: list[SheetRow] = []
+    for date, p_start, p_end, cut in periods:
+        for rec_id, devices in groups.items():
+            rec = inventory.recorders[rec_id]
+            mine = [
+                t
+                for d in devices
+                for t in by_device.get(d, [])
+                if t.started_at < p_end and t.end >= p_start
+            ]
+            answers = {c: _answer(c, devices, mine, p_start, p_end) for c in CheckKind}
+            remarks = [_recorder_label(rec, inventory)]
+            if cut:
+                remarks.append(f"本期檢查至 {_hm(p_end, zone)}（月份進行中）")
+            grouped: dict[tuple[str, CheckKind], list[_Episode]] = defaultdict(list)
+            for ep in _episodes(mine, inventory):
+                if ep.start >= p_end or (ep.end is not None and ep.end <= p_start):
+                    continue
+                grouped[(ep.device, ep.check)].append(ep)
+            for eps in grouped.values():
+                if len(eps) == 1:
+                    remarks.append(_episode_text(eps[0], inventory, alerts, zone, p_end))
+                else:
+                    remarks.append(_episodes_text(eps, inventory, alerts, zone, p_end))
+            for c, a in answers.items():
+                if a is None:
+                    remarks.append(f"{CHECK_TITLES[c]}：本期無法判定（無檢查紀錄或無法連線判讀）")
+                    continue
+                unknown = _unknown_seconds(c, devices, mine, p_start, p_end)
+                if unknown >= 60:
+                    remarks.append(
+                        f"{CHECK_TITLES[c]}：部分時段無法判定（共 {duration_text(unknown)}）"
+                    )
+            if all(a is True for a in answers.values()):
+                remarks.append("本期三項檢查均正常")
+            rows.append(
+                SheetRow(
+                    inspection_date=date,
+                    roc_date=roc_date(date),
+                    recorder_id=rec_id,
+                    recorder_name=rec.name,
+                    period_start=p_start.astimezone(zone).isoformat(timespec="minutes"),
+                    period_end=p_end.astimezone(zone).isoformat(timespec="minutes"),
+                    host=answers[CheckKind.HOST],
+                    recording=answers[CheckKind.RECORDING],
+                    picture=answers[CheckKind.PICTURE],
+                    inspector=INSPECTOR,
+                    remarks=tuple(remarks),
+                )
+            )
+
+    retention: list[RetentionLine] = []
+    last_day = (month_end - dt.timedelta(seconds=1)).astimezone(zone).date()
+    for rec_id in groups:
+        rec = inventory.recorders[rec_id]
+        policy = inventory.retention_for(rec_id)
+        hold = inventory.legal_hold_for(rec_id, last_day)
+        days = _retention_days(by_device.get(rec_id, []), rec_id)
+        hold_text = f"{hold.reason}（保留至 {roc_date(hold.until)}）" if hold else None
+        if days is None:
+            verdict = "無資料"
+        elif days < policy.min_days:
+            verdict = f"不足（少於 {policy.min_days} 日）"
+        elif days > policy.max_days:
+            verdict = "依法保留" if hold else f"逾期未銷毀（超過 {policy.max_days} 日）"
+        else:
+            verdict = "符合"
+        retention.append(
+            RetentionLine(
+                recorder_id=rec_id,
+                recorder_name=rec.name,
+                days_kept=None if days is None else round(days, 1),
+                min_days=policy.min_days,
+                max_days=policy.max_days,
+                verdict=verdict,
+                legal_hold=hold_text,
+            )
+        )
+
+    times = status_times(trans, month_start, month_end)
+    availability: list[AvailabilityLine] = []
+    for rec_id, devices in groups.items():
+        for d in devices:
+
+            def share(c: CheckKind, d: str = d) -> float | None:
+                st = times.get((d, c))
+                a = st.availability() if st else None
+                return None if a is None else round(a, 4)
+
+            availability.append(
+                AvailabilityLine(
+                    device_id=d,
+                    kind="主機" if d in inventory.recorders else "鏡頭",
+                    place=_place(d, inventory),
+                    recorder_id=rec_id,
+                    host=share(CheckKind.HOST),
+                    recording=share(CheckKind.RECORDING),
+                    picture=share(CheckKind.PICTURE),
+                    fault_seconds=round(sum(st.fail for (dd, _), st in times.items() if dd == d)),
+                )
+            )
+
+    sheet = Sheet(
+        school=inventory.campus.name,
+        title=f"{inventory.campus.name}監視錄影系統保養紀錄簿",
+        unit_id=unit_id,
+        unit_name=unit.name,
+        manager=f"{unit.manager.title} {unit.manager.name}",
+        head=f"{unit.head.title} {unit.head.name}",
+        month=f"{year:04d}-{mon:02d}",
+        roc_month=roc_month(year, mon),
+        interval_days=interval_days,
+        timezone=tz,
+        complete=complete,
+        rows=tuple(rows),
+        retention=tuple(retention),
+        availability=tuple(availability),
+        rule=(
+            f"檢查日期：每 {interval_days} 日檢查一次（附件三 5(二)），自每月1日起每 "
+            f"{interval_days} 日為一期，於期末日檢查，月底為最後一期；"
+            "期間內任何時間曾發生故障即填「否」。"
+        ),
+    )
+    digest = hashlib.sha256(dumps_canonical(sheet.data()).encode()).hexdigest()
+    return Sheet(
+        **{
+            **{k: getattr(sheet, k) for k in sheet.__dataclass_fields__},
+            "generated_at": now.astimezone(zone).isoformat(timespec="seconds"),
+            "data_sha256": digest,
+            "document_id": f"CW-{unit_id}-{year:04d}{mon:02d}-{digest[:8].upper()}",
+        }
+    )
+
+
+def produce(
+    store: LogReader,
+    inventory: Inventory,
+    month: str,
+    unit_id: str,
+    fmt: str = "pdf",
+    *,
+    interval_days: int = 14,
+    now: dt.datetime | None = None,
+) -> bytes:
+    """The sheet as PDF or XLSX bytes (for `camwatch report` and GET /reports)."""
+    if fmt not in ("pdf", "xlsx"):
+        raise ReportError(f"format {fmt!r} is not pdf or xlsx")
+    sheet = build_sheet(store, inventory, unit_id, month, interval_days=interval_days, now=now)
+    if fmt == "pdf":
+        from reports.sheet_pdf import render_pdf
+
+        return render_pdf(sheet)
+    from reports.sheet_xlsx import render_xlsx
+
+    return render_xlsx(sheet)
+
+
+def render_pdf(sheet: Sheet) -> bytes:
+    from reports.sheet_pdf import render_pdf as _render
+
+    return _render(sheet)
+
+
+def render_xlsx(sheet: Sheet) -> bytes:
+    from reports.sheet_xlsx import render_xlsx as _render
+
+    return _render(sheet)
+
+
+def answer_text(value: bool | None) -> str:
+    """The form's two boxes with the right one ticked: ■是 □否 / □是 ■否 / □是 □否."""
+    if value is True:
+        return "■是 □否"
+    if value is False:
+        return "□是 ■否"
+    return "□是 □否"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"

@@ -1,0 +1,244 @@
+"""Shared builders for the report tests: a small unit and a month of realistic results.
+
+Scenario, October 2026 (Asia/Taipei), results every hour:
+- cam-a2 (教學大樓1樓走廊東側) picture blurred 10/03 08:00-14:00, alert fired and resolved
+- nvr-a recording stopped 10/20 02:00 - 10/21 05:00, alert fired and resolved
+- cam-b1 (活動中心2樓樓梯口, analog) covered 10/14 20:00 - 10/15 03:00 (across an inspection)
+- dvr-b down from 10/30 22:00, still down (its recording and pictures unknown meanwhile)
+- retention: nvr-a keeps 45 days (ok), dvr-b 20 days (too short)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from camwatch.store import Store
+from inventory.models import Inventory
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+
+TZ = ZoneInfo("Asia/Taipei")
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=TZ)
+
+
+def local(month: int, day: int, hour: int = 0) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, tzinfo=TZ)
+
+
+def inventory() -> Inventory:
+    person = {"title": "主任教官", "name": "林建宏"}
+    head = {"title": "學務主任", "name": "陳怡君"}
+    cred = {"username": "admin", "password": "${CAMWATCH_DEMO_NVR_PASSWORD}"}
+    addr = {"host": "127.20.1.1"}
+
+    def cam(cid: str, rec: str, ch: int, position: str, kind: str = "ip") -> dict:
+        c: dict = {
+            "id": cid,
+            "name": cid,
+            "kind": kind,
+            "recorder": rec,
+            "channel": ch,
+            "location": {"building": "teach", "floor": "1F", "area": position},
+            "position": position,
+        }
+        if kind == "ip":
+            c["address"] = {"host": f"127.21.1.{ch}"}
+            c["credentials"] = cred
+        return c
+
+    data = {
+        "campus": {"id": "nkvs", "name": "臺北市立南港高級工業職業學校"},
+        "policy": {
+            "legal_holds": [
+                {"recorder": "nvr-lib", "reason": "校安事件調查", "until": "2027-03-31"}
+            ]
+        },
+        "units": {
+            "xuean": {"id": "xuean", "name": "學務處(學安室)", "manager": person, "head": head},
+            "library": {"id": "library", "name": "圖書館", "manager": person, "head": head},
+        },
+        "buildings": {"teach": {"id": "teach", "name": "教學大樓"}},
+        "machine_rooms": {
+            "mr1": {"id": "mr1", "name": "行政大樓1樓機房", "building": "teach"},
+        },
+        "recorders": {
+            "nvr-a": {
+                "id": "nvr-a",
+                "name": "教學大樓1樓主機",
+                "unit": "xuean",
+                "machine_room": "mr1",
+                "protocols": ["onvif"],
+                "address": addr,
+                "credentials": cred,
+                "channels": 8,
+                "property_number": "3140101-03-0001",
+            },
+            "dvr-b": {
+                "id": "dvr-b",
+                "name": "活動中心主機",
+                "unit": "xuean",
+                "kind": "dvr",
+                "machine_room": "mr1",
+                "protocols": ["onvif"],
+                "address": addr,
+                "credentials": cred,
+                "channels": 4,
+            },
+            "nvr-lib": {
+                "id": "nvr-lib",
+                "name": "圖書館主機",
+                "unit": "library",
+                "machine_room": "mr1",
+                "protocols": ["onvif"],
+                "address": addr,
+                "credentials": cred,
+                "channels": 4,
+            },
+        },
+        "cameras": {
+            "cam-a1": cam("cam-a1", "nvr-a", 1, "教學大樓1樓川堂"),
+            "cam-a2": cam("cam-a2", "nvr-a", 2, "教學大樓1樓走廊東側"),
+            "cam-a3": cam("cam-a3", "nvr-a", 3, "教學大樓1樓走廊西側"),
+            "cam-b1": cam("cam-b1", "dvr-b", 1, "活動中心2樓樓梯口", "analog"),
+            "cam-b2": cam("cam-b2", "dvr-b", 2, "活動中心1樓大門", "analog"),
+            "cam-l1": cam("cam-l1", "nvr-lib", 1, "圖書館1樓櫃台"),
+        },
+    }
+    return Inventory.model_validate(data)
+
+
+def _within(ts: dt.datetime, a: dt.datetime, b: dt.datetime) -> bool:
+    return a <= ts < b
+
+
+def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[CheckResult]:
+    """Hourly results of every check of the unit's devices over [start, end)."""
+    out: list[CheckResult] = []
+    blur = (local(10, 3, 8), local(10, 3, 14))
+    rec_stop = (local(10, 20, 2), local(10, 21, 5))
+    covered = (local(10, 14, 20), local(10, 15, 3))
+    down_from = local(10, 30, 22)
+    ts = start
+    while ts < end:
+        at = ts.astimezone(dt.UTC)
+        for rec_id in ("nvr-a", "dvr-b", "nvr-lib"):
+            down = rec_id == "dvr-b" and ts >= down_from
+            if down:
+                out.append(
+                    CheckResult(
+                        rec_id,
+                        CheckKind.HOST,
+                        Status.FAIL,
+                        "主機無回應（逾時 10 秒）",
+                        at,
+                        findings=(
+                            Finding(FindingCode.RECORDER_DOWN, "主機無回應（逾時 10 秒）", rec_id),
+                        ),
+                    )
+                )
+                out.append(
+                    CheckResult(
+                        rec_id, CheckKind.RECORDING, Status.UNKNOWN, "主機無回應，無法判定錄影", at
+                    )
+                )
+            else:
+                out.append(
+                    CheckResult(
+                        rec_id, CheckKind.HOST, Status.OK, "正常", at, values={"uptime_s": 1000}
+                    )
+                )
+                stopped = rec_id == "nvr-a" and _within(ts, *rec_stop)
+                days = {"nvr-a": 45.0, "dvr-b": 20.0, "nvr-lib": 400.0}[rec_id]
+                if stopped:
+                    out.append(
+                        CheckResult(
+                            rec_id,
+                            CheckKind.RECORDING,
+                            Status.FAIL,
+                            "錄影已停止",
+                            at,
+                            values={"retention_days": days},
+                            findings=(
+                                Finding(
+                                    FindingCode.RECORDING_STOPPED,
+                                    "錄影已停止（最新影像逾 10 分鐘）",
+                                ),
+                            ),
+                        )
+                    )
+                else:
+                    out.append(
+                        CheckResult(
+                            rec_id,
+                            CheckKind.RECORDING,
+                            Status.OK,
+                            "錄影正常",
+                            at,
+                            values={"retention_days": days},
+                        )
+                    )
+            for cam in inv.cameras_of(rec_id):
+                if down:
+                    out.append(
+                        CheckResult(
+                            cam.id,
+                            CheckKind.PICTURE,
+                            Status.UNKNOWN,
+                            "主機無回應，無法取得畫面",
+                            at,
+                        )
+                    )
+                    continue
+                if cam.address is not None:
+                    out.append(CheckResult(cam.id, CheckKind.HOST, Status.OK, "正常", at))
+                if cam.id == "cam-a2" and _within(ts, *blur):
+                    out.append(
+                        CheckResult(
+                            cam.id,
+                            CheckKind.PICTURE,
+                            Status.FAIL,
+                            "畫面模糊",
+                            at,
+                            values={"sharpness": 12.5},
+                            findings=(
+                                Finding(FindingCode.PICTURE_BLURRED, "畫面模糊（失焦）", cam.id),
+                            ),
+                        )
+                    )
+                elif cam.id == "cam-b1" and _within(ts, *covered):
+                    out.append(
+                        CheckResult(
+                            cam.id,
+                            CheckKind.PICTURE,
+                            Status.FAIL,
+                            "鏡頭遭遮蔽",
+                            at,
+                            findings=(Finding(FindingCode.PICTURE_COVERED, "鏡頭遭遮蔽", cam.id),),
+                        )
+                    )
+                else:
+                    out.append(
+                        CheckResult(
+                            cam.id,
+                            CheckKind.PICTURE,
+                            Status.OK,
+                            "畫面清晰",
+                            at,
+                            values={"sharpness": 250.0},
+                        )
+                    )
+        ts += dt.timedelta(hours=1)
+    return out
+
+
+def fill(store: Store, inv: Inventory) -> None:
+    """October 2026 and the first day of November, one batch per day, plus alerts."""
+    day = local(10, 1)
+    while day < local(11, 2):
+        store.record_results(month_results(inv, day, day + dt.timedelta(days=1)))
+        day += dt.timedelta(days=1)
+    store.record_alert_event("fired", "CameraPictureBlurred", "cam-a2", {}, local(10, 3, 9))
+    store.record_alert_event("resolved", "CameraPictureBlurred", "cam-a2", {}, local(10, 3, 14))
+    store.record_alert_event("fired", "RecordingStopped", "nvr-a", {}, local(10, 20, 3))
+    store.record_alert_event("resolved", "RecordingStopped", "nvr-a", {}, local(10, 21, 5))
+    store.record_alert_event("fired", "RecorderDown", "dvr-b", {}, local(10, 30, 23))
