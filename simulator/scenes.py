@@ -45,11 +45,16 @@ def is_night(dev: SimDevice) -> bool:
     return local.hour < 6 or local.hour >= 18
 
 
+def is_low_texture(seed: int) -> bool:
+    """About one scene in five is a plain wall or dim corridor."""
+    return seed % 5 == 0
+
+
 def draw_scene(seed: int, width: int, height: int) -> Image:
     """The whole place a camera looks at (1.5x the frame in each direction), in color."""
     rng = np.random.default_rng(seed)
     w, h = int(width * 1.5), int(height * 1.5)
-    low_texture = seed % 5 == 0
+    low_texture = is_low_texture(seed)
     base = rng.integers(60, 200, size=3)
     top = np.clip(base + rng.integers(-40, 40, size=3), 0, 255)
     ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
