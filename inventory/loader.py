@@ -84,13 +84,17 @@ class _Doc:
 class _Builder:
     """Turns a composed node graph into plain dicts/lists/strings, recording lines."""
 
-    def __init__(self, distinct_nodes: int) -> None:
-        self.budget = distinct_nodes + MAX_ALIAS_EXPANSION
+    def __init__(self) -> None:
+        self.budget = MAX_ALIAS_EXPANSION
         self.lines: dict[Path_, int] = {}
         self._active: set[int] = set()
+        self._seen: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.budget -= 1
+        if id(node) in self._seen:  # reached again through an alias
+            self.budget -= 1
+        else:
+            self._seen.add(id(node))
         if self.budget < 0:
             raise _YamlFault(
                 node.start_mark.line + 1,
@@ -163,22 +167,6 @@ class _Builder:
         return out
 
 
-def _count_nodes(root: yaml.Node) -> int:
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
-        elif isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                stack.extend((k, v))
-    return len(seen)
-
-
 def _yaml_fault(exc: yaml.YAMLError, text: str) -> _YamlFault:
     # Never use str(exc): it quotes the offending line, which may hold a password.
     if isinstance(exc, yaml.reader.ReaderError):
@@ -217,27 +205,62 @@ def _yaml_fault(exc: yaml.YAMLError, text: str) -> _YamlFault:
     return _YamlFault(line, what, hint)
 
 
+class _PlainResolver(yaml.resolver.BaseResolver):
+    """Tags every plain scalar as text (or null): no YAML 1.1 guessing of numbers, dates
+    or yes/no, and no regex work per scalar."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit and implicit[0]:
+                if value in _NULLS:
+                    return f"{_YAML}null"
+                if value == "<<":
+                    return f"{_YAML}merge"
+            return f"{_YAML}str"
+        return f"{_YAML}seq" if kind is yaml.SequenceNode else f"{_YAML}map"
+
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+
+
+class _PyComposer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+                  yaml.composer.Composer, _PlainResolver):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _PlainResolver.__init__(self)
+
+
+_CParser: Any
+try:
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
+_LIBYAML_LIMITS_DEPTH = False
+if _CParser is not None:
+
+    class _CComposer(_CParser, _PlainResolver):  # type: ignore[misc,valid-type]
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            _PlainResolver.__init__(self)
+
+    try:  # libyaml >= 0.2.5 refuses nesting deeper than 1000 levels by itself
+        _LIBYAML_LIMITS_DEPTH = tuple(yaml._yaml.get_version()) >= (0, 2, 5)
+    except Exception:  # pragma: no cover - very old bindings
+        _LIBYAML_LIMITS_DEPTH = False
+
+
 def _compose(text: str) -> yaml.Node | None:
     """Compose the single document of `text` into nodes (safe: no objects are built).
 
     libyaml is ~20x faster than the pure-Python parser, which matters for a district's
-    inventory; its composer recurses in C, so the nesting depth is checked first on the
-    (iterative) event stream.
+    inventory. Its composer recurses in C, so it is used only where libyaml limits the
+    nesting depth itself; the pure-Python one turns deep nesting into RecursionError.
     """
-    fast: Any = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
-        depth = 0
-        for event in yaml.parse(text, Loader=fast):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    raise _YamlFault(mark.line + 1 if mark else None,
-                                     "the file is nested too deeply",
-                                     f"see {EXAMPLE} for the expected shape")
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    loader = (fast or yaml.SafeLoader)(text)  # the reader refuses control characters
+    loader: Any = (_CComposer if _CParser is not None and _LIBYAML_LIMITS_DEPTH
+                   else _PyComposer)(text)  # the reader refuses control characters
     try:
         node: yaml.Node | None = loader.get_single_node()
         return node
@@ -265,7 +288,7 @@ def parse_yaml(name: str, raw: bytes) -> _Doc:
                          f"see {EXAMPLE} for the expected shape") from None
     if node is None:
         raise _YamlFault(1, "the file is empty", f"start from {EXAMPLE}")
-    builder = _Builder(_count_nodes(node))
+    builder = _Builder()
     data = builder.build(node, ())
     if not isinstance(data, dict):
         raise _YamlFault(node.start_mark.line + 1,

@@ -214,3 +214,23 @@ def test_base_with_one_value_replaced_never_raises_otherwise(
             break
         cur = cur[key]
     _load_text(tmp_path, yaml.safe_dump(doc, allow_unicode=True).encode("utf-8"))
+
+
+def test_pure_python_parser_gives_the_same_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without libyaml (or with an old one) the pure-Python composer is used."""
+    monkeypatch.setattr(loader, "_LIBYAML_LIMITS_DEPTH", False)
+    inv = load_inventory([write(tmp_path, BASE)])
+    assert set(inv.cameras) == {"cam-1", "cam-2"}
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 1200 + "]" * 1200 + "\n")
+    (p,) = problems(deep)
+    assert "nested too deeply" in p.problem
+    text = BASE.replace("    channel: 2", "    channel: [2")
+    (p,) = problems(write(tmp_path, text, "syntax.yaml"))
+    assert p.problem.startswith("YAML syntax error") and p.line is not None
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"a: 1\nb: \x00\n")
+    (p,) = problems(nul)
+    assert (p.line, "control character" in p.problem) == (2, True)
