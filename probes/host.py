@@ -245,6 +245,7 @@ async def gather(t: Target, ctx: ProbeContext, want_signals: bool) -> Gathered:
         ):
             extra = await _supplement(t, ctx, cred, want_signals)
             if extra is not None:
+                got.driver = f"onvif+{extra.driver}"
                 got.facts = replace(
                     got.facts,
                     uptime_s=got.facts.uptime_s

@@ -196,8 +196,7 @@ async def _dahua(
 
 
 async def _clock(c: IsapiClient | DahuaClient, f: RecFacts) -> None:
-    if f.clock_offset_s is not None:
-        return
+    """The device clock (ISAPI also learns its UTC offset here, for its searches)."""
     t0 = time.time()
     try:
         dtime = await c.time()
@@ -205,7 +204,7 @@ async def _clock(c: IsapiClient | DahuaClient, f: RecFacts) -> None:
         if exc.reason_code in FINAL_CODES:
             raise
         return
-    if dtime.utc is not None:
+    if dtime.utc is not None and f.clock_offset_s is None:
         f.clock_offset_s = dtime.utc.timestamp() - (t0 + time.time()) / 2
 
 
@@ -358,7 +357,7 @@ def judge_channel(
         problems.append(msg)
     elif age is None:
         stopped = True
-        problems.append(f"{label} 24 小時內沒有錄影")
+        problems.append(f"{label}24 小時內沒有錄影")
     elif age > footage_max_age_s:
         stopped = True
         problems.append(f"{label}已 {_minutes(age)}無新錄影")
@@ -371,7 +370,7 @@ def judge_channel(
         values["gap_s_24h"] = round(sum((b - a).total_seconds() for a, b in gaps), 1)
     if gaps:
         total = sum((b - a).total_seconds() for a, b in gaps)
-        msg = f"{label} 24 小時內錄影中斷 {len(gaps)} 次，共 {_minutes(total)}"
+        msg = f"{label}24 小時內錄影中斷 {len(gaps)} 次，共 {_minutes(total)}"
         problems.append(msg)
         findings.append(Finding(FindingCode.RECORDING_GAP, msg, subject=cam.id))
     if problems:

@@ -14,9 +14,7 @@ import re
 from urllib.parse import quote
 
 from probes.drivers.http import DeviceError, DeviceHttp
-from probes.drivers.isapi import spans_to_recording
 from probes.facts import (
-    ChannelRecording,
     DeviceInfo,
     DeviceTime,
     Disk,
@@ -257,12 +255,3 @@ class DahuaClient:
                 with contextlib.suppress(DeviceError):
                     await self._get(f"/cgi-bin/mediaFileFind.cgi?action={action}&object={obj}")
         return spans
-
-    async def channel_recording(self, channel: int, now: dt.datetime) -> ChannelRecording:
-        window = now - dt.timedelta(hours=24)
-        recent = await self.find_spans(channel, window, now)
-        early = await self.find_spans(
-            channel, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
-        )
-        oldest = min((s for s, _ in early), default=None)
-        return spans_to_recording(channel, None, recent, oldest)

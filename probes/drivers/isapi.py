@@ -203,11 +203,32 @@ def parse_tracks(body: bytes) -> dict[int, tuple[int, bool | None]]:
     return tracks
 
 
+def utc_offset_of(raw: str | None) -> dt.timedelta | None:
+    """The UTC offset in a localTime value (`2024-05-01T10:00:00+08:00` → 8 h)."""
+    if not raw:
+        return None
+    m = re.search(r"([+-])(\d{2}):?(\d{2})$", raw.strip())
+    if raw.strip().endswith("Z"):
+        return dt.timedelta(0)
+    if not m:
+        return None
+    sign = 1 if m.group(1) == "+" else -1
+    return sign * dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+
+
 def search_body(
-    track: int, start: dt.datetime, end: dt.datetime, position: int, max_results: int
+    track: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    position: int,
+    max_results: int,
+    local_offset: dt.timedelta = dt.timedelta(0),
 ) -> bytes:
+    """CMSearchDescription. Hikvision recorders read (and write) search times as their
+    local wall clock even though they carry a "Z": pass the device's UTC offset."""
+
     def iso(t: dt.datetime) -> str:
-        return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (t.astimezone(dt.UTC) + local_offset).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -224,8 +245,13 @@ def search_body(
     ).encode()
 
 
-def parse_search(body: bytes) -> tuple[list[tuple[dt.datetime, dt.datetime]], bool]:
-    """CMSearchResult → ([(start, end)...], more); spans with unparseable times dropped."""
+def parse_search(
+    body: bytes, local_offset: dt.timedelta = dt.timedelta(0)
+) -> tuple[list[tuple[dt.datetime, dt.datetime]], bool]:
+    """CMSearchResult → ([(start, end)...] in UTC, more); unparseable spans dropped.
+
+    `local_offset`: the device's UTC offset, for firmware that writes local time with a
+    "Z" (see search_body)."""
     root = _root(body, "CMSearchResult")
     status = (text(child(root, "responseStatusStrg")) or "").upper()
     spans: list[tuple[dt.datetime, dt.datetime]] = []
@@ -234,6 +260,8 @@ def parse_search(body: bytes) -> tuple[list[tuple[dt.datetime, dt.datetime]], bo
         start = parse_datetime(text(child(span, "startTime")))
         end = parse_datetime(text(child(span, "endTime")))
         if start is not None and end is not None:
+            if local_offset and (text(child(span, "startTime")) or "").endswith("Z"):
+                start, end = start - local_offset, end - local_offset
             spans.append((start, end))
     return spans, status == "MORE"
 
@@ -268,6 +296,8 @@ class IsapiClient:
     def __init__(self, http: DeviceHttp, base_url: str) -> None:
         self.http = http
         self.base = base_url.rstrip("/")
+        # The device's UTC offset, learnt from System/time (search times are local).
+        self.local_offset = dt.timedelta(0)
 
     async def _get(self, path: str) -> bytes:
         return (await self.http.get(self.base + path)).body
@@ -276,7 +306,11 @@ class IsapiClient:
         return parse_device_info(await self._get("/ISAPI/System/deviceInfo"))
 
     async def time(self) -> DeviceTime:
-        return parse_time(await self._get("/ISAPI/System/time"))
+        dtime = parse_time(await self._get("/ISAPI/System/time"))
+        offset = utc_offset_of(dtime.raw)
+        if offset is not None:
+            self.local_offset = offset
+        return dtime
 
     async def uptime(self) -> float | None:
         return parse_status(await self._get("/ISAPI/System/status"))
@@ -311,10 +345,10 @@ class IsapiClient:
             reply = await self.http.request(
                 "POST",
                 self.base + "/ISAPI/ContentMgmt/search",
-                content=search_body(track, start, end, n * page, page),
+                content=search_body(track, start, end, n * page, page, self.local_offset),
                 headers={"Content-Type": "application/xml"},
             )
-            found, more = parse_search(reply.body)
+            found, more = parse_search(reply.body, self.local_offset)
             spans.extend(found)
             if not more or not found:
                 break
@@ -325,20 +359,8 @@ class IsapiClient:
         reply = await self.http.request(
             "POST",
             self.base + "/ISAPI/ContentMgmt/search",
-            content=search_body(track, start, now, 0, 1),
+            content=search_body(track, start, now, 0, 1, self.local_offset),
             headers={"Content-Type": "application/xml"},
         )
-        found, _ = parse_search(reply.body)
+        found, _ = parse_search(reply.body, self.local_offset)
         return min((s for s, _ in found), default=None)
-
-    async def channel_recordings(self, now: dt.datetime) -> list[ChannelRecording]:
-        tracks = await self.tracks()
-        window = now - dt.timedelta(hours=24)
-        out: list[ChannelRecording] = []
-        for tid, (ch, enabled) in sorted(tracks.items()):
-            if tid % 100 != 1:  # main stream track (101, 201, ...) only
-                continue
-            recent = await self.search(tid, window, now)
-            oldest = await self.oldest(tid, now)
-            out.append(spans_to_recording(ch, enabled, recent, oldest))
-        return out

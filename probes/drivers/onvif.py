@@ -555,11 +555,12 @@ _TRAILING_NUMBER = re.compile(r"(\d+)\D*$")
 
 
 def channel_of(rec: RecordingInfo | RecordingJob | str, fallback: int) -> int:
-    """A recording's camera channel: the number a device puts at the end of the source
-    id, source name or token (SourceId_3, Channel3, RecordMediaProfile_3); else the
-    position in the list (1-based)."""
+    """A recording's camera channel: the number a device puts at the end of the
+    recording token, source name or source id (Recording_003, "Camera 03", SourceId_3);
+    else the position in the list (1-based). Numbers 0 and above 512 are not channels
+    (Dahua's MediaProfile00100 style profile tokens)."""
     if isinstance(rec, RecordingInfo):
-        candidates = [rec.source_id, rec.source_name, rec.token]
+        candidates = [rec.token, rec.source_name, rec.source_id]
     elif isinstance(rec, RecordingJob):
         candidates = [rec.recording_token, *rec.sources, rec.token]
     else:

@@ -1,0 +1,261 @@
+"""The host and recording checks against the simulated campus (real SOAP / ISAPI / Dahua
+CGI over loopback, onvif-zeep-async as the ONVIF client): a healthy device is ok, and
+every fault kind gives the right check the right status and finding.
+
+small_campus(): nvr-001 Hikvision (ONVIF + ISAPI), nvr-002 Dahua (ONVIF + CGI), nvr-003
+generic ONVIF, dvr-004 Hikvision DVR with analog cameras.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from camwatch.secrets import SecretStore
+from probes.api import ProbeConfig, ProbeContext
+from probes.host import probe_host
+from probes.recording import probe_recording
+from probes.result import CheckResult, FindingCode, Status
+
+testing = pytest.importorskip("simulator.testing", reason="the simulator is not present")
+
+
+@dataclass
+class Sim:
+    campus: object
+    sim: object
+    ctx: ProbeContext
+
+    async def fault(self, device: str, kind: str, severity: float | None = None) -> None:
+        await self.sim.fault(device, kind, severity)  # type: ignore[attr-defined]
+
+    def recorder(self, vendor: str) -> str:
+        return self.campus.recorder(vendor)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture
+async def world(tmp_path: object) -> AsyncIterator[Sim]:
+    campus = testing.small_campus(None)
+    async with testing.SimulatedCampus(campus.inventory, campus.passwords) as sim:
+        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=2.0))
+        yield Sim(campus, sim, ctx)
+
+
+def by_device(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.device: r for r in results}
+
+
+def codes(r: CheckResult) -> set[FindingCode]:
+    return {f.code for f in r.findings}
+
+
+RECORDERS = ["hikvision", "dahua", "generic"]
+
+
+@pytest.mark.parametrize("vendor", RECORDERS)
+async def test_healthy_recorder_is_ok_on_host_and_recording(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    host = by_device(await probe_host(rec, world.ctx))
+    assert host[rec].status == Status.OK, host[rec].reason
+    assert host[rec].values["model"]
+    assert abs(float(host[rec].values["clock_offset_s"] or 0)) < 2.0  # type: ignore[arg-type]
+    recording = await probe_recording(rec, world.ctx)
+    assert recording[0].device == rec
+    assert recording[0].status == Status.OK, recording[0].reason
+    cams = world.ctx.inventory.cameras_of(rec)
+    assert {r.device for r in recording[1:]} == {c.id for c in cams}
+    for r in recording[1:]:
+        assert r.status == Status.OK, r.reason
+        assert float(r.values["newest_age_s"]) < 60  # type: ignore[arg-type]
+    assert 30 <= float(recording[0].values["retention_days"]) <= 365  # type: ignore[arg-type]
+
+
+async def test_healthy_dvr_reports_signal_per_analog_camera(world: Sim) -> None:
+    dvr = "dvr-004"
+    res = by_device(await probe_host(dvr, world.ctx))
+    analog = [c for c in world.ctx.inventory.cameras_of(dvr) if c.address is None]
+    assert analog
+    assert res[dvr].status == Status.OK
+    assert res[dvr].values["uptime_s"] is not None  # ISAPI System/status
+    for cam in analog:
+        assert res[cam.id].status == Status.OK
+        assert res[cam.id].values["signal"] is True
+
+
+async def test_ip_camera_host_is_ok(world: Sim) -> None:
+    cam = world.campus.ip_camera("generic")  # type: ignore[attr-defined]
+    res = await probe_host(cam, world.ctx)
+    assert res[0].status == Status.OK and res[0].device == cam
+
+
+async def test_offline_recorder_is_down_and_offline_camera_unreachable(world: Sim) -> None:
+    rec = world.recorder("generic")
+    await world.fault(rec, "offline")
+    res = by_device(await probe_host(rec, world.ctx))
+    assert res[rec].status == Status.FAIL
+    assert codes(res[rec]) == {FindingCode.RECORDER_DOWN}
+    cam = world.campus.ip_camera("hikvision")  # type: ignore[attr-defined]
+    await world.fault(cam, "offline")
+    r = (await probe_host(cam, world.ctx))[0]
+    assert r.status == Status.FAIL and codes(r) == {FindingCode.CAMERA_UNREACHABLE}
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_wrong_password_is_auth_failed(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "auth")
+    r = (await probe_host(rec, world.ctx))[0]
+    assert r.status == Status.FAIL
+    assert codes(r) == {FindingCode.AUTH_FAILED}
+    assert (await probe_recording(rec, world.ctx))[0].status == Status.UNKNOWN
+
+
+async def test_slow_device_is_unknown_with_timeout_in_bounded_time(world: Sim) -> None:
+    rec = world.recorder("hikvision")
+    await world.fault(rec, "slow", 2.5)
+    ctx = ProbeContext(world.ctx.inventory, SecretStore(), ProbeConfig(timeout=1.0))
+    t0 = time.monotonic()
+    r = (await probe_host(rec, ctx))[0]
+    assert time.monotonic() - t0 < 2.5
+    assert r.status == Status.UNKNOWN and "逾時" in r.reason
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "generic"])
+async def test_malformed_replies_are_unknown(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "malformed")
+    r = (await probe_host(rec, world.ctx))[0]
+    assert r.status == Status.UNKNOWN, r.reason
+    assert "無法" in r.reason
+    rr = (await probe_recording(rec, world.ctx))[0]
+    assert rr.status == Status.UNKNOWN
+
+
+async def test_reboot_is_seen_as_uptime_going_down(world: Sim) -> None:
+    rec = world.recorder("hikvision")
+    first = (await probe_host(rec, world.ctx))[0]
+    assert first.status == Status.OK and not first.findings
+    await world.fault(rec, "reboot")
+    r = (await probe_host(rec, world.ctx))[0]
+    assert r.status == Status.FAIL
+    assert codes(r) == {FindingCode.DEVICE_REBOOTED}
+    assert "重新開機" in r.reason
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "generic"])
+async def test_clock_drift(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "clock-drift", 300)
+    r = (await probe_host(rec, world.ctx))[0]
+    assert r.status == Status.FAIL and codes(r) == {FindingCode.CLOCK_DRIFT}
+    assert 295 < float(r.values["clock_offset_s"]) < 305  # type: ignore[arg-type]
+    # Footage times are the device's: a drifting clock is not a recording problem.
+    assert (await probe_recording(rec, world.ctx))[0].status == Status.OK
+
+
+async def test_firmware_change_is_noticed_after_the_first_sighting(world: Sim) -> None:
+    rec = world.recorder("generic")
+    first = (await probe_host(rec, world.ctx))[0]
+    assert not first.findings  # the first sighting only records
+    world.ctx.memory.fact(rec)["firmware"] = "0.0.1 build 000000"
+    r = (await probe_host(rec, world.ctx))[0]
+    assert codes(r) == {FindingCode.FIRMWARE_CHANGED}
+    assert "0.0.1" in r.findings[0].reason
+
+
+@pytest.mark.parametrize("vendor", RECORDERS)
+async def test_recording_stopped(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "recording-stopped")
+    res = await probe_recording(rec, world.ctx)
+    assert res[0].status == Status.FAIL
+    for r in res[1:]:
+        assert r.status == Status.FAIL
+        assert FindingCode.RECORDING_STOPPED in codes(r)
+        assert f"第 {r.values['channel']} 路" in r.reason
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_recording_gap(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "recording-gap", 30)
+    res = await probe_recording(rec, world.ctx)
+    assert res[0].status == Status.FAIL
+    for r in res[1:]:
+        assert codes(r) == {FindingCode.RECORDING_GAP}, r.reason
+        assert 1700 < float(r.values["gap_s_24h"]) < 1900  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_disk_failed(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "disk-failed", 1)
+    r = (await probe_recording(rec, world.ctx))[0]
+    assert r.status == Status.FAIL
+    assert FindingCode.DISK_FAILED in codes(r)
+    assert "硬碟 1 故障" in r.reason
+    assert r.values["disk.1.ok"] is False
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_disk_full(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "disk-full")
+    r = (await probe_recording(rec, world.ctx))[0]
+    assert r.status == Status.FAIL and FindingCode.DISK_FULL in codes(r)
+    assert r.values["disk.1.free_bytes"] == 0
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "generic"])
+async def test_retention_short_and_long(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
+    await world.fault(rec, "retention-short", 7)
+    r = (await probe_recording(rec, world.ctx))[0]
+    assert r.status == Status.FAIL and codes(r) == {FindingCode.RETENTION_TOO_SHORT}
+    assert 6.5 < float(r.values["retention_days"]) < 7.5  # type: ignore[arg-type]
+    assert "30 天" in r.reason
+
+    await world.sim.clear(rec)  # type: ignore[attr-defined]
+    world.ctx.memory.facts.clear()  # forget the cached oldest footage
+    await world.fault(rec, "retention-long", 400)
+    r = (await probe_recording(rec, world.ctx))[0]
+    assert r.status == Status.FAIL and codes(r) == {FindingCode.RETENTION_TOO_LONG}
+
+
+async def test_legal_hold_excuses_long_retention(world: Sim) -> None:
+    from inventory.models import LegalHold, Policy
+
+    rec = world.recorder("generic")
+    await world.fault(rec, "retention-long", 400)
+    inv = world.ctx.inventory
+    hold = LegalHold(
+        recorder=rec, reason="校安事件調查", until=dt.date.today() + dt.timedelta(days=30)
+    )
+    held = inv.model_copy(
+        update={"policy": Policy(retention=inv.policy.retention, legal_holds=[hold])}
+    )
+    ctx = ProbeContext(held, SecretStore(), world.ctx.config)
+    r = (await probe_recording(rec, ctx))[0]
+    assert r.status == Status.OK, r.reason
+    assert r.values["legal_hold"] is True
+
+
+async def test_signal_loss_on_an_analog_channel(world: Sim) -> None:
+    dvr = "dvr-004"
+    cams = sorted(
+        (c for c in world.ctx.inventory.cameras_of(dvr) if c.address is None),
+        key=lambda c: c.channel,
+    )
+    lost = cams[1]
+    await world.fault(dvr, "signal-loss", lost.channel)
+    res = by_device(await probe_host(dvr, world.ctx))
+    assert res[dvr].status == Status.OK  # the DVR itself runs
+    assert res[lost.id].status == Status.FAIL
+    assert codes(res[lost.id]) == {FindingCode.SIGNAL_LOSS}
+    assert lost.position in res[lost.id].reason
+    others = [c for c in cams if c.id != lost.id]
+    assert all(res[c.id].status == Status.OK for c in others)
