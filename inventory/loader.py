@@ -514,7 +514,8 @@ def load_inventory(paths: Sequence[Path]) -> Inventory:
     for f in files:
         name = str(f)
         try:
-            raw = f.read_bytes()
+            with f.open("rb") as fh:  # bounded: a device file or FIFO must not hang us
+                raw = fh.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             problems.append(Problem(name, None, None, "file not found",
                                     "check the path; folders of *.yaml files work too"))
