@@ -34,6 +34,22 @@ def _median(xs: list[float]) -> float:
     return float(statistics.median(xs)) if xs else 0.0
 
 
+def _median_vector(vectors: list[Any]) -> list[float] | None:
+    """Element-wise median of equal-length vectors (None if there are none)."""
+    vs = [v for v in vectors if isinstance(v, list) and v]
+    if not vs or any(len(v) != len(vs[0]) for v in vs):
+        return None
+    return [round(_median([float(v[i]) for v in vs]), 2) for i in range(len(vs[0]))]
+
+
+def _follow(
+    old: list[float] | None, new: tuple[float, ...] | tuple[int, ...], rate: float
+) -> list[float] | None:
+    if old is None or len(old) != len(new):
+        return old
+    return [round(o + rate * (float(v) - o), 2) for o, v in zip(old, new, strict=True)]
+
+
 @dataclass
 class ModeBaseline:
     n: int = 0
@@ -46,6 +62,7 @@ class ModeBaseline:
     contrast: float = 0.0
     flat_fraction: float = 0.0
     thumb: list[float] | None = None
+    blocks: list[float] | None = None
 
     @property
     def learned(self) -> bool:
@@ -61,6 +78,7 @@ class ModeBaseline:
             contrast=self.contrast,
             flat_fraction=self.flat_fraction,
             thumb=tuple(round(v) for v in self.thumb) if self.thumb is not None else None,
+            blocks=tuple(self.blocks) if self.blocks is not None else None,
         )
 
     def learn(self, m: Metrics, needed: int) -> None:
@@ -71,6 +89,7 @@ class ModeBaseline:
                 "c": m.contrast,
                 "f": m.flat_fraction,
                 "t": list(m.thumb),
+                "b": list(m.blocks),
             }
         )
         self.n = len(self.samples)
@@ -85,9 +104,8 @@ class ModeBaseline:
         self.hf_ratio = _median([float(x["h"]) for x in self.samples])
         self.contrast = _median([float(x["c"]) for x in self.samples])
         self.flat_fraction = _median([float(x["f"]) for x in self.samples])
-        thumbs = [x["t"] for x in self.samples]
-        if thumbs and all(len(t) == len(thumbs[0]) for t in thumbs):
-            self.thumb = [_median([float(t[i]) for t in thumbs]) for i in range(len(thumbs[0]))]
+        self.thumb = _median_vector([x.get("t") for x in self.samples])
+        self.blocks = _median_vector([x.get("b") for x in self.samples])
         self.samples = []
 
     def adapt(self, m: Metrics, rate: float) -> None:
@@ -99,10 +117,8 @@ class ModeBaseline:
         self.hf_ratio += rate * (m.hf_ratio - self.hf_ratio)
         self.contrast += rate * (m.contrast - self.contrast)
         self.flat_fraction += rate * (m.flat_fraction - self.flat_fraction)
-        if self.thumb is not None and len(self.thumb) == len(m.thumb):
-            self.thumb = [
-                round(t + rate * (v - t), 2) for t, v in zip(self.thumb, m.thumb, strict=True)
-            ]
+        self.thumb = _follow(self.thumb, m.thumb, rate)
+        self.blocks = _follow(self.blocks, m.blocks, rate)
         self.n += 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,12 +131,14 @@ class ModeBaseline:
             "contrast": self.contrast,
             "flat_fraction": self.flat_fraction,
             "thumb": self.thumb,
+            "blocks": self.blocks,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModeBaseline:
         sharp = d.get("sharpness")
         thumb = d.get("thumb")
+        blocks = d.get("blocks")
         samples = d.get("samples") or []
         if not isinstance(samples, list):
             raise ValueError("samples")
@@ -133,6 +151,7 @@ class ModeBaseline:
             contrast=float(d.get("contrast", 0.0)),
             flat_fraction=float(d.get("flat_fraction", 0.0)),
             thumb=None if thumb is None else [float(v) for v in thumb],
+            blocks=None if blocks is None else [float(v) for v in blocks],
         )
 
 
@@ -145,12 +164,14 @@ class CameraBaseline:
         default_factory=lambda: {Mode.DAY: ModeBaseline(), Mode.NIGHT: ModeBaseline()}
     )
     last_digest: str | None = None
+    last_at: float | None = None  # unix seconds of the last sample
 
     def reset(self) -> None:
         """Forget what was learned (after a lens is serviced or re-aimed)."""
         self.size = None
         self.modes = {Mode.DAY: ModeBaseline(), Mode.NIGHT: ModeBaseline()}
         self.last_digest = None
+        self.last_at = None
 
     def mode(self, mode: Mode) -> ModeBaseline:
         return self.modes.setdefault(mode, ModeBaseline())
@@ -166,12 +187,16 @@ class CameraBaseline:
         mb = self.mode(mode)
         return (self.learn_samples if mb.learned else mb.n), self.learn_samples
 
-    def observe(self, m: Metrics, judgement: Judgement) -> None:
+    def observe(self, m: Metrics, judgement: Judgement, at: float | None = None) -> None:
         """Update after a sample was judged: learn, adapt slowly while clear, or keep."""
         if self.size is not None and self.size != (m.width, m.height):
             self.reset()
         self.size = (m.width, m.height)
+        repeat = m.digest == self.last_digest
         self.last_digest = m.digest
+        self.last_at = at
+        if repeat:
+            return  # the same picture again (a snapshot cache, or frozen): nothing new
         mb = self.mode(m.mode)
         if not mb.learned:
             if judgement.verdict not in _NOT_LEARNABLE:
@@ -187,6 +212,7 @@ class CameraBaseline:
             "size": list(self.size) if self.size is not None else None,
             "modes": {k.value: v.to_dict() for k, v in self.modes.items()},
             "last_digest": self.last_digest,
+            "last_at": self.last_at,
         }
 
     @classmethod
@@ -204,6 +230,7 @@ class CameraBaseline:
                 size=(int(size[0]), int(size[1])) if size else None,
                 modes={Mode(k): ModeBaseline.from_dict(v) for k, v in d["modes"].items()},
                 last_digest=d.get("last_digest"),
+                last_at=None if d.get("last_at") is None else float(d["last_at"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             return cls(learn_samples=learn_samples)
@@ -223,12 +250,21 @@ class Assessment:
     similarity: float | None
 
 
-def assess(m: Metrics, base: CameraBaseline) -> Assessment:
-    """Judge one sample against the camera's baseline for its mode, then update it."""
+# Snapshots taken closer together than this may legitimately be the same picture
+# (cameras and recorders cache their snapshot for about a second).
+FROZEN_MIN_GAP_S = 2.0
+
+
+def assess(m: Metrics, base: CameraBaseline, at: float | None = None) -> Assessment:
+    """Judge one sample (taken at unix time `at`; None: sequential video samples)
+    against the camera's baseline for its mode, then update the baseline."""
     ref = base.reference_for(m)
-    j = judge(m, ref, base.last_digest)
+    last = base.last_digest
+    if at is not None and base.last_at is not None and at - base.last_at < FROZEN_MIN_GAP_S:
+        last = None
+    j = judge(m, ref, last)
     learning = base.progress(m.mode) if ref is None else None
-    base.observe(m, j)
+    base.observe(m, j, at)
     return Assessment(
         verdict=j.verdict,
         reason_zh=j.reason_zh,

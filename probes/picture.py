@@ -1,0 +1,145 @@
+"""The picture check (視訊畫面是否清晰): one frame, scored in memory, judged against the
+camera's own baseline for the current mode (day / night).
+
+Flow: fetch a frame (probes.drivers.frames) → decode and score off the event loop
+(probes.scoring) → judge against the baseline kept in `ctx.memory.baselines[camera]`
+(probes.baseline, plain JSON-able data) → one CheckResult with the figures and, for a
+fault, a Finding whose zh-TW reason names the lens position.
+
+While a mode's baseline is being learned the result is `ok` with 基準學習中 (n/N),
+unless an absolute verdict (covered, dark, overexposed, frozen) applies. A frame that
+cannot be had or decoded gives `unknown` with the reason. Never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from camwatch.logs import event
+from probes.api import ProbeContext
+from probes.baseline import CameraBaseline, assess
+from probes.drivers.frames import Grab, grab_frame, resolve_credentials
+from probes.drivers.http import DeviceError, HttpLimits
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, Value
+from probes.scoring import FrameError, Metrics, Verdict, frame_from_bgr, score, score_bytes
+
+log = logging.getLogger("camwatch.probes.picture")
+
+FINDINGS: dict[Verdict, FindingCode] = {
+    Verdict.BLURRED: FindingCode.PICTURE_BLURRED,
+    Verdict.COVERED: FindingCode.PICTURE_COVERED,
+    Verdict.DARK: FindingCode.PICTURE_DARK,
+    Verdict.OVEREXPOSED: FindingCode.PICTURE_OVEREXPOSED,
+    Verdict.FROZEN: FindingCode.PICTURE_FROZEN,
+    Verdict.MOVED: FindingCode.CAMERA_MOVED,
+}
+# Verdicts that need no learned baseline: they fail even while learning.
+ABSOLUTE = {Verdict.COVERED, Verdict.DARK, Verdict.OVEREXPOSED, Verdict.FROZEN}
+MODE_ZH = {"day": "日間", "night": "夜間"}
+
+
+def _score(grab: Grab, max_pixels: int) -> Metrics:
+    if grab.jpeg is not None:
+        return score_bytes(grab.jpeg, max_pixels)
+    h, w = grab.image.shape[:2]
+    if w * h > max_pixels:
+        raise FrameError("too-large", f"影像尺寸過大（{w}x{h}）")
+    return score(frame_from_bgr(grab.image))
+
+
+async def probe_picture(device_id: str, ctx: ProbeContext) -> list[CheckResult]:
+    start = time.monotonic()
+    at = ctx.now()
+
+    def result(
+        status: Status,
+        reason: str,
+        values: dict[str, Value] | None = None,
+        findings: tuple[Finding, ...] = (),
+        driver: str | None = None,
+    ) -> list[CheckResult]:
+        return [
+            CheckResult(
+                device=device_id,
+                check=CheckKind.PICTURE,
+                status=status,
+                reason=reason,
+                at=at,
+                values=values or {},
+                findings=findings,
+                driver=driver,
+                duration_s=time.monotonic() - start,
+            )
+        ]
+
+    try:
+        camera = ctx.inventory.cameras.get(device_id)
+        if camera is None:
+            return result(Status.UNKNOWN, "清冊中沒有這支攝影機")
+        place = camera.position
+        timeout = ctx.config.timeout
+        try:
+            creds_model = (
+                camera.credentials
+                if camera.address is not None
+                else ctx.inventory.recorders[camera.recorder].credentials
+            )
+            creds = resolve_credentials(creds_model, ctx.secrets.resolve)
+        except Exception as exc:  # SecretError: its text never holds a secret
+            return result(Status.UNKNOWN, f"{place}鏡頭：無法取得登入密碼（{exc}）")
+        addr = camera.address or ctx.inventory.recorders[camera.recorder].address
+        limits = HttpLimits(
+            timeout=timeout,
+            max_body_bytes=ctx.config.max_body_bytes,
+            allowed_hosts=frozenset(h.lower() for h in ctx.config.allowed_redirect_hosts),
+            tls_verify=addr.tls_verify,
+            tls_pin_sha256=addr.tls_pin_sha256,
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                grab = await grab_frame(camera, ctx.inventory, creds, limits)
+            driver = grab.driver
+            m = await asyncio.to_thread(_score, grab, ctx.config.max_frame_pixels)
+            del grab  # the frame is dropped here; only figures go on
+        except TimeoutError:
+            return result(Status.UNKNOWN, f"{place}鏡頭：取得畫面逾時（{timeout:g} 秒）")
+        except DeviceError as exc:
+            return result(Status.UNKNOWN, f"{place}鏡頭：無法取得畫面，{exc.zh_reason}")
+        except FrameError as exc:
+            return result(Status.UNKNOWN, f"{place}鏡頭：{exc.zh_reason}")
+
+        base = CameraBaseline.from_dict(ctx.memory.baselines.get(device_id))
+        a = assess(m, base, at.timestamp())
+        ctx.memory.baselines[device_id] = base.to_dict()
+
+        values: dict[str, Value] = {
+            **m.values(),
+            "baseline_sharpness": (
+                round(a.baseline_sharpness, 2) if a.baseline_sharpness is not None else None
+            ),
+            "verdict": a.verdict.value,
+            "similarity": round(a.similarity, 3) if a.similarity is not None else None,
+            "learning": a.learning is not None,
+        }
+        if a.learning is not None and a.verdict not in ABSOLUTE:
+            n, total = a.learning
+            values["verdict"] = Verdict.CLEAR.value
+            mode = MODE_ZH.get(m.mode.value, "")
+            return result(
+                Status.OK,
+                f"{place}鏡頭畫面正常；{mode}基準學習中（{min(n + 1, total)}/{total}）",
+                values,
+                driver=driver,
+            )
+        if a.verdict == Verdict.CLEAR:
+            return result(Status.OK, f"{place}鏡頭{a.reason_zh}", values, driver=driver)
+        reason = f"{place}鏡頭{a.reason_zh}"
+        finding = Finding(FINDINGS[a.verdict], reason, device_id)
+        return result(Status.FAIL, reason, values, (finding,), driver=driver)
+    except Exception as exc:  # never raise out of a probe
+        event(
+            log, "picture probe error", logging.WARNING, device=device_id, error=type(exc).__name__
+        )
+        return result(Status.UNKNOWN, "畫面檢查發生內部錯誤")
