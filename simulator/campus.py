@@ -310,10 +310,11 @@ class World:
         }
 
 
-def _serial(vendor: Vendor, device_id: str) -> str:
+def _serial(vendor: Vendor, device_id: str, model: str) -> str:
     n = stable_int(device_id, 40)
     if vendor == Vendor.HIKVISION:
-        return f"DS-{n:012d}"[:15] + f"{n % 10000:04d}WCVU"
+        # model + date-ish digits + batch + WCVU, as in the fixtures' deviceInfo
+        return f"{model}{n % 10**10:010d}CCRRG{n % 10**8:08d}WCVU"
     if vendor == Vendor.DAHUA:
         return f"{n:015X}"[:15]
     return f"SN{n:012d}"
@@ -383,7 +384,7 @@ def build_world(
             model=rec.model or model,
             firmware=fw,
             firmware_build=build,
-            serial=_serial(rec.vendor, rec.id),
+            serial=_serial(rec.vendor, rec.id, rec.model or model),
             mac=_mac(rec.id),
             boot_time=boot_time or now - dt.timedelta(days=3 + seed % 60, seconds=seed % 3600),
             disks=disks,
@@ -418,7 +419,7 @@ def build_world(
             model=model,
             firmware=fw,
             firmware_build=build,
-            serial=_serial(vendor, cam.id),
+            serial=_serial(vendor, cam.id, model),
             mac=_mac(cam.id),
             boot_time=boot_time or now - dt.timedelta(days=1 + seed % 90, seconds=seed % 3600),
             channels=[ChannelState(channel=1, camera_id=cam.id, name=cam.name)],

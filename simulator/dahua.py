@@ -59,7 +59,8 @@ def magic_box(dev: SimDevice, action: str) -> web.Response:
         if dev.is_recorder:
             return kv(
                 [
-                    ("deviceType", dev.model),
+                    # NVR firmware reports a numeric type here (fixture NVR2X-4KS3).
+                    ("deviceType", 31),
                     ("processor", "ST7108"),
                     ("serialNumber", dev.serial),
                     ("updateSerial", dev.model),

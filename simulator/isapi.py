@@ -88,9 +88,7 @@ def parse_search_time(dev: SimDevice, text: str) -> dt.datetime:
 def device_info(dev: SimDevice) -> web.Response:
     kind = ("NVR" if "NI" in dev.model else "DVR") if dev.is_recorder else "IPCamera"
     extra = (
-        f"<telecontrolID>255</telecontrolID>\n<analogChannelNums>"
-        f"{sum(1 for c in dev.channels if c.analog)}</analogChannelNums>\n"
-        f"<ipChannelNums>{sum(1 for c in dev.channels if not c.analog)}</ipChannelNums>\n"
+        "<telecontrolID>255</telecontrolID>\n<hardwareVersion>0x0</hardwareVersion>\n"
         if dev.is_recorder
         else "<telecontrolID>88</telecontrolID>\n<supportBeep>false</supportBeep>\n"
         "<supportVideoLoss>false</supportVideoLoss>\n"
@@ -101,7 +99,7 @@ def device_info(dev: SimDevice) -> web.Response:
         f"<deviceID>{dev.serial[-8:].lower()}-0000-0000-0000-{dev.mac.replace(':', '')}"
         "</deviceID>\n"
         f"<model>{escape(dev.model)}</model>\n"
-        f"<serialNumber>{escape(dev.model + dev.serial)}</serialNumber>\n"
+        f"<serialNumber>{escape(dev.serial)}</serialNumber>\n"
         f"<macAddress>{dev.mac}</macAddress>\n"
         f"<firmwareVersion>{escape(dev.firmware)}</firmwareVersion>\n"
         f"<firmwareReleasedDate>{escape(dev.firmware_build)}</firmwareReleasedDate>\n"
