@@ -80,7 +80,13 @@ paths_argument = click.argument(
     "Prints a short summary and exits 0 when the inventory is usable; otherwise prints one "
     "line per problem (FILE:LINE: field: problem (fix)) to stderr and exits 1. Several "
     "files are checked together, so ids must be unique and references resolve across "
-    "them.\n" + WHAT_TO_WRITE,
+    "them.\n" + WHAT_TO_WRITE + """
+\b
+Examples:
+  camwatch inventory validate inventory/example-campus.yaml
+  camwatch inventory validate inventory/            # every *.yaml in the folder
+  camwatch inventory validate campus.yaml 圖書館.yaml 機械科.yaml
+""",
 )
 @paths_argument
 def validate(paths: tuple[Path, ...]) -> None:
@@ -96,7 +102,12 @@ def validate(paths: tuple[Path, ...]) -> None:
     "purpose, period, area watched, kind (網路攝影機/類比攝影機), lens position, recorder, "
     "machine room (機房) and property number (財產編號). XLSX adds a recorder sheet and a "
     "per-unit summary; CSV is UTF-8 with BOM so Excel shows the Chinese right.\n"
-    + WHAT_TO_WRITE,
+    + WHAT_TO_WRITE + """
+\b
+Examples:
+  camwatch inventory export inventory/example-campus.yaml -o 監視系統清冊.xlsx
+  camwatch inventory export inventory/ --format csv -o registry.csv
+""",
 )
 @paths_argument
 @click.option(
