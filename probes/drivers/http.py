@@ -20,6 +20,7 @@ credential or a URL with userinfo.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import ssl
@@ -101,14 +102,25 @@ def _norm_pin(pin: str) -> str:
     return pin.replace(":", "").lower()
 
 
-def _ssl_context(limits: HttpLimits) -> ssl.SSLContext | bool:
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    # Built once: loading the CA bundle costs tens of milliseconds per client.
+    return ssl.create_default_context()
+
+
+@functools.cache
+def _unverified_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _ssl_context(limits: HttpLimits) -> ssl.SSLContext:
     if limits.tls_pin_sha256 or not limits.tls_verify:
         # The pin replaces the CA check: verified below against the peer certificate.
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    return True
+        return _unverified_context()
+    return _verifying_context()
 
 
 def _check_pin(response: httpx.Response, limits: HttpLimits) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -341,6 +342,21 @@ def _raw_settings() -> Settings:
     return s
 
 
+def _onvif_camera_class() -> Any:
+    """onvif-zeep-async's ONVIFCamera, imported without its side effect on logging
+    (the module calls logging.basicConfig(level=INFO) at import, which would make every
+    library's INFO lines, request URLs included, appear in the service's output)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from onvif import ONVIFCamera
+
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+    return ONVIFCamera
+
+
 class OnvifSession:
     """One conversation with one ONVIF device (`async with OnvifSession(...) as s`)."""
 
@@ -367,11 +383,10 @@ class OnvifSession:
         self.clock_offset: dt.timedelta | None = None
 
     async def __aenter__(self) -> OnvifSession:
-        from onvif import ONVIFCamera
-
+        camera_cls = _onvif_camera_class()
         await self.http.__aenter__()
         base = self.host if ":" not in self.host else f"[{self.host}]"
-        self._cam = ONVIFCamera(
+        self._cam = camera_cls(
             f"{self.scheme}://{base}",
             self.port,
             self.user,
