@@ -444,7 +444,7 @@ class _Item:
             n = int(value) if value is not None else None
         except ValueError:
             return None
-        return n if n is not None and 1 <= n <= 100_000 else None
+        return n if n is not None and n >= 1 else None
 
     def problem(self, sub: Sequence[str | int], text: str, hint: str | None) -> Problem:
         path = (*self.path, *sub)

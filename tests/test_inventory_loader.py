@@ -105,6 +105,9 @@ CASES = [
     ("channel beyond count", "    channel: 2", "    channel: 9",
      "channel: 9", "cameras[cam-2].channel", "channel 9 is beyond the 4 channels of recorder "
      "'nvr-1'", "use 1..4"),
+    ("channel far beyond count", "    channel: 2", "    channel: 1000000",
+     "channel: 1000000", "cameras[cam-2].channel", "channel 1000000 is beyond the 4 channels",
+     "use 1..4"),
     ("channel used twice", "    channel: 2", "    channel: 1  # as cam-1",
      "# as cam-1", "cameras[cam-2].channel", "already used by camera 'cam-1'", "each channel"),
     ("unknown unit", "    unit: xuean", "    unit: xueann",
@@ -157,6 +160,20 @@ def test_each_broken_kind_names_file_line_field_and_hint(
     prefix = f"{path}:{line}: " + (f"{field}: " if field else "")
     assert p.render().startswith(prefix)
     assert p.render().endswith(f"({p.hint})")
+
+
+def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path: Path) -> None:
+    path, text = broken(tmp_path, "    kind: ip\n", "    kind: ip\n    zzzz: 1\n")
+    p = find(problems(path), "cameras[cam-1].zzzz")
+    assert p.line == line_of(text, "zzzz")
+    assert p.hint is not None and p.hint.startswith("allowed here: ")
+    assert "position" in p.hint and "recorder" in p.hint
+
+
+def test_a_typo_in_a_section_name_is_caught(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE.replace("cameras:\n", "camera:\n"))
+    p = find(problems(path), "camera")
+    assert (p.line, p.hint) == (line_of(BASE, "cameras:"), "did you mean 'cameras'?")
 
 
 def test_duplicate_camera_id_names_both_places(tmp_path: Path) -> None:
