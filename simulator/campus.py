@@ -371,6 +371,7 @@ def build_world(
             id=rec.id,
             kind=DeviceKind.RECORDER,
             vendor=rec.vendor,
+            dvr=rec.kind == RecorderKind.DVR,
             name=rec.name,
             host=a.host,
             http_port=a.http_port + port_offset,

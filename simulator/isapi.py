@@ -86,7 +86,7 @@ def parse_search_time(dev: SimDevice, text: str) -> dt.datetime:
 
 
 def device_info(dev: SimDevice) -> web.Response:
-    kind = ("NVR" if "NI" in dev.model else "DVR") if dev.is_recorder else "IPCamera"
+    kind = ("DVR" if dev.dvr else "NVR") if dev.is_recorder else "IPCamera"
     extra = (
         "<telecontrolID>255</telecontrolID>\n<hardwareVersion>0x0</hardwareVersion>\n"
         if dev.is_recorder

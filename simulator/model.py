@@ -202,6 +202,7 @@ class SimDevice:
     vendor: Vendor
     name: str = ""
     analog: bool = False
+    dvr: bool = False  # a recorder of analog cameras (DVR/XVR)
     host: str | None = None  # loopback address the servers bind; None: not served
     http_port: int = 80
     onvif_port: int = 80
