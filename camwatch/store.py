@@ -7,8 +7,10 @@ instances writing one log). The schema is managed by Alembic migrations in
 Tables
 - `check_transitions`: check results as state transitions. A new row is written only when
   a device's status or its set of findings (code, subject) changes; otherwise the open
-  row's `last_seen_at` moves forward. `ended_at` is the start of the next row (NULL while
-  the row is the device's current state). 10 000 devices cost a few hundred rows a day.
+  row's `last_seen_at` moves forward and its `values` become the newest measured ones
+  (retention days, uptime); `reason` and `findings` stay as they were when it began.
+  `ended_at` is the start of the next row (NULL while the row is the device's current
+  state). 10 000 devices cost a few hundred rows a day.
 - `inspections`: the scheduled inspection (附件三 5(二), every `inspection_interval_days`)
   per device, with the three answers for the period it covers, derived from transitions.
 - `daily_snapshots`: seconds ok / fail / unknown per device, check and local day.
@@ -425,7 +427,8 @@ class Store:
         t = check_transitions
         with self._lock:
             ordered = sorted(results, key=lambda r: _aware(r.at))
-            seen_updates: dict[int, dt.datetime] = {}
+            # row id -> (last seen, values then): an unchanged state keeps its newest values
+            seen_updates: dict[int, tuple[dt.datetime, Any]] = {}
             end_updates: dict[int, dt.datetime] = {}
             pending: dict[tuple[str, str], _Pending] = {}
             inserts: list[_Pending] = []
@@ -436,14 +439,16 @@ class Store:
                 p = pending.get(slot)
                 if p is not None:
                     if p.key == key:
-                        p.row["last_seen_at"] = max(p.row["last_seen_at"], at)
+                        if at >= p.row["last_seen_at"]:
+                            p.row["last_seen_at"] = at
+                            p.row["values"] = _jsonable(dict(r.values))
                         continue
                     p.row["ended_at"] = at
                 else:
                     cur = self._current.get(slot)
                     if cur is not None and cur.key == key:
-                        if at > seen_updates.get(cur.id, cur.last_seen):
-                            seen_updates[cur.id] = at
+                        if at >= seen_updates.get(cur.id, (cur.last_seen, None))[0]:
+                            seen_updates[cur.id] = (at, _jsonable(dict(r.values)))
                         continue
                     if cur is not None:
                         end_updates[cur.id] = at
@@ -469,8 +474,11 @@ class Store:
                     conn.execute(
                         t.update()
                         .where(t.c.id == sa.bindparam("b_id"))
-                        .values(last_seen_at=sa.bindparam("b_seen")),
-                        [{"b_id": i, "b_seen": s} for i, s in seen_updates.items()],
+                        .values(last_seen_at=sa.bindparam("b_seen"), values=sa.bindparam("b_val")),
+                        [
+                            {"b_id": i, "b_seen": seen, "b_val": val}
+                            for i, (seen, val) in seen_updates.items()
+                        ],
                     )
                 if end_updates:
                     conn.execute(
@@ -496,7 +504,7 @@ class Store:
             # committed: only now update the in-memory view
             for cur in self._current.values():
                 if cur.id in seen_updates:
-                    cur.last_seen = seen_updates[cur.id]
+                    cur.last_seen = seen_updates[cur.id][0]
             self._current.update(new_current)
             return len(inserts)
 

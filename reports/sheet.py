@@ -53,8 +53,7 @@ CHECK_TITLES = {
     CheckKind.PICTURE: "視訊畫面是否清晰",
 }
 CHECK_SHORT = {CheckKind.HOST: "主機", CheckKind.RECORDING: "錄影", CheckKind.PICTURE: "畫面"}
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-RETENTION_KEYS = ("retention_days", "oldest_footage_days", "footage_days", "retention_d")
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
 class ReportError(ValueError):
@@ -112,7 +111,8 @@ class SheetRow:
 class RetentionLine:
     recorder_id: str
     recorder_name: str
-    days_kept: float | None
+    days_kept: float | None  # shortest over its channels
+    days_max: float | None  # longest over its channels
     min_days: int
     max_days: int
     verdict: str  # 符合 / 不足 / 逾期未銷毀 / 依法保留 / 無資料
@@ -177,7 +177,7 @@ def roc_month(year: int, month: int) -> str:
 
 def parse_month(text: str, now: dt.datetime, tz: str = "Asia/Taipei") -> tuple[int, int]:
     """'2026-11' -> (2026, 11); a clear ReportError for anything else or a future month."""
-    m = MONTH_RE.match(text.strip()) if isinstance(text, str) else None
+    m = MONTH_RE.fullmatch(text.strip()) if isinstance(text, str) else None
     if m is None:
         raise ReportError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)")
     year, month = int(m.group(1)), int(m.group(2))
@@ -403,18 +403,23 @@ def _unknown_seconds(
     return max((st.unknown for (d, _), st in times.items() if d in devices), default=0.0)
 
 
-def _retention_days(trans: Sequence[Transition], recorder_id: str) -> float | None:
-    latest: tuple[dt.datetime, float] | None = None
+def _retention_days(trans: Sequence[Transition], recorder_id: str) -> tuple[float, float] | None:
+    """(shortest, longest) days of footage kept, as last measured in the month.
+
+    The recording probe reports `retention_days` (the channel with the least footage)
+    and `retention_max_days` (the most)."""
+    latest: tuple[dt.datetime, float, float] | None = None
     for t in trans:
         if t.device != recorder_id or t.check != CheckKind.RECORDING:
             continue
-        for key in RETENTION_KEYS:
-            v = t.values.get(key)
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                if latest is None or t.last_seen_at >= latest[0]:
-                    latest = (t.last_seen_at, float(v))
-                break
-    return None if latest is None else latest[1]
+        v = t.values.get("retention_days")
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            continue
+        m = t.values.get("retention_max_days")
+        longest = float(m) if isinstance(m, int | float) and not isinstance(m, bool) else float(v)
+        if latest is None or t.last_seen_at >= latest[0]:
+            latest = (t.last_seen_at, float(v), max(longest, float(v)))
+    return None if latest is None else (latest[1], latest[2])
 
 
 # -------------------------------------------------------------------------- build
@@ -540,9 +545,9 @@ def build_sheet(
         hold_text = f"{hold.reason}（保留至 {roc_date(hold.until)}）" if hold else None
         if days is None:
             verdict = "無資料"
-        elif days < policy.min_days:
+        elif days[0] < policy.min_days:
             verdict = f"不足（少於 {policy.min_days} 日）"
-        elif days > policy.max_days:
+        elif days[1] > policy.max_days:
             verdict = "依法保留" if hold else f"逾期未銷毀（超過 {policy.max_days} 日）"
         else:
             verdict = "符合"
@@ -550,7 +555,8 @@ def build_sheet(
             RetentionLine(
                 recorder_id=rec_id,
                 recorder_name=rec.name,
-                days_kept=None if days is None else round(days, 1),
+                days_kept=None if days is None else round(days[0], 1),
+                days_max=None if days is None else round(days[1], 1),
                 min_days=policy.min_days,
                 max_days=policy.max_days,
                 verdict=verdict,
@@ -655,6 +661,15 @@ def answer_text(value: bool | None) -> str:
     if value is False:
         return "□是 ■否"
     return "□是 □否"
+
+
+def kept_text(line: RetentionLine) -> str:
+    """45 日, or 40–400 日 when the channels differ."""
+    if line.days_kept is None:
+        return "—"
+    if line.days_max is None or line.days_max - line.days_kept < 1:
+        return f"{line.days_kept:g} 日"
+    return f"{line.days_kept:g}–{line.days_max:g} 日"
 
 
 def percent(value: float | None) -> str:

@@ -12,7 +12,7 @@ from fpdf.fonts import FontFace as Style
 
 from probes.result import CheckKind
 from reports.fonts import find_font
-from reports.sheet import CHECK_TITLES, RETENTION_TITLE, Sheet, answer_text, percent
+from reports.sheet import CHECK_TITLES, RETENTION_TITLE, Sheet, answer_text, kept_text, percent
 
 FAMILY = "NotoTC"
 HEAD_FILL = (235, 235, 235)
@@ -184,7 +184,7 @@ def render_pdf(sheet: Sheet) -> bytes:
         for line in sheet.retention:
             r = table.row()
             r.cell(f"{line.recorder_name}（{line.recorder_id}）")
-            r.cell("—" if line.days_kept is None else f"{line.days_kept:g} 日")
+            r.cell(kept_text(line))
             r.cell(f"≥{line.min_days} 日、≤{line.max_days} 日")
             r.cell(line.verdict)
             r.cell(line.legal_hold or "")

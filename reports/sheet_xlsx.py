@@ -12,7 +12,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from probes.result import CheckKind
-from reports.sheet import RETENTION_TITLE, Sheet, answer_text, percent
+from reports.sheet import RETENTION_TITLE, Sheet, answer_text, kept_text, percent
 from reports.sheet_pdf import HEADINGS
 
 FONT = "Noto Sans CJK TC"
@@ -131,7 +131,7 @@ def render_xlsx(sheet: Sheet) -> bytes:
             [
                 line.recorder_name,
                 line.recorder_id,
-                "—" if line.days_kept is None else f"{line.days_kept:g} 日",
+                kept_text(line),
                 f"≥{line.min_days} 日、≤{line.max_days} 日",
                 line.verdict,
                 line.legal_hold or "",

@@ -26,10 +26,14 @@ def local(month: int, day: int, hour: int = 0) -> dt.datetime:
 
 
 def inventory() -> Inventory:
+    return Inventory.model_validate(inventory_data(as_file=False))
+
+
+def inventory_data(*, as_file: bool = True) -> dict:
+    """The inventory as a YAML file holds it (lists) or as the merged model (dicts by id)."""
     person = {"title": "主任教官", "name": "林建宏"}
     head = {"title": "學務主任", "name": "陳怡君"}
     cred = {"username": "admin", "password": "${CAMWATCH_DEMO_NVR_PASSWORD}"}
-    addr = {"host": "127.20.1.1"}
 
     def cam(cid: str, rec: str, ch: int, position: str, kind: str = "ip") -> dict:
         c: dict = {
@@ -42,69 +46,68 @@ def inventory() -> Inventory:
             "position": position,
         }
         if kind == "ip":
-            c["address"] = {"host": f"127.21.1.{ch}"}
+            c["address"] = {"host": f"127.21.1.{ch if rec == 'nvr-a' else 10 + ch}"}
             c["credentials"] = cred
         return c
 
-    data = {
-        "campus": {"id": "nkvs", "name": "臺北市立南港高級工業職業學校"},
-        "policy": {
-            "legal_holds": [
-                {"recorder": "nvr-lib", "reason": "校安事件調查", "until": "2027-03-31"}
-            ]
-        },
-        "units": {
-            "xuean": {"id": "xuean", "name": "學務處(學安室)", "manager": person, "head": head},
-            "library": {"id": "library", "name": "圖書館", "manager": person, "head": head},
-        },
-        "buildings": {"teach": {"id": "teach", "name": "教學大樓"}},
-        "machine_rooms": {
-            "mr1": {"id": "mr1", "name": "行政大樓1樓機房", "building": "teach"},
-        },
-        "recorders": {
-            "nvr-a": {
-                "id": "nvr-a",
-                "name": "教學大樓1樓主機",
-                "unit": "xuean",
-                "machine_room": "mr1",
-                "protocols": ["onvif"],
-                "address": addr,
-                "credentials": cred,
-                "channels": 8,
-                "property_number": "3140101-03-0001",
-            },
-            "dvr-b": {
-                "id": "dvr-b",
-                "name": "活動中心主機",
-                "unit": "xuean",
-                "kind": "dvr",
-                "machine_room": "mr1",
-                "protocols": ["onvif"],
-                "address": addr,
-                "credentials": cred,
-                "channels": 4,
-            },
-            "nvr-lib": {
-                "id": "nvr-lib",
-                "name": "圖書館主機",
-                "unit": "library",
-                "machine_room": "mr1",
-                "protocols": ["onvif"],
-                "address": addr,
-                "credentials": cred,
-                "channels": 4,
-            },
-        },
-        "cameras": {
-            "cam-a1": cam("cam-a1", "nvr-a", 1, "教學大樓1樓川堂"),
-            "cam-a2": cam("cam-a2", "nvr-a", 2, "教學大樓1樓走廊東側"),
-            "cam-a3": cam("cam-a3", "nvr-a", 3, "教學大樓1樓走廊西側"),
-            "cam-b1": cam("cam-b1", "dvr-b", 1, "活動中心2樓樓梯口", "analog"),
-            "cam-b2": cam("cam-b2", "dvr-b", 2, "活動中心1樓大門", "analog"),
-            "cam-l1": cam("cam-l1", "nvr-lib", 1, "圖書館1樓櫃台"),
-        },
+    def rec(rid: str, name: str, unit: str, n: int, **extra: object) -> dict:
+        return {
+            "id": rid,
+            "name": name,
+            "unit": unit,
+            "machine_room": "mr1",
+            "protocols": ["onvif"],
+            "address": {"host": f"127.20.{n}.1"},
+            "credentials": cred,
+            "channels": 8,
+            **extra,
+        }
+
+    units = [
+        {"id": "xuean", "name": "學務處(學安室)", "manager": person, "head": head},
+        {"id": "library", "name": "圖書館", "manager": person, "head": head},
+    ]
+    buildings = [{"id": "teach", "name": "教學大樓", "floors": ["1F"]}]
+    rooms = [{"id": "mr1", "name": "行政大樓1樓機房", "building": "teach"}]
+    recorders = [
+        rec("nvr-a", "教學大樓1樓主機", "xuean", 1, property_number="3140101-03-0001"),
+        rec("dvr-b", "活動中心主機", "xuean", 2, kind="dvr"),
+        rec("nvr-lib", "圖書館主機", "library", 3),
+    ]
+    cameras = [
+        cam("cam-a1", "nvr-a", 1, "教學大樓1樓川堂"),
+        cam("cam-a2", "nvr-a", 2, "教學大樓1樓走廊東側"),
+        cam("cam-a3", "nvr-a", 3, "教學大樓1樓走廊西側"),
+        cam("cam-b1", "dvr-b", 1, "活動中心2樓樓梯口", "analog"),
+        cam("cam-b2", "dvr-b", 2, "活動中心1樓大門", "analog"),
+        cam("cam-l1", "nvr-lib", 1, "圖書館1樓櫃台"),
+    ]
+    campus = {"id": "nkvs", "name": "臺北市立南港高級工業職業學校", "timezone": "Asia/Taipei"}
+    policy = {
+        "legal_holds": [{"recorder": "nvr-lib", "reason": "校安事件調查", "until": "2027-03-31"}]
     }
-    return Inventory.model_validate(data)
+    if as_file:
+        return {
+            "campus": campus,
+            "policy": policy,
+            "units": units,
+            "sites": {"buildings": buildings, "machine_rooms": rooms},
+            "recorders": recorders,
+            "cameras": cameras,
+        }
+
+    def by_id(items: list[dict]) -> dict:
+        return {i["id"]: i for i in items}
+
+    return {
+        "campus": campus,
+        "policy": policy,
+        "units": by_id(units),
+        "buildings": by_id(buildings),
+        "machine_rooms": by_id(rooms),
+        "recorders": by_id(recorders),
+        "cameras": by_id(cameras),
+    }
 
 
 def _within(ts: dt.datetime, a: dt.datetime, b: dt.datetime) -> bool:
@@ -157,7 +160,7 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
                             Status.FAIL,
                             "錄影已停止",
                             at,
-                            values={"retention_days": days},
+                            values={"retention_days": days, "retention_max_days": days + 15},
                             findings=(
                                 Finding(
                                     FindingCode.RECORDING_STOPPED,
@@ -174,7 +177,7 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
                             Status.OK,
                             "錄影正常",
                             at,
-                            values={"retention_days": days},
+                            values={"retention_days": days, "retention_max_days": days + 15},
                         )
                     )
             for cam in inv.cameras_of(rec_id):

@@ -110,6 +110,7 @@ def test_remarks_name_place_fault_duration_and_repair(sheet: Sheet) -> None:
 def test_retention_and_availability(sheet: Sheet, store: Store, inv: Inventory) -> None:
     ret = {r.recorder_id: r for r in sheet.retention}
     assert ret["nvr-a"].verdict == "符合" and ret["nvr-a"].days_kept == 45
+    assert ret["nvr-a"].days_max == 60
     assert ret["dvr-b"].verdict.startswith("不足")
     av = {a.device_id: a for a in sheet.availability}
     assert av["cam-a1"].picture == 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sqlite3
 from pathlib import Path
 
@@ -65,9 +66,12 @@ def test_same_answer_moves_last_seen_only(store: Store) -> None:
     assert store.record_results([res("nvr-1", Status.OK, 0)]) == 1
     assert store.record_results([res("nvr-1", Status.OK, 1)]) == 0
     assert store.record_results([res("nvr-1", Status.OK, 2, reason="changed text")]) == 0
+    assert store.record_results([res("nvr-1", Status.OK, 3, values={"uptime_s": 180})]) == 0
+    assert store.record_results([res("nvr-1", Status.OK, 2.5, values={"uptime_s": 1})]) == 0
     (t,) = store.transitions(["nvr-1"])
+    assert t.values == {"uptime_s": 180}  # the newest measurement, not a late one
     assert t.started_at == T0
-    assert t.last_seen_at == T0 + dt.timedelta(minutes=2)
+    assert t.last_seen_at == T0 + dt.timedelta(minutes=3)
     assert t.ended_at is None
 
 
@@ -128,7 +132,10 @@ def test_current_state_survives_reopen(tmp_path: Path) -> None:
     with Store.open(url) as s:
         s.record_results([res("nvr-1", Status.FAIL, 0, values={"uptime_s": 5, "x": float("nan")})])
     with Store.open(url) as s:
-        assert s.record_results([res("nvr-1", Status.FAIL, 1)]) == 0
+        assert (
+            s.record_results([res("nvr-1", Status.FAIL, 1, values={"uptime_s": 5, "x": math.inf})])
+            == 0
+        )
         assert s.record_results([res("nvr-1", Status.OK, 2)]) == 1
         ts = s.transitions(["nvr-1"])
         assert ts[0].values == {"uptime_s": 5, "x": None}

@@ -139,8 +139,6 @@ def command(
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output else ""
         fmt = suffix if suffix in ("pdf", "xlsx") else "pdf"
-    if output is None:
-        output = Path(f"camwatch-{unit_id}-{month.strip()}.{fmt}")
 
     url = store_url or settings.store_url
     db_file = _sqlite_file(url)
@@ -174,6 +172,8 @@ def command(
         _fail(str(exc))
     finally:
         store.close()
+    if output is None:
+        output = Path(f"camwatch-{unit_id}-{sheet.month}.{fmt}")
     try:
         _write(output, data)
     except OSError as exc:
