@@ -138,11 +138,13 @@ def test_validate_as_a_process_no_traceback(tmp_path: Path) -> None:
     assert "inventory OK" in ok.stdout
 
 
-def test_validate_broken_yaml_as_a_process(tmp_path: Path) -> None:
+def test_validate_broken_yaml_with_the_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "camwatch"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "camwatch"]
     path = tmp_path / "bad.yaml"
     path.write_bytes(b"campus:\n  id: x\n  name: [unclosed\nunits: []\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "camwatch", "inventory", "validate", str(path)],
+        [*cmd, "inventory", "validate", str(path)],
         capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
     )
     assert proc.returncode == 1
