@@ -171,3 +171,19 @@ async def test_recorder_channels_follow_their_cameras() -> None:
         assert off is None
     finally:
         await running.stop()
+
+
+async def test_the_picture_checks_rtsp_reader_reads_the_simulator(cams) -> None:
+    """Engineer E's reader (probes/drivers/frames.py) against this server: a frame from a
+    live mount, a DeviceError with a zh-TW reason from a missing one, both bounded."""
+    frames = pytest.importorskip("probes.drivers.frames")
+    devices, running = cams
+    frame = await frames.rtsp_frame(running.url_for(devices[0]), 5.0)
+    assert frame.shape[:2] == (180, 320)
+    host = devices[0].host
+    assert host is not None
+    started = time.monotonic()
+    with pytest.raises(frames.DeviceError) as info:
+        await frames.rtsp_frame(running.url(host, 0, "/missing"), 3.0)
+    assert time.monotonic() - started < 4
+    assert "串流" in info.value.zh_reason
