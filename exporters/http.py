@@ -305,6 +305,8 @@ def _answer_cell(statuses: list[Status]) -> str:
     unknown = sum(1 for s in statuses if s == Status.UNKNOWN)
     if fails:
         return f"<td class=fail>否 <small>No · {fails} 項異常 failing</small></td>"
+    if unknown == len(statuses):
+        return f"<td class=muted>未知 <small>Unknown · {unknown} 項</small></td>"
     if unknown:
         return f"<td class=muted>是 <small>Yes · {unknown} 項未知 unknown</small></td>"
     return "<td class=ok>是 <small>Yes</small></td>"
