@@ -278,8 +278,9 @@ def learn_reference(m: Metrics, base: CameraBaseline, all_modes: bool = False) -
     """Seed a baseline from a known-good frame (a reference photo of the view); with
     `all_modes`, for day and night alike (an installer's one reference photo)."""
     j = judge(m, None)
-    if not all_modes:
-        base.observe(m, j)
-        return
-    for mode in Mode:
-        base.observe(dataclasses.replace(m, mode=mode), j)
+    base.observe(m, j)
+    if all_modes and j.verdict not in _NOT_LEARNABLE:
+        for mode in Mode:
+            mb = base.mode(mode)
+            if not mb.learned:
+                mb.learn(dataclasses.replace(m, mode=mode), base.learn_samples)
