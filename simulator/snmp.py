@@ -514,3 +514,43 @@ def v3_users_from_inventory(inventory: Any, resolve: Any) -> dict[str, SnmpV3Use
             priv_protocol=s.priv_protocol,
         )
     return out
+
+
+def snmp_exporter_config(
+    vendor: str, community: str, module: str = "camwatch", timeout_s: float = 2.0
+) -> str:
+    """An snmp.yml (prometheus-snmp-exporter 0.21 format) whose module fetches exactly
+    what camwatch's `read_recorder` fetches for `vendor` (same GETs, same columns), for
+    the side-by-side CPU comparison of issue 7. Holds the community: write it 0600."""
+    import yaml
+
+    from probes.drivers.snmp import poll_plan
+
+    gets, walks = poll_plan(vendor)
+    metrics: list[dict[str, object]] = []
+    for oid in gets:
+        metrics.append(
+            {"name": "g_" + oid.replace(".", "_"), "oid": oid[:-2], "type": "DisplayString"}
+        )
+    for oid in walks:
+        metrics.append(
+            {
+                "name": "w_" + oid.replace(".", "_"),
+                "oid": oid,
+                "type": "DisplayString",
+                "indexes": [{"labelname": "index", "type": "gauge"}],
+            }
+        )
+    conf = {
+        module: {
+            "version": 2,
+            "auth": {"community": community},
+            "timeout": f"{timeout_s:g}s",
+            "retries": 0,
+            "max_repetitions": 25,
+            "get": gets,
+            "walk": walks,
+            "metrics": metrics,
+        }
+    }
+    return str(yaml.safe_dump(conf, sort_keys=False))

@@ -733,7 +733,8 @@ def _oid_tuple(oid: str) -> tuple[int, ...]:
     return tuple(int(p) for p in oid.strip(".").split(".") if p.isdigit())
 
 
-def _columns(table: DiskTable) -> list[str]:
+def table_columns(table: DiskTable) -> list[str]:
+    """The column OIDs the driver walks for a table (only those its parser reads)."""
     cols = {
         c
         for c in (
@@ -751,6 +752,16 @@ def _columns(table: DiskTable) -> list[str]:
 
 
 HR_STORAGE_COLUMNS = tuple(f"{HR_STORAGE_ENTRY}.{n}" for n in (2, 3, 4, 5, 6))
+
+
+def poll_plan(vendor: str | VendorProfile = "generic") -> tuple[list[str], list[str]]:
+    """(OIDs fetched by GET, column OIDs walked) in one read_recorder poll: what an
+    equivalent snmp_exporter module must fetch for a fair comparison (issue 7)."""
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
+    walks = list(HR_STORAGE_COLUMNS)
+    for table in profile.disk_tables:
+        walks += table_columns(table)
+    return list(SYSTEM_OIDS), walks
 
 
 def _deadline(target: SnmpTarget, requests: int) -> float:
@@ -811,7 +822,7 @@ async def read_recorder(
                 storage_rows = parse_storage(await walk_columns(target, HR_STORAGE_COLUMNS))
         for table in profile.disk_tables:
             async with asyncio.timeout(_deadline(target, 8)):
-                rows = parse_disks(table, await walk_columns(target, _columns(table)))
+                rows = parse_disks(table, await walk_columns(target, table_columns(table)))
             if rows:
                 disks.extend(rows)
             else:
