@@ -56,8 +56,9 @@ class DeviceError(Exception):
 class HttpLimits:
     timeout: float = 10.0
     max_body_bytes: int = 8 * 1024 * 1024
-    # The hosts a request (and any redirect) may go to: the device's own host from the
-    # inventory plus ProbeConfig.allowed_redirect_hosts. Empty = the first URL's host.
+    # Hosts a redirect may lead to besides the requested URL's own host: the device's
+    # host from the inventory plus ProbeConfig.allowed_redirect_hosts. The caller checks
+    # that a URL a device named (snapshot/stream URI) is on an allowed host first.
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
     tls_verify: bool = True
     tls_pin_sha256: str | None = None
@@ -96,6 +97,11 @@ def host_of(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
+
+
+def is_allowed(url: str, limits: HttpLimits) -> bool:
+    """Whether a URL (e.g. a snapshot URI a device returned) is on an allowed host."""
+    return host_of(url) in {h.lower() for h in limits.allowed_hosts}
 
 
 def _norm_pin(pin: str) -> str:
@@ -209,7 +215,7 @@ class DeviceHttp:
         ok_statuses: tuple[int, ...],
     ) -> HttpReply:
         assert self._client is not None
-        allowed = {h.lower() for h in self.limits.allowed_hosts} or {host_of(url)}
+        allowed = {host_of(url), *(h.lower() for h in self.limits.allowed_hosts)}
         for _hop in range(self.limits.max_redirects + 1):
             if host_of(url) not in allowed:
                 raise DeviceError(
@@ -306,9 +312,9 @@ def _is_tls_error(exc: BaseException) -> bool:
 async def fetch_bytes(url: str, auth: Auth, limits: HttpLimits) -> bytes:
     """GET one URL (snapshot JPEG, CGI page) with digest auth, bounded; the body.
 
-    Raises DeviceError. Requests and redirects go only to `limits.allowed_hosts` (build
-    them with `limits_for(address, config)`), so a snapshot URI or a redirect naming
-    another host is refused without contacting it.
+    Raises DeviceError. Redirects are followed only to the URL's own host or
+    `limits.allowed_hosts` (build them with `limits_for(address, config)`); check a URL
+    a device named yourself with `is_allowed(url, limits)` before fetching it.
     """
     async with DeviceHttp(limits, auth) as http:
         return (await http.get(url)).body

@@ -407,7 +407,7 @@ class OnvifSession:
         """A service address naming another host is pointed back at the device itself
         (never contacted elsewhere); an allowed host is kept."""
         host = host_of(xaddr)
-        if host and host in self.limits.allowed_hosts:
+        if host and (host == self.host.lower() or host in self.limits.allowed_hosts):
             return xaddr
         parts = urlsplit(xaddr)
         base = self.host if ":" not in self.host else f"[{self.host}]"
