@@ -57,14 +57,13 @@ def draw_scene(seed: int, width: int, height: int) -> Image:
     low_texture = is_low_texture(seed)
     base = rng.integers(60, 200, size=3)
     top = np.clip(base + rng.integers(-40, 40, size=3), 0, 255)
-    ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-    img = (top[None, None, :] * (1 - ys) + base[None, None, :] * ys).astype(np.float32)
-    img = np.broadcast_to(img, (h, w, 3)).copy()
+    ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
+    column = (top[None, :] * (1 - ys) + base[None, :] * ys).astype(np.uint8)  # (h, 3)
+    canvas: Image = cv2.resize(column[:, None, :], (w, h), interpolation=cv2.INTER_NEAREST)
     # Floor.
     horizon = int(h * rng.uniform(0.55, 0.75))
     floor = np.clip(base * 0.6 + rng.integers(-20, 20, size=3), 0, 255)
-    img[horizon:, :, :] = floor
-    canvas: Image = img.astype(np.uint8)
+    canvas[horizon:, :, :] = floor.astype(np.uint8)
     if low_texture:
         # A plain wall: one door, a faint skirting line, a small sign.
         x = int(rng.uniform(0.2, 0.7) * w)
@@ -130,10 +129,26 @@ def draw_scene(seed: int, width: int, height: int) -> Image:
             2,
             cv2.LINE_AA,
         )
-    # Fine texture (brick, plaster).
-    noise = rng.normal(0, 6, size=(h, w, 1)).astype(np.float32)
-    out: Image = np.clip(canvas.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-    return out
+    # Fine texture (brick, plaster): a window into one shared texture field.
+    tex = _texture(h, w)
+    oy, ox = int(rng.integers(0, h)), int(rng.integers(0, w))
+    out = canvas.astype(np.int16)
+    out += tex[oy : oy + h, ox : ox + w]
+    np.clip(out, 0, 255, out=out)
+    result: Image = out.astype(np.uint8)
+    return result
+
+
+_textures: dict[tuple[int, int], Image] = {}
+
+
+def _texture(h: int, w: int) -> Image:
+    """Gaussian texture (sigma 6) twice the scene size, made once per size."""
+    key = (h, w)
+    if key not in _textures:
+        rng = np.random.default_rng(7)
+        _textures[key] = (rng.standard_normal((2 * h, 2 * w, 1), np.float32) * 6).astype(np.int16)
+    return _textures[key]
 
 
 def view(scene: Image, width: int, height: int, moved: float = 0.0, seed: int = 0) -> Image:
@@ -225,7 +240,12 @@ class SceneRenderer:
         self._frozen: dict[str, bytes] = {}
         self._videos: dict[str, cv2.VideoCapture] = {}
         rng = np.random.default_rng(12345)
-        self._noise = rng.normal(0, 1, size=(height * 2, width * 2, 1)).astype(np.float32)
+        self._noise = {
+            sigma: (rng.standard_normal((height * 2, width * 2, 1), np.float32) * sigma).astype(
+                np.int16
+            )
+            for sigma in (1.5, 5.0)
+        }
 
     def forget(self, camera_id: str) -> None:
         with self._lock:
@@ -268,7 +288,11 @@ class SceneRenderer:
         data = buf.tobytes()
         cam, _ = self._source(dev, channel)
         with self._lock:
-            self._recent[(dev.id, channel)] = (time.monotonic(), key, data)
+            now = time.monotonic()
+            if len(self._recent) > 256:  # keep only what may still be served from cache
+                for k in [k for k, v in self._recent.items() if now - v[0] >= CACHE_SECONDS]:
+                    del self._recent[k]
+            self._recent[(dev.id, channel)] = (now, key, data)
             if cam is not None and cam.has(FaultKind.FROZEN):
                 data = self._frozen.setdefault(cam.id, data)
         return data
@@ -326,9 +350,11 @@ class SceneRenderer:
         rng = np.random.default_rng()
         oy = int(rng.integers(0, self.height))
         ox = int(rng.integers(0, self.width))
-        sigma = 5.0 if night else 1.5
-        noise = self._noise[oy : oy + self.height, ox : ox + self.width] * sigma
-        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        field = self._noise[5.0 if night else 1.5]
+        noisy = img.astype(np.int16)
+        noisy += field[oy : oy + self.height, ox : ox + self.width]
+        np.clip(noisy, 0, 255, out=noisy)
+        img = noisy.astype(np.uint8)
         # OSD: the camera's local time and name, drawn after the optics (it is digital).
         local = dev.now() + dt.timedelta(seconds=dev.utc_offset_s)
         stamp = local.strftime("%Y-%m-%d %H:%M:%S") + f".{local.microsecond // 1000:03d}"
