@@ -9,9 +9,12 @@ import asyncio
 import contextlib
 import json
 import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from camwatch.secrets import SecretStore
@@ -106,6 +109,14 @@ async def test_every_panel_query_returns_data(tmp_path):
             failing = {r["metric"]["device"] for r in rows}
             assert campus.recorder("hikvision") in failing
             assert all(r["metric"].get("location") for r in rows)
+            # and the exposition of real probe results is clean for promtool
+            async with httpx.AsyncClient() as client:
+                body = (await client.get(f"{server.url}/metrics")).content
+            if shutil.which("promtool"):
+                lint = await asyncio.to_thread(
+                    subprocess.run, ["promtool", "check", "metrics"], input=body,
+                    capture_output=True, timeout=30)
+                assert lint.returncode == 0, lint.stdout + lint.stderr
         finally:
             stop.set()
             await asyncio.to_thread(prom_cm.__exit__, None, None, None)

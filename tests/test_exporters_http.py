@@ -58,8 +58,9 @@ async def filled() -> AsyncIterator[tuple[HttpServer, httpx.AsyncClient]]:
 
 async def test_metrics_scrape_is_clean_for_promtool(filled, tmp_path):
     _, client = filled
-    r = await client.get("/metrics")
+    r = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
+    assert r.headers.get("content-encoding") == "gzip"  # httpx decodes it
     assert r.headers["content-type"].startswith("text/plain")
     body = r.text
     assert 'camwatch_check_ok{check="recording",device="nvr1"} 0.0' in body
