@@ -268,7 +268,7 @@ async def grab_frame(
         except DeviceError as exc:
             errors.append(exc)
     if errors:
-        raise errors[-1]
+        raise errors[0]  # the preferred source's failure says the most
     raise DeviceError("not-supported", "沒有可取得畫面的方式（無快照或串流位址）")
 
 
