@@ -585,11 +585,24 @@ def _classify(indication: Any, target: SnmpTarget) -> SnmpError:
     return SnmpError(SnmpErrorKind.PROTOCOL, f"SNMP 錯誤（{type(indication).__name__}）", detail)
 
 
+_transports: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int, float, int], Any]
+] = weakref.WeakKeyDictionary()
+_TRANSPORT_CACHE_MAX = 4096
+
+
 async def _transport(target: SnmpTarget) -> Any:
+    """The UdpTransportTarget for a target, made once per loop (creating one resolves
+    the address in a worker thread: too slow to repeat on every request)."""
     from pysnmp.hlapi.v3arch.asyncio import UdpTransportTarget
 
+    cache = _transports.setdefault(asyncio.get_running_loop(), {})
+    key = (target.host, target.port, target.timeout, target.retries)
+    found = cache.get(key)
+    if found is not None:
+        return found
     try:
-        return await UdpTransportTarget.create(
+        made = await UdpTransportTarget.create(
             (target.host, target.port), timeout=target.timeout, retries=target.retries
         )
     except Exception as exc:  # name resolution, bad address
@@ -600,6 +613,10 @@ async def _transport(target: SnmpTarget) -> Any:
                 f"{type(exc).__name__}",
             )
         ) from None
+    if len(cache) >= _TRANSPORT_CACHE_MAX:
+        cache.clear()
+    cache[key] = made
+    return made
 
 
 def _context(target: SnmpTarget) -> Any:
