@@ -284,6 +284,17 @@ async def test_rtsp_reader_scores_a_live_stream_and_follows_faults() -> None:
         frame = await rtsp_frame(with_credentials(url, dev.username, dev.password), 8.0)
         m = score(frame_from_bgr(frame))
         assert m.width >= 320 and m.sharpness > 0
+        # The probe falls back to RTSP (vendor path convention) for a camera with no
+        # snapshot protocol, with its credentials, and says which driver answered.
+        assert dev.host is not None
+        cam = c.inventory.cameras[cam_id]
+        assert cam.address is not None
+        addr = cam.address.model_copy(update={"rtsp_port": cams.port(dev.host, dev.rtsp_port)})
+        only_rtsp = cam.model_copy(update={"address": addr, "protocols": [Protocol.RTSP]})
+        inv = c.inventory.model_copy(update={"cameras": {**c.inventory.cameras, cam_id: only_rtsp}})
+        r = await probe_once(cam_id, context(inv, timeout=8.0))
+        assert r.status == Status.OK, r.reason
+        assert r.driver == "rtsp"
         sim.world.fault(cam_id, testing.FaultKind.COVERED, 1.0)
         await cams.sync()
         await asyncio.sleep(1.0)
