@@ -190,6 +190,8 @@ class AlertEngine:
     recovery: int = 2
     listeners: list[Listener] = field(default_factory=list)
     _tracks: dict[str, _Track] = field(default_factory=dict)
+    # (device, check) -> keys of the tracks it owns (so observe() need not scan them all)
+    _owned: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     # resolved alerts Alertmanager has not yet acknowledged (the pusher acks them)
     _unsent_resolved: dict[str, Alert] = field(default_factory=dict)
     changed: bool = False  # set on every state change; the owner of persistence clears it
@@ -218,6 +220,7 @@ class AlertEngine:
             track = self._tracks.get(key)
             if track is None:
                 track = self._tracks[key] = _Track(owner=owner)
+                self._owned.setdefault(owner, set()).add(key)
                 self.changed = True
             track.fails += 1
             track.oks = 0
@@ -236,21 +239,20 @@ class AlertEngine:
                 events.append(AlertEvent("fired", alert, result.at))
 
         if result.status != Status.UNKNOWN:
-            for key, track in list(self._tracks.items()):
-                if track.owner != owner or key in current:
-                    continue
+            for key in sorted(self._owned.get(owner, set()) - set(current)):
+                track = self._tracks[key]
                 self.changed = True
                 track.fails = 0
                 track.first_fail = None
                 if track.alert is None:
-                    del self._tracks[key]
+                    self._drop(key)
                     continue
                 track.oks += 1
                 if track.oks >= self.recovery:
                     alert = track.alert
                     alert.ends_at = result.at
                     self._unsent_resolved[key] = alert
-                    del self._tracks[key]
+                    self._drop(key)
                     events.append(AlertEvent("resolved", alert, result.at))
 
         for ev in events:
@@ -270,7 +272,7 @@ class AlertEngine:
         for key, track in list(self._tracks.items()):
             if track.owner[0] in keep:
                 continue
-            del self._tracks[key]
+            self._drop(key)
             self.changed = True
             if track.alert is not None:
                 track.alert.ends_at = at
@@ -280,6 +282,14 @@ class AlertEngine:
             for listener in self.listeners:
                 listener(ev)
         return events
+
+    def _drop(self, key: str) -> None:
+        track = self._tracks.pop(key)
+        owned = self._owned.get(track.owner)
+        if owned is not None:
+            owned.discard(key)
+            if not owned:
+                del self._owned[track.owner]
 
     # -- what is firing -----------------------------------------------------------------
 
@@ -305,12 +315,15 @@ class AlertEngine:
     def load(self, data: dict[str, Any] | None) -> None:
         """Restore what `dump()` returned; anything unreadable is dropped, not raised."""
         self._tracks.clear()
+        self._owned.clear()
         self._unsent_resolved.clear()
         if not data or data.get("version") != 1:
             return
         for k, t in (data.get("tracks") or {}).items():
             try:
-                self._tracks[str(k)] = _Track.from_json(t)
+                track = _Track.from_json(t)
+                self._tracks[str(k)] = track
+                self._owned.setdefault(track.owner, set()).add(str(k))
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
         for k, a in (data.get("unsent_resolved") or {}).items():
