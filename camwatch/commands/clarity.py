@@ -42,8 +42,12 @@ The numbers:
                It depends on the scene: a sharp, texture-poor corridor can
                score under 20 and a busy defocused scene over 100, so it is
                compared with the SAME camera's baseline, never with a fixed
-               threshold. Blurred means far below the baseline (under 1/5),
-               with fine detail low relative to contrast too.
+               threshold. Blurred means far below the baseline (under 1/5)
+               with fine detail low relative to contrast too, or the detailed
+               parts of the picture keeping under 30 % of their detail (so an
+               on-screen clock, always sharp, cannot hide a defocused lens).
+               Frames of 720p and more are measured at 1/2 size (4K at 1/4):
+               compare a camera's figures only with its own.
   brightness   mean grey level, 0 (black) to 255 (white).
   baseline     the baseline sharpness the frame was compared with.
 
