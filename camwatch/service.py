@@ -29,7 +29,7 @@ from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, fil
 from camwatch.secrets import SecretStore
 from camwatch.settings import Settings, SettingsError, load_settings
 from camwatch.state import LatestState
-from inventory.models import Inventory
+from inventory.models import CameraKind, Inventory
 from probes.api import DeviceMemory, ProbeConfig, ProbeContext, planned_checks, probe, recorder_of
 from probes.result import CheckKind, CheckResult
 
@@ -92,6 +92,16 @@ def runner_for(ctx: ProbeContext, probe_fn: ProbeFn = probe) -> RunProbe:
         return await probe_fn(check, device, ctx)
 
     return run
+
+
+def load_key(inventory: Inventory, device: str) -> str:
+    """Whose capacity a probe of `device` uses, for the per-recorder limit: an IP camera
+    with its own address is asked directly (host, snapshot), so it loads only itself;
+    a recorder, an analog camera or an IP camera without an address load the recorder."""
+    cam = inventory.cameras.get(device)
+    if cam is not None and cam.kind == CameraKind.IP and cam.address is not None:
+        return device
+    return recorder_of(inventory, device)
 
 
 def intervals(settings: Settings) -> dict[CheckKind, float]:
@@ -290,7 +300,10 @@ class Service:
             raise StartupError(f"cannot listen on {s.listen} ({exc.strerror or exc}); "
                                "set CAMWATCH_LISTEN to a free host:port") from None
 
-        # 4. scheduler and its sinks
+        # 4. scheduler and its sinks (the probe modules pull in OpenCV and zeep: import
+        # them off the loop now, not inside the first probe)
+        if self.probe_fn is probe:
+            await asyncio.to_thread(_preload_probes)
         sinks: list[Sink] = [self.state.update]
         if self.store is not None:
             self.store_sink = ThreadedBatchSink(self.store.record_results)
@@ -304,7 +317,7 @@ class Service:
             plan = filter_shard(plan, self.shard, rec_of)
         self.scheduler = Scheduler(
             plan, runner_for(self.ctx, self.probe_fn),
-            intervals=intervals(s), recorder_of=rec_of,
+            intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
             concurrency=s.concurrency, per_recorder=s.per_recorder_concurrency,
             timeout=s.timeout, retries=s.retries, jitter=s.jitter,
             sinks=sinks, state=self.state,
@@ -434,6 +447,14 @@ def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: 
 
     data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days)
     return data
+
+
+def _preload_probes() -> None:
+    import importlib
+
+    for name in ("probes.host", "probes.recording", "probes.picture"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _open_store(url: str) -> StoreLike:

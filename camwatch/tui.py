@@ -222,7 +222,13 @@ def baseline_progress(inventory: Inventory, lookup: Lookup) -> tuple[int, int]:
     learned = 0
     for cam in inventory.cameras:
         r = lookup(cam, CheckKind.PICTURE)
-        if r is not None and isinstance(r.values.get("baseline_sharpness"), int | float):
+        if r is None:
+            continue
+        # picture results carry `learning` (True while the baseline is being learned)
+        # and `baseline_sharpness` once it is learned
+        if r.values.get("learning") is False or isinstance(
+            r.values.get("baseline_sharpness"), int | float
+        ):
             learned += 1
     return learned, total
 

@@ -17,13 +17,14 @@ from camwatch.scheduler import probe_once
 from camwatch.service import (
     StartupError,
     load_inventory_or_fail,
+    load_key,
     load_settings_or_fail,
     probe_context,
     runner_for,
 )
 from camwatch.tui import check_table, device_answers, lookup_in
 from inventory.models import Inventory
-from probes.api import planned_checks, recorder_of
+from probes.api import planned_checks
 from probes.result import CheckKind, CheckResult, Status
 
 
@@ -66,7 +67,7 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
 
     try:
         return await probe_once(
-            plan, run_probe, recorder_of=lambda d: recorder_of(inventory, d),
+            plan, run_probe, recorder_of=lambda d: load_key(inventory, d),
             concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
             probe_timeout=settings.timeout, retries=settings.retries, on_done=done,
         )

@@ -180,6 +180,64 @@ async def start_prometheus(workdir: Path, target: str, am: Binary | None) -> Bin
     return prom
 
 
+# --- the simulated campus, in its own process (its own core) ---------------------------
+
+
+class SimulatorProcess:
+    """`camwatch simulate --inventory PATH --control HOST:PORT` as a child process; faults
+    go through its control API (simulator/control.py)."""
+
+    def __init__(self, inventory_path: Path, workdir: Path) -> None:
+        self.inventory_path = inventory_path
+        self.workdir = workdir
+        self.control = f"127.0.0.1:{free_port()}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._client: Any = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        ready = self.workdir / "simulator.ready"
+        with (self.workdir / "simulator.log").open("ab") as logf:
+            return subprocess.Popen(
+                [sys.executable, "-c", "from camwatch.cli import main; main()", "simulate",
+                 "--inventory", str(self.inventory_path), "--control", self.control,
+                 "--ready-file", str(ready)],
+                cwd=self.workdir, stdout=logf, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    async def start(self, wait_s: float = 90.0) -> None:
+        from simulator.control import ControlClient
+
+        self.proc = await asyncio.to_thread(self._spawn)
+        self._client = ControlClient(self.control)
+        ready = self.workdir / "simulator.ready"
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait_s
+        while not await asyncio.to_thread(ready.exists):
+            if self.proc.poll() is not None:
+                tail = (self.workdir / "simulator.log").read_text(errors="replace")[-800:]
+                raise StartupError(f"the simulated campus did not start:\n{tail}")
+            if loop.time() > end:
+                raise StartupError(f"the simulated campus was not ready after {wait_s:.0f} s")
+            await asyncio.sleep(0.2)
+
+    async def fault(self, device: str, kind: str, severity: float | None = None) -> None:
+        await self._client.afault(device, kind, severity)
+
+    async def clear(self, device: str) -> None:
+        await self._client.aclear(device)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 # --- the scripted scenario ----------------------------------------------------------------
 
 
@@ -317,7 +375,7 @@ def demo_settings(settings_path: Path | None, workdir: Path, am: Binary | None,
         alertmanager_url=am.url if am is not None else None,
         host_interval=5.0,
         recording_interval=5.0 if fast else 10.0,
-        picture_interval=2.0 if fast else 5.0,
+        picture_interval=3.0 if fast else 5.0,
         timeout=4.0,
         retries=0,
         jitter=0.1,
@@ -328,8 +386,6 @@ def demo_settings(settings_path: Path | None, workdir: Path, am: Binary | None,
 
 async def run_demo(inventory_path: Path, output: Path, duration: float | None,
                    settings_path: Path | None, console: Console, live: bool) -> int:
-    from simulator.testing import SimulatedCampus
-
     ensure_demo_env()
     inventory = load_inventory_or_fail([inventory_path])
     workdir = Path(tempfile.mkdtemp(prefix="camwatch-demo-"))
@@ -344,7 +400,7 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    sim = SimulatedCampus(inventory)
+    sim = SimulatorProcess(inventory_path, workdir)
     am: Binary | None = None
     prom: Binary | None = None
     service: Service | None = None
@@ -433,7 +489,7 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
             prom.stop()
         if am is not None:
             am.stop()
-        await sim.stop()
+        sim.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
@@ -480,7 +536,7 @@ def command(duration: float | None, output: Path, inventory_path: Path | None,
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     started = time.monotonic()
     try:
-        code = asyncio.run(run_demo(inventory_path or DEFAULT_INVENTORY, output, duration,
+        code = asyncio.run(run_demo((inventory_path or DEFAULT_INVENTORY).resolve(), output, duration,
                                     settings_path, console, live))
     except StartupError as exc:
         click.echo(f"camwatch demo: {exc}", err=True)
