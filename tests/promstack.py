@@ -11,18 +11,26 @@ Each server runs on 127.0.0.1 with a free port, a temporary storage directory, w
                     alertmanager_url=am.url) as prom:
         prom.query("up")                           # -> list of instant-vector samples
 
+Inside an async test whose event loop also serves camwatch, never block the loop: use
+the async forms, which start, query and stop in a worker thread:
+
+    async with aalertmanager(cfg) as am, aprometheus([target], alertmanager_url=am.url) as p:
+        await p.aquery("camwatch_check_ok")
+        await p.await_for('ALERTS{alertname="CamwatchDown"}')
+
 Binaries missing => `pytest.skip` with the reason (tests elsewhere still run).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +173,15 @@ class Alertmanager(_Server):
         result: list[dict[str, Any]] = r.json()
         return result
 
+    async def aalerts(self, **filters: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.alerts, **filters)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    async def astart(self) -> None:
+        await asyncio.to_thread(self.start)
+
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=5.0).raise_for_status()
 
@@ -209,6 +226,20 @@ class Prometheus(_Server):
             if time.monotonic() > deadline:
                 raise AssertionError(f"no data for {expr} after {timeout}s")
             time.sleep(0.2)
+
+    async def aquery(self, expr: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.query, expr)
+
+    async def await_for(self, expr: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Like wait_for, without blocking the event loop."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await self.aquery(expr)
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no data for {expr} after {timeout}s")
+            await asyncio.sleep(0.2)
 
     def rules(self) -> list[dict[str, Any]]:
         r = httpx.get(f"{self.url}/api/v1/rules", timeout=5.0)
@@ -286,3 +317,27 @@ def prometheus(
             yield prom
         finally:
             prom.stop()
+
+
+@contextlib.asynccontextmanager
+async def _in_thread(cm: contextlib.AbstractContextManager[Any]) -> AsyncIterator[Any]:
+    value = await asyncio.to_thread(cm.__enter__)
+    try:
+        yield value
+    finally:
+        await asyncio.to_thread(cm.__exit__, None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def aalertmanager(config: str | Path | None = None) -> AsyncIterator[Alertmanager]:
+    """`alertmanager()` for async tests (start/stop off the event loop)."""
+    async with _in_thread(alertmanager(config)) as am:
+        yield am
+
+
+@contextlib.asynccontextmanager
+async def aprometheus(scrape_targets: Sequence[str] = (), **kwargs: Any
+                      ) -> AsyncIterator[Prometheus]:
+    """`prometheus()` for async tests (start/stop off the event loop)."""
+    async with _in_thread(prometheus(scrape_targets, **kwargs)) as prom:
+        yield prom

@@ -25,7 +25,7 @@ from probes.api import ProbeContext, planned_checks, probe
 from probes.baseline import CameraBaseline
 from probes.result import CheckKind
 from simulator.testing import SimulatedCampus, small_campus
-from tests.promstack import prometheus
+from tests.promstack import aprometheus
 
 DASH = Path(__file__).resolve().parents[1] / "dashboards"
 NAMES = ["campus-overview", "device", "storage-retention"]
@@ -90,25 +90,23 @@ async def test_every_panel_query_returns_data(tmp_path):
         stop = asyncio.Event()
         rounds = asyncio.create_task(probe_rounds(ctx, state, stop))
         target = f"127.0.0.1:{server.port}"
-        prom_cm = prometheus([target], interval="1s")
-        prom = await asyncio.to_thread(prom_cm.__enter__)
         try:
-            queries = panel_queries(device)
-            assert len(queries) > 25
-            deadline = time.monotonic() + 75
-            missing: list[tuple[str, str, str]] = queries
-            while missing and time.monotonic() < deadline:
-                await asyncio.sleep(1.0)
-                missing = [qq for qq in missing
-                           if not await asyncio.to_thread(prom.query, qq[2])]
-            assert not missing, "panels without data:\n" + "\n".join(
-                f"  {n} / {t}: {e}" for n, t, e in missing)
-            # the failing-now table names the recorder with the failed disk, with its place
-            rows = await asyncio.to_thread(prom.query, substitute(
-                next(e for n, t, e in queries if t.startswith("目前異常設備")), device))
-            failing = {r["metric"]["device"] for r in rows}
-            assert campus.recorder("hikvision") in failing
-            assert all(r["metric"].get("location") for r in rows)
+            async with aprometheus([target], interval="1s") as prom:
+                queries = panel_queries(device)
+                assert len(queries) > 25
+                deadline = time.monotonic() + 75
+                missing: list[tuple[str, str, str]] = queries
+                while missing and time.monotonic() < deadline:
+                    await asyncio.sleep(1.0)
+                    missing = [qq for qq in missing if not await prom.aquery(qq[2])]
+                assert not missing, "panels without data:\n" + "\n".join(
+                    f"  {n} / {t}: {e}" for n, t, e in missing)
+                # the failing-now table names the recorder with the failed disk and its place
+                rows = await prom.aquery(
+                    next(e for n, t, e in queries if t.startswith("目前異常設備")))
+                failing = {r["metric"]["device"] for r in rows}
+                assert campus.recorder("hikvision") in failing
+                assert all(r["metric"].get("location") for r in rows)
             # and the exposition of real probe results is clean for promtool
             async with httpx.AsyncClient() as client:
                 body = (await client.get(f"{server.url}/metrics")).content
@@ -119,7 +117,6 @@ async def test_every_panel_query_returns_data(tmp_path):
                 assert lint.returncode == 0, lint.stdout + lint.stderr
         finally:
             stop.set()
-            await asyncio.to_thread(prom_cm.__exit__, None, None, None)
             with contextlib.suppress(asyncio.CancelledError):
                 await rounds
             await server.stop()
