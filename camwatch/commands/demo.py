@@ -536,8 +536,8 @@ def command(duration: float | None, output: Path, inventory_path: Path | None,
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     started = time.monotonic()
     try:
-        code = asyncio.run(run_demo((inventory_path or DEFAULT_INVENTORY).resolve(), output, duration,
-                                    settings_path, console, live))
+        inv_path = (inventory_path or DEFAULT_INVENTORY).resolve()
+        code = asyncio.run(run_demo(inv_path, output, duration, settings_path, console, live))
     except StartupError as exc:
         click.echo(f"camwatch demo: {exc}", err=True)
         sys.exit(1)
