@@ -694,31 +694,48 @@ async def walk(target: SnmpTarget, base: str, max_rows: int = MAX_ROWS) -> list[
 async def walk_columns(
     target: SnmpTarget, columns: Sequence[str], max_rows: int = MAX_ROWS
 ) -> list[Pair]:
-    """Walk several table columns side by side with GETBULK (one varbind per column
-    per request, as snmp_exporter does), fetching only the columns a parser reads.
-    Stops each column at its end; raises _Failed."""
+    """Walk several table columns side by side with GETBULK, fetching only the columns
+    a parser reads. Stops each column at its end; raises _Failed."""
+    _values, pairs = await poll(target, (), columns, max_rows)
+    return pairs
+
+
+async def poll(
+    target: SnmpTarget,
+    scalars: Sequence[str],
+    columns: Sequence[str],
+    max_rows: int = MAX_ROWS,
+) -> tuple[dict[str, PlainValue], list[Pair]]:
+    """Scalars and table columns in as few GETBULK requests as the tables allow: the
+    first request carries the scalars as non-repeaters (GETNEXT of their parent gives
+    the .0 instance) and the first rows of every column; later requests continue only
+    the columns not yet at their end. Decoding BER is most of the CPU a poll costs, and
+    each message has its own fixed cost, so fewer, fuller messages are cheaper.
+    Returns ({scalar oid: value}, [(oid, value)] of the columns); raises _Failed."""
     from pyasn1.type.univ import Null
     from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, bulk_cmd
 
-    bases = [c.strip(".") for c in columns]
+    wanted = [o.strip(".") for o in scalars]
+    bases = list(dict.fromkeys(c.strip(".") for c in columns))
     cursors: dict[str, str] = {b: b for b in bases}  # base -> last OID seen
+    values: dict[str, PlainValue] = {}
     pairs: list[Pair] = []
     engine = shared_engine()
     transport = await _transport(target)
     first = True
-    while cursors and len(pairs) < max_rows:
+    while (first and wanted) or (cursors and len(pairs) < max_rows):
         active = list(cursors)
-        # Start small (an absent table costs one short reply), then take bigger bites:
-        # decoding BER is most of the CPU a poll costs.
-        reps = max(2, (16 if first else 48) // len(active))
-        first = False
+        lead = [o.rsplit(".", 1)[0] for o in wanted] if first else []
+        # Start small (an absent table costs one short reply), then take bigger bites.
+        reps = max(2, (24 if first else 60) // len(active)) if active else 0
         indication, status, _index, varbinds = await bulk_cmd(
             engine,
             _auth_data(target.auth),
             transport,
             _context(target),
-            0,
+            len(lead),
             reps,
+            *[ObjectType(ObjectIdentity(o), Null("")) for o in lead],
             *[ObjectType(ObjectIdentity(cursors[b]), Null("")) for b in active],
             lookupMib=False,
         )
@@ -726,8 +743,16 @@ async def walk_columns(
             raise _Failed(_classify(indication, target))
         if status or not varbinds:
             break
+        varbinds = list(varbinds)
+        for want, (oid, value) in zip(wanted if first else [], varbinds[: len(lead)], strict=False):
+            plain = _plain(value)
+            if str(oid) == want and plain is not None:
+                values[want] = plain
+        first = False
         finished: set[str] = set()
-        for i, (oid, value) in enumerate(varbinds):
+        for i, (oid, value) in enumerate(varbinds[len(lead) :]):
+            if not active:
+                break
             base = active[i % len(active)]
             if base in finished:
                 continue
@@ -743,7 +768,7 @@ async def walk_columns(
             cursors[base] = name
         for base in finished:
             cursors.pop(base, None)
-    return pairs
+    return values, pairs
 
 
 def _oid_tuple(oid: str) -> tuple[int, ...]:
@@ -822,47 +847,47 @@ async def read_host(target: SnmpTarget) -> SnmpReading:
 async def read_recorder(
     target: SnmpTarget, vendor: str | VendorProfile = "generic", *, storage: bool = True
 ) -> SnmpReading:
-    """The recording check's SNMP reading: the system GET, the hrStorage walk and one
-    walk per disk table of the vendor's profile. Never raises; a table the device does
-    not serve is listed in `missing_tables`."""
+    """The recording check's SNMP reading: the system group, hrStorage and every disk
+    table of the vendor's profile, in one side-by-side GETBULK walk (usually 2-3
+    requests). Never raises; a table the device does not serve is in `missing_tables`."""
     started = time.monotonic()
     profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
-    host = await read_host(target)
-    if host.error is not None:
-        return host
-    storage_rows: list[StorageFact] = []
-    disks: list[DiskFact] = []
-    missing: list[str] = []
+    columns = list(HR_STORAGE_COLUMNS) if storage else []
+    for table in profile.disk_tables:
+        columns += table_columns(table)
     try:
-        if storage:
-            async with asyncio.timeout(_deadline(target, 8)):
-                storage_rows = parse_storage(await walk_columns(target, HR_STORAGE_COLUMNS))
-        for table in profile.disk_tables:
-            async with asyncio.timeout(_deadline(target, 8)):
-                rows = parse_disks(table, await walk_columns(target, table_columns(table)))
-            if rows:
-                disks.extend(rows)
-            else:
-                missing.append(table.key)
+        async with asyncio.timeout(_deadline(target, 12)):
+            values, pairs = await poll(target, SYSTEM_OIDS, columns)
     except _Failed as failed:
-        return SnmpReading(
-            system=host.system, error=failed.error, duration_s=time.monotonic() - started
-        )
+        return SnmpReading(error=failed.error, duration_s=time.monotonic() - started)
     except TimeoutError:
         return SnmpReading(
-            system=host.system,
-            error=SnmpError(SnmpErrorKind.TIMEOUT, "SNMP 讀取表格逾時", "walk deadline"),
+            error=SnmpError(SnmpErrorKind.TIMEOUT, "SNMP 讀取表格逾時", "poll deadline"),
             duration_s=time.monotonic() - started,
         )
-    except Exception as exc:
+    except Exception as exc:  # never let a library error escape a probe
         return SnmpReading(
-            system=host.system,
             error=SnmpError(SnmpErrorKind.PROTOCOL, "SNMP 回應無法解讀", type(exc).__name__),
             duration_s=time.monotonic() - started,
         )
+    if not values:
+        return SnmpReading(
+            error=SnmpError(
+                SnmpErrorKind.PROTOCOL, "SNMP 未提供系統資訊（sysUpTime）", "empty system group"
+            ),
+            duration_s=time.monotonic() - started,
+        )
+    disks: list[DiskFact] = []
+    missing: list[str] = []
+    for table in profile.disk_tables:
+        rows = parse_disks(table, pairs)
+        if rows:
+            disks.extend(rows)
+        else:
+            missing.append(table.key)
     return SnmpReading(
-        system=host.system,
-        storage=tuple(storage_rows),
+        system=parse_system(values),
+        storage=tuple(parse_storage(pairs)) if storage else (),
         disks=tuple(disks),
         missing_tables=tuple(missing),
         duration_s=time.monotonic() - started,
