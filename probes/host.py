@@ -27,6 +27,7 @@ from probes.drivers.dahua import DahuaClient
 from probes.drivers.http import DeviceError, DeviceHttp, base_url, limits_for
 from probes.drivers.isapi import IsapiClient
 from probes.drivers.onvif import OnvifSession
+from probes.drivers.onvif import prepare as onvif_prepare
 from probes.facts import ChannelSignal, DeviceInfo, HostFacts
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, Value
 
@@ -270,13 +271,24 @@ async def gather(t: Target, ctx: ProbeContext, want_signals: bool) -> Gathered:
 async def _supplement(
     t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, want_signals: bool
 ) -> Gathered | None:
-    for proto, fn in ((Protocol.ISAPI, _isapi), (Protocol.DAHUA, _dahua)):
-        if proto in t.protocols:
-            try:
-                async with asyncio.timeout(_extra_budget(ctx)):
-                    return await fn(t, ctx, cred, want_signals)
-            except (DeviceError, TimeoutError):
-                return None
+    """Uptime (and channel signals) from the vendor API, after ONVIF gave the rest."""
+    base = base_url(t.address)
+    try:
+        async with (
+            asyncio.timeout(_extra_budget(ctx)),
+            DeviceHttp(limits_for(t.address, ctx.config), cred) as http,
+        ):
+            if Protocol.ISAPI in t.protocols:
+                c = IsapiClient(http, base)
+                uptime = await _optional(c.uptime)
+                signals = ((await _optional(c.signals)) or []) if want_signals else []
+                return Gathered(facts=HostFacts(uptime_s=uptime, signals=signals), driver="isapi")
+            if Protocol.DAHUA in t.protocols:
+                d = DahuaClient(http, base, campus_tz(ctx))
+                uptime = await _optional(d.uptime)
+                return Gathered(facts=HostFacts(uptime_s=uptime), driver="dahua")
+    except (DeviceError, TimeoutError):
+        return None
     return None
 
 
@@ -525,6 +537,8 @@ async def _probe_host(
     want_signals = t.is_recorder and any(
         c.kind == CameraKind.ANALOG or c.address is None for c in ctx.inventory.cameras_of(t.id)
     )
+    if Protocol.ONVIF in t.protocols:
+        await onvif_prepare()  # WSDL parsing, once per process, outside the deadline
     try:
         async with asyncio.timeout(timeout):
             got = await gather(t, ctx, want_signals)

@@ -27,6 +27,7 @@ from probes.drivers.dahua import DahuaClient
 from probes.drivers.http import DeviceError, DeviceHttp, base_url, limits_for
 from probes.drivers.isapi import IsapiClient
 from probes.drivers.onvif import OnvifSession, RecordingInfo, RecordingJob, channel_of
+from probes.drivers.onvif import prepare as onvif_prepare
 from probes.facts import ChannelRecording, Disk, DiskStatus
 from probes.host import (
     FINAL_CODES,
@@ -500,6 +501,8 @@ async def _probe(
     cams = sorted(inv.cameras_of(rec.id), key=lambda c: c.channel)
     # Recorders have a search per channel: allow a longer budget than one request.
     budget = ctx.config.timeout * 3
+    if Protocol.ONVIF in t.protocols:
+        await onvif_prepare()  # WSDL parsing, once per process, outside the deadline
     try:
         async with asyncio.timeout(budget):
             facts = await gather(t, ctx, rec, at)

@@ -41,7 +41,7 @@ class Sim:
 async def world(tmp_path: object) -> AsyncIterator[Sim]:
     campus = testing.small_campus(None)
     async with testing.SimulatedCampus(campus.inventory, campus.passwords) as sim:
-        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=2.0))
+        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=5.0))
         yield Sim(campus, sim, ctx)
 
 

@@ -12,12 +12,14 @@ missing optional service as "not supported".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -340,6 +342,35 @@ def _raw_settings() -> Settings:
     s.forbid_entities = True
     s.forbid_external = True
     return s
+
+
+_PREPARED: set[str] = set()
+_PREPARE_LOCK: asyncio.Lock | None = None
+_WSDL_SERVICES = ("devicemgmt", "media", "search", "recording")
+
+
+async def prepare() -> None:
+    """Parse the ONVIF WSDLs once per process (~0.5 s of CPU, in a worker thread).
+
+    Call it before a probe's deadline starts (the checks do), so that the first probe
+    after start-up is not the one that times out.
+    """
+    global _PREPARE_LOCK
+    if len(_PREPARED) == len(_WSDL_SERVICES):
+        return
+    if _PREPARE_LOCK is None:
+        _PREPARE_LOCK = asyncio.Lock()
+    async with _PREPARE_LOCK:
+        camera_cls = _onvif_camera_class()
+        from onvif import client as onvif_client
+        from onvif.definition import SERVICES
+
+        wsdl_dir = Path(onvif_client.__file__).parent / "wsdl"
+        del camera_cls
+        for name in _WSDL_SERVICES:
+            if name not in _PREPARED:
+                await onvif_client._cached_document(str(wsdl_dir / SERVICES[name]["wsdl"]))
+                _PREPARED.add(name)
 
 
 def _onvif_camera_class() -> Any:
