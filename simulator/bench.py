@@ -84,7 +84,7 @@ def run(
         )  # fmt: skip
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from camwatch.cli import main; main()", "simulate", "--inventory", str(inv),
+            [sys.executable, "-m", "camwatch", "simulate", "--inventory", str(inv),
              "--ready-file", str(ready), "--frame-size", frame_size],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
