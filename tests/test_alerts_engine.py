@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 from exporters.alerting import SPECS, AlertEngine, AlertEvent
@@ -169,3 +170,38 @@ def test_no_credentials_in_alerts():
         Finding(FindingCode.AUTH_FAILED, "帳號 admin 登入失敗"),)))
     text = json.dumps(e.dump(), ensure_ascii=False)
     assert "CAMWATCH_DEMO" not in text and "password" not in text.lower()
+
+
+def test_any_sequence_keeps_the_invariants():
+    """Random observation sequences: firing exactly when the last `debounce` failed
+    without `recovery` clean ones since, and dump/load round-trips at every step."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    steps = st.lists(st.sampled_from(["fail", "ok", "unknown"]), max_size=30)
+
+    @settings(max_examples=150, deadline=None)
+    @given(steps, st.integers(1, 3), st.integers(1, 3))
+    def run(seq: list[str], debounce: int, recovery: int) -> None:
+        e, events = engine(debounce=debounce, recovery=recovery)
+        firing = False
+        fails = oks = 0
+        for i, step in enumerate(seq):
+            r = {"fail": disk_fail, "ok": rec_ok, "unknown": rec_unknown}[step](i)
+            e.observe(r)
+            if step == "fail":
+                fails, oks = fails + 1, 0
+                firing = firing or fails >= debounce
+            elif step == "ok":
+                fails = 0
+                oks = oks + 1 if firing else 0
+                if firing and oks >= recovery:
+                    firing, oks = False, 0
+            assert bool(e.firing()) == firing, (seq[: i + 1], debounce, recovery)
+            again, _ = engine(debounce=debounce, recovery=recovery)
+            again.load(json.loads(json.dumps(e.dump())))
+            assert [a.key for a in again.firing()] == [a.key for a in e.firing()]
+        kinds = [ev.kind for ev in events]
+        assert all(a != b for a, b in itertools.pairwise(kinds))  # alternate
+
+    run()
