@@ -508,7 +508,12 @@ def build_sheet(
                     remarks.append(_episode_text(eps[0], inventory, alerts, zone, p_end))
                 else:
                     remarks.append(_episodes_text(eps, inventory, alerts, zone, p_end))
-            for c, a in answers.items():
+            if all(a is None for a in answers.values()):
+                remarks.append("本期無檢查紀錄（camwatch 未運作，或設備尚未納入檢查）")
+                answers_to_note = {}
+            else:
+                answers_to_note = answers
+            for c, a in answers_to_note.items():
                 if a is None:
                     remarks.append(f"{CHECK_TITLES[c]}：本期無法判定（無檢查紀錄或無法連線判讀）")
                     continue

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import openpyxl
@@ -318,3 +319,27 @@ def test_a_unit_of_200_cameras_takes_seconds(tmp_path: Path) -> None:
     assert pdf.startswith(b"%PDF") and xlsx[:2] == b"PK"
     # about 3 s on an idle 2-core machine; generous for a loaded CI runner
     assert elapsed < 30, f"sheet for 200 cameras took {elapsed:.1f} s"
+
+
+def test_period_without_records_says_so(store: Store, inv: Inventory) -> None:
+    # the log starts on 10/01: in November only 11/01 has records, so the 11/25 row of
+    # nvr-a has none at all
+    nov = build_sheet(store, inv, "xuean", "2026-11", now=NOW)
+    row = next(r for r in nov.rows if r.recorder_id == "nvr-a" and r.roc_date == "115/11/25")
+    assert (row.host, row.recording, row.picture) == (None, None, None)
+    assert any(r.startswith("本期無檢查紀錄") for r in row.remarks)
+    assert not any("本期無法判定" in r for r in row.remarks)
+
+
+@needs_poppler
+def test_a_row_with_many_faults_continues_below(sheet: Sheet, tmp_path: Path) -> None:
+    many = tuple(f"第{i}號位置鏡頭［畫面］：畫面過暗；10/0{i % 9 + 1} 08:00 起" for i in range(14))
+    row = replace(sheet.rows[0], remarks=(sheet.rows[0].remarks[0], *many))
+    big = replace(sheet, rows=(row, *sheet.rows[1:]))
+    path = tmp_path / "many.pdf"
+    path.write_bytes(render_pdf(big))
+    flat = re.sub(r"\s+", "", _run("pdftotext", str(path), "-"))
+    assert "…另8項，見本表後「備考（續）」" in flat
+    assert "備考（續）：上表各列未能容納之故障紀錄" in flat
+    for i in range(14):  # every lens is still named somewhere
+        assert f"第{i}號位置鏡頭" in flat
