@@ -232,3 +232,48 @@ def test_records_are_sorted_and_unique() -> None:
         recs = device_records(_recorder(vendor))
         keys = [tuple(int(p) for p in oid.split(".")) for oid, _t, _v in recs]
         assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+
+async def test_endless_and_non_increasing_tables_end(campus, monkeypatch) -> None:
+    """A broken agent that never ends a table, or answers with the OID it was asked,
+    still gives a bounded reading."""
+    from pysnmp.proto import rfc1902
+    from pysnmp.proto.api import v2c
+
+    from probes.drivers import snmp as driver
+    from simulator.snmp import _Responder
+
+    devices, agents = campus
+    dev = devices["generic"]
+    original = _Responder._answer
+
+    def endless(self, device, pdu):
+        tag = pdu.tagSet
+        asked = [tuple(oid) for oid, _val in v2c.apiPDU.get_varbinds(pdu)]
+        if tag != v2c.GetBulkRequestPDU.tagSet:
+            return original(self, device, pdu)
+        non_rep = int(v2c.apiBulkPDU.get_non_repeaters(pdu))
+        out = [(rfc1902.ObjectName((*k, 0)), rfc1902.TimeTicks(100)) for k in asked[:non_rep]]
+        cursors = asked[non_rep:]
+        for _ in range(int(v2c.apiBulkPDU.get_max_repetitions(pdu))):
+            # one row after another, forever: always increasing, never leaving the column
+            cursors = [(*k[:-1], k[-1] + 1) if len(k) > 11 else (*k, 1) for k in cursors]
+            out += [(rfc1902.ObjectName(k), rfc1902.Integer32(1)) for k in cursors]
+        return out
+
+    monkeypatch.setattr(_Responder, "_answer", endless)
+    monkeypatch.setattr(driver, "MAX_ROWS", 300)
+    started = time.monotonic()
+    reading = await read_recorder(_target(agents, dev), "generic")
+    assert time.monotonic() - started < 10
+    assert reading.system is not None and reading.system.sys_uptime_s == 1.0
+
+    def same(self, device, pdu):
+        asked = [tuple(oid) for oid, _val in v2c.apiPDU.get_varbinds(pdu)]
+        return [(rfc1902.ObjectName(k), rfc1902.Integer32(1)) for k in asked]
+
+    monkeypatch.setattr(_Responder, "_answer", same)
+    started = time.monotonic()
+    reading = await read_recorder(_target(agents, dev), "generic")
+    assert time.monotonic() - started < 5
+    assert reading.storage == () and reading.disks == ()

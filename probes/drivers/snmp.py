@@ -692,7 +692,7 @@ async def walk(target: SnmpTarget, base: str, max_rows: int = MAX_ROWS) -> list[
 
 
 async def walk_columns(
-    target: SnmpTarget, columns: Sequence[str], max_rows: int = MAX_ROWS
+    target: SnmpTarget, columns: Sequence[str], max_rows: int | None = None
 ) -> list[Pair]:
     """Walk several table columns side by side with GETBULK, fetching only the columns
     a parser reads. Stops each column at its end; raises _Failed."""
@@ -704,7 +704,7 @@ async def poll(
     target: SnmpTarget,
     scalars: Sequence[str],
     columns: Sequence[str],
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
 ) -> tuple[dict[str, PlainValue], list[Pair]]:
     """Scalars and table columns in as few GETBULK requests as the tables allow: the
     first request carries the scalars as non-repeaters (GETNEXT of their parent gives
@@ -722,8 +722,9 @@ async def poll(
     pairs: list[Pair] = []
     engine = shared_engine()
     transport = await _transport(target)
+    limit = MAX_ROWS if max_rows is None else max_rows
     first = True
-    while (first and wanted) or (cursors and len(pairs) < max_rows):
+    while (first and wanted) or (cursors and len(pairs) < limit):
         active = list(cursors)
         lead = [o.rsplit(".", 1)[0] for o in wanted] if first else []
         # Start small (an absent table costs one short reply), then take bigger bites.
