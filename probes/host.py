@@ -132,6 +132,7 @@ async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None) -> 
         pw,
         limits,
         scheme=t.address.scheme,
+        path=t.address.onvif_path,
     ) as s:
         dtime, mid = await s.system_time()
         info = await s.device_info()

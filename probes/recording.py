@@ -92,6 +92,7 @@ async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, f: 
         pw,
         limits_for(t.address, ctx.config),
         scheme=t.address.scheme,
+        path=t.address.onvif_path,
     ) as s:
         await s.system_time()  # aligns WS-Security timestamps with the device clock
         if s.clock_offset is not None:
@@ -347,8 +348,9 @@ def judge_channel(
     findings: list[Finding] = []
     age = (now - rec.newest).total_seconds() if rec.newest else None
     values["newest_age_s"] = round(age, 1) if age is not None else None
-    if rec.oldest is not None:
-        values["retention_days"] = round((now - rec.oldest).total_seconds() / 86400, 2)
+    oldest = plausible(rec.oldest)
+    if oldest is not None:
+        values["retention_days"] = round((now - oldest).total_seconds() / 86400, 2)
     stopped = False
     if rec.recording is False:
         stopped = True
@@ -415,6 +417,14 @@ def judge_disks(
     return problems, findings, values
 
 
+# Recorders report 1970 (an unset clock at first boot) as their earliest footage.
+_PLAUSIBLE_SINCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def plausible(t: dt.datetime | None) -> dt.datetime | None:
+    return t if t is not None and t >= _PLAUSIBLE_SINCE else None
+
+
 def judge_retention(
     rec: Recorder,
     channels: dict[int, ChannelRecording],
@@ -423,7 +433,7 @@ def judge_retention(
     hold: bool,
     now: dt.datetime,
 ) -> tuple[list[str], list[Finding], dict[str, Value]]:
-    oldest = [c.oldest for c in channels.values() if c.oldest is not None]
+    oldest = [o for o in (plausible(c.oldest) for c in channels.values()) if o is not None]
     if not oldest:
         return [], [], {"retention_days": None}
     days_each = [(now - o).total_seconds() / 86400 for o in oldest]

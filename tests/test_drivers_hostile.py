@@ -272,7 +272,14 @@ async def test_digest_auth_and_credentials_never_in_errors(serve) -> None:  # ty
 # ---- probes against hostile ONVIF / ISAPI devices ------------------------------------
 
 
-def inventory_for(host: str, port: int, protocols: list[Protocol], *, analog: int = 0) -> Inventory:
+def inventory_for(
+    host: str,
+    port: int,
+    protocols: list[Protocol],
+    *,
+    analog: int = 0,
+    onvif_path: str = "/onvif/device_service",
+) -> Inventory:
     person = Person(title="組長", name="測試")
     rec = Recorder(
         id="nvr-x",
@@ -280,7 +287,7 @@ def inventory_for(host: str, port: int, protocols: list[Protocol], *, analog: in
         unit="u1",
         machine_room="mr1",
         protocols=protocols,
-        address=Address(host=host, http_port=port),
+        address=Address(host=host, http_port=port, onvif_path=onvif_path),
         credentials=Credentials(username="admin", password="${" + PASSWORD_ENV + "}"),
         channels=4,
     )
@@ -390,6 +397,14 @@ async def test_healthy_stub_device_is_ok(serve) -> None:  # type: ignore[no-unty
     res = await probe_host("nvr-x", ctx_for(inventory_for(peer.host, peer.port, [Protocol.ONVIF])))
     assert res[0].status == Status.OK, res[0].reason
     assert res[0].values["model"] == "NVR-X"
+
+
+async def test_onvif_path_from_the_inventory_is_used(serve) -> None:  # type: ignore[no-untyped-def]
+    peer = await serve(onvif_device({}))
+    inv = inventory_for(peer.host, peer.port, [Protocol.ONVIF], onvif_path="/cgi/onvif/dev")
+    res = await probe_host("nvr-x", ctx_for(inv))
+    assert res[0].status == Status.OK, res[0].reason
+    assert set(peer.hits) == {"/cgi/onvif/dev"}
 
 
 async def test_invalid_device_time_gives_unknown_clock(serve) -> None:  # type: ignore[no-untyped-def]

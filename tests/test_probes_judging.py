@@ -192,6 +192,9 @@ def test_retention_policy_and_legal_hold() -> None:
         FindingCode.RETENTION_TOO_LONG
     ]
     assert judge_retention(REC, long, 30, 365, True, NOW)[1] == []
+    # 1970 as the earliest footage (a recorder's unset clock at first boot) is no evidence
+    epoch = {1: ChannelRecording(1, True, NOW, dt.datetime(1970, 1, 1, 0, 3, 15, tzinfo=dt.UTC))}
+    assert judge_retention(REC, epoch, 30, 365, False, NOW) == ([], [], {"retention_days": None})
 
 
 def test_onvif_recordings_map_to_channels_with_job_state() -> None:

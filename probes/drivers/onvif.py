@@ -400,8 +400,10 @@ class OnvifSession:
         limits: HttpLimits,
         *,
         scheme: str = "http",
+        path: str = "/onvif/device_service",
     ) -> None:
         self.host = host
+        self.path = path if path.startswith("/") else "/" + path
         self.port = port
         self.scheme = scheme
         self.user = user
@@ -425,6 +427,16 @@ class OnvifSession:
             no_cache=True,
             adjust_time=True,
         )
+        if self.path != "/onvif/device_service":
+            # onvif-zeep-async fixes the device service path; honour the inventory's.
+            original = self._cam.get_definition
+            device_xaddr = f"{self.scheme}://{base}:{self.port}{self.path}"
+
+            def get_definition(name: str, port_type: str | None = None) -> Any:
+                xaddr, wsdl, binding = original(name, port_type)
+                return (device_xaddr if name == "devicemgmt" else xaddr), wsdl, binding
+
+            self._cam.get_definition = get_definition
         return self
 
     async def __aexit__(self, *exc: object) -> None:
