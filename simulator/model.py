@@ -285,6 +285,11 @@ class SimDevice:
         self.faults[kind] = sev
         now = utcnow()
         targets = self._channel_targets(kind, sev)
+        if kind == FaultKind.OFFLINE and self.recorder_channel is not None:
+            # The recorder cannot record a camera it cannot reach.
+            ch = self.recorder_channel
+            if ch.recording:
+                ch.recording, ch.stopped_at = False, now - dt.timedelta(seconds=2)
         if kind == FaultKind.REBOOT:
             self.boot_time = now
         elif kind == FaultKind.CLOCK_DRIFT:

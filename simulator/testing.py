@@ -76,6 +76,10 @@ class SimulatedCampus:
     - `port_offset`: added to every device port (for machines without 127/8 aliases).
     - `control`: "HOST:PORT" to also serve the fault control API.
     - `frame_size`: snapshot resolution (default 640x360).
+    - `snmp`: also serve SNMP agents (engineer C's simulator/snmp.py) for the recorders
+      with an snmp block (default True).
+    - `rtsp`: serve GStreamer RTSP streams for up to this many devices (default 0 = none;
+      simulator/rtsp.py). When GStreamer cannot run, `rtsp_unavailable` says why.
     """
 
     def __init__(
@@ -85,12 +89,20 @@ class SimulatedCampus:
         port_offset: int = 0,
         control: str | None = None,
         frame_size: tuple[int, int] = (640, 360),
+        snmp: bool = True,
+        rtsp: int = 0,
     ) -> None:
         inv = to_inventory(inventory) if isinstance(inventory, InventoryFile) else inventory
         self.inventory = inv
-        self.world: World = build_world(inv, make_resolver(passwords), port_offset=port_offset)
+        self._resolve = make_resolver(passwords)
+        self.world: World = build_world(inv, self._resolve, port_offset=port_offset)
         self.server = SimulatorServer(self.world, frame_size=frame_size)
         self.control = control
+        self.snmp = snmp
+        self.rtsp = rtsp
+        self.rtsp_unavailable: str | None = None
+        self.snmp_agents: Any = None
+        self.rtsp_cameras: Any = None
         self._control_runner: web.AppRunner | None = None
 
     @property
@@ -102,6 +114,26 @@ class SimulatedCampus:
 
     async def start(self) -> None:
         await self.server.start()
+        try:
+            if self.snmp:
+                from simulator.snmp import start_snmp_agents, v3_users_from_inventory
+
+                users = v3_users_from_inventory(self.inventory, self._resolve)
+                self.snmp_agents = await start_snmp_agents(
+                    self.world.devices.values(), v3_users=users
+                )
+            if self.rtsp > 0:
+                from simulator.rtsp import RtspUnavailable, start_rtsp_cameras
+
+                try:
+                    self.rtsp_cameras = await start_rtsp_cameras(
+                        self.world.devices.values(), limit=self.rtsp
+                    )
+                except RtspUnavailable as exc:
+                    self.rtsp_unavailable = str(exc)
+        except BaseException:
+            await self.stop()
+            raise
         if self.control:
             host, _, port = self.control.rpartition(":")
             self._control_runner = await start_control(self.server, host, int(port))
@@ -110,6 +142,12 @@ class SimulatedCampus:
         if self._control_runner is not None:
             await self._control_runner.cleanup()
             self._control_runner = None
+        if self.rtsp_cameras is not None:
+            await self.rtsp_cameras.stop()
+            self.rtsp_cameras = None
+        if self.snmp_agents is not None:
+            await self.snmp_agents.stop()
+            self.snmp_agents = None
         await self.server.stop()
 
     async def __aenter__(self) -> SimulatedCampus:

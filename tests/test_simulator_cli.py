@@ -99,7 +99,7 @@ def test_simulate_command_serves_until_stopped(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "camwatch", "simulate", "--inventory", str(campus.path),
          "--ready-file", str(ready), "--control", f"{host}:{port}",
-         "--fault", f"{cam}=auth"],
+         "--fault", f"{cam}=auth", "--rtsp", "0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

@@ -176,6 +176,58 @@ async def test_dahua_digest_auth_and_cgi(tmp_path):
             assert r.status_code == 404
 
 
+async def test_snmp_agents_are_served_with_the_campus(tmp_path):
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        get_cmd,
+    )
+
+    campus = small_campus(tmp_path)
+    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+        dev = sim.device(campus.recorder("hikvision"))
+        eng = SnmpEngine()
+        try:
+            target = await UdpTransportTarget.create(
+                (dev.host, dev.snmp_port), timeout=3, retries=1
+            )
+            err, status, _, binds = await get_cmd(
+                eng,
+                CommunityData(dev.snmp_community, mpModel=1),  # noqa: S508 (devices speak v2c)
+                target,
+                ContextData(),
+                ObjectType(ObjectIdentity("1.3.6.1.2.1.1.3.0")),  # sysUpTime
+            )
+            assert err is None and not status
+            ticks = int(binds[0][1])
+            assert abs(ticks / 100 - dev.uptime_s()) < 5
+        finally:
+            eng.close_dispatcher()
+
+
+async def test_offline_camera_stops_its_channel_on_the_recorder(tmp_path):
+    campus = small_campus(tmp_path)
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
+        cam = sim.device(campus.ip_camera("hikvision"))
+        rec = sim.device(cam.recorder_id)
+        await sim.fault(cam.id, "offline")
+        async with httpx.AsyncClient(auth=httpx.DigestAuth(rec.username, rec.password)) as http:
+            r = await http.get(_url(rec, "/ISAPI/ContentMgmt/InputProxy/channels/status"))
+            chans = etree.fromstring(r.content).findall(".//{*}InputProxyChannelStatus")
+            online = {int(c.findtext("{*}id")): c.findtext("{*}online") for c in chans}
+            assert online[cam.channel_no] == "false"
+            r = await http.get(_url(rec, "/ISAPI/ContentMgmt/record/tracks"))
+            tracks = etree.fromstring(r.content).findall(".//{*}Track")
+            enabled = {int(t.findtext("{*}Channel")): t.findtext("{*}Enable") for t in tracks}
+            assert enabled[cam.channel_no] == "false"
+        await sim.clear(cam.id)
+        assert rec.channel(cam.channel_no).recording
+
+
 async def test_each_device_answers_on_its_own_address_only(tmp_path):
     campus = small_campus(tmp_path)
     async with SimulatedCampus(campus.inventory, campus.passwords) as sim:

@@ -73,6 +73,14 @@ def _fail(message: str) -> None:
     help=f"Serve the fault control API on loopback (e.g. {DEFAULT_CONTROL}).",
 )
 @click.option("--port-offset", default=0, type=int, help="Add N to every device port.")
+@click.option("--snmp/--no-snmp", default=True, show_default=True, help="Serve SNMP agents.")
+@click.option(
+    "--rtsp",
+    default=16,
+    show_default=True,
+    type=int,
+    help="Serve RTSP (GStreamer) for up to N devices; 0: none.",
+)
 @click.option("--cameras", type=int, default=None, help="Generate a campus with N cameras.")
 @click.option("--recorders", type=int, default=None, help="… and M recorders (錄影主機).")
 @click.option(
@@ -108,6 +116,8 @@ def group(
     faults: tuple[str, ...],
     control: str | None,
     port_offset: int,
+    snmp: bool,
+    rtsp: int,
     cameras: int | None,
     recorders: int | None,
     base: str,
@@ -175,7 +185,15 @@ def group(
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             _serve(
-                inventory, secrets_file, parsed, control, port_offset, (width, height), ready_file
+                inventory,
+                secrets_file,
+                parsed,
+                control,
+                port_offset,
+                (width, height),
+                ready_file,
+                snmp,
+                rtsp,
             )
         )
 
@@ -188,6 +206,8 @@ async def _serve(
     port_offset: int,
     frame_size: tuple[int, int],
     ready_file: Path | None,
+    snmp: bool = True,
+    rtsp: int = 0,
 ) -> None:
     from camwatch.secrets import SecretError, SecretStore
     from inventory.models import Inventory
@@ -202,6 +222,8 @@ async def _serve(
             port_offset=port_offset,
             control=control,
             frame_size=frame_size,
+            snmp=snmp,
+            rtsp=rtsp,
         )
     except SecretError as exc:
         _fail(f"credentials: {exc}")
@@ -227,6 +249,13 @@ async def _serve(
         f"on {len(hosts)} addresses {span}, HTTP/ONVIF port {','.join(map(str, ports))}, "
         f"in {time.monotonic() - t0:.1f} s"
     )
+    if sim.snmp_agents is not None:
+        n = sum(1 for d in served if d.is_recorder and d.snmp_community)
+        click.echo(f"SNMP agents for {n} recorders")
+    if sim.rtsp_cameras is not None:
+        click.echo(f"RTSP streams for up to {rtsp} devices (GStreamer)")
+    elif sim.rtsp_unavailable:
+        click.echo(f"RTSP not served: {sim.rtsp_unavailable}")
     if control:
         click.echo(f"fault control API: http://{control}/faults")
     if faults:
