@@ -246,7 +246,9 @@ async def _snmp_disks(t: Target, ctx: ProbeContext, f: RecFacts) -> None:
         f.errors.append(DeviceError("snmp", reading.error.reason))
         return
     disks: list[Disk] = []
-    for d in reading.disks:
+    # Numbered 1..N in table order, as custodians count the disks in the box (the SNMP
+    # row index, e.g. hrDeviceIndex 1552, means nothing to them; it stays in the name).
+    for n, d in enumerate(reading.disks, start=1):
         status = {
             "ok": DiskStatus.OK,
             "warning": DiskStatus.OK,
@@ -255,11 +257,11 @@ async def _snmp_disks(t: Target, ctx: ProbeContext, f: RecFacts) -> None:
         }.get(str(d.health), DiskStatus.UNKNOWN)
         disks.append(
             Disk(
-                id=str(d.index),
+                id=str(n),
                 status=status,
                 capacity_bytes=d.capacity_bytes,
                 free_bytes=d.free_bytes,
-                name=d.name,
+                name=f"{d.name} ({d.table} {d.index})",
                 raw_status=d.status_text,
             )
         )
@@ -268,7 +270,7 @@ async def _snmp_disks(t: Target, ctx: ProbeContext, f: RecFacts) -> None:
             if st.kind in ("fixed-disk", "network-disk"):
                 disks.append(
                     Disk(
-                        id=str(st.index),
+                        id=str(len(disks) + 1),
                         status=DiskStatus.OK,
                         capacity_bytes=st.size_bytes,
                         free_bytes=st.free_bytes,

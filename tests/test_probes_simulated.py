@@ -135,8 +135,9 @@ async def test_malformed_replies_are_unknown(world: Sim, vendor: str) -> None:
     assert rr.status == Status.UNKNOWN
 
 
-async def test_reboot_is_seen_as_uptime_going_down(world: Sim) -> None:
-    rec = world.recorder("hikvision")
+@pytest.mark.parametrize("vendor", ["hikvision", "generic"])  # ISAPI status; SNMP uptime
+async def test_reboot_is_seen_as_uptime_going_down(world: Sim, vendor: str) -> None:
+    rec = world.recorder(vendor)
     first = (await probe_host(rec, world.ctx))[0]
     assert first.status == Status.OK and not first.findings
     await world.fault(rec, "reboot")
@@ -190,7 +191,7 @@ async def test_recording_gap(world: Sim, vendor: str) -> None:
         assert 1700 < float(r.values["gap_s_24h"]) < 1900  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua", "generic"])  # generic: SNMP disks
 async def test_disk_failed(world: Sim, vendor: str) -> None:
     rec = world.recorder(vendor)
     await world.fault(rec, "disk-failed", 1)
