@@ -458,6 +458,11 @@ def build_sheet(
     unit = inventory.units[unit_id]
     groups = unit_devices(inventory, unit_id)
     all_devices = [d for devs in groups.values() for d in devs]
+    if not groups:
+        raise EmptyLogError(
+            f"unit {unit_id} ({unit.name}) has no recorders in the inventory, so it has no "
+            f"maintenance log; give its recorders `unit: {unit_id}` in the inventory"
+        )
 
     month_start = dt.datetime(year, mon, 1, tzinfo=zone).astimezone(dt.UTC)
     periods: list[tuple[dt.date, dt.datetime, dt.datetime, bool]] = []

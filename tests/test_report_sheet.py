@@ -343,3 +343,13 @@ def test_a_row_with_many_faults_continues_below(sheet: Sheet, tmp_path: Path) ->
     assert "備考（續）：上表各列未能容納之故障紀錄" in flat
     for i in range(14):  # every lens is still named somewhere
         assert f"第{i}號位置鏡頭" in flat
+
+
+def test_unit_without_recorders(store: Store) -> None:
+    from tests.test_report_helpers import inventory_data
+
+    data = inventory_data(as_file=False)
+    data["units"]["empty"] = dict(data["units"]["library"], id="empty", name="總務處")
+    inv = Inventory.model_validate(data)
+    with pytest.raises(EmptyLogError, match=r"unit empty \(總務處\) has no recorders"):
+        build_sheet(store, inv, "empty", "2026-10", now=NOW)
