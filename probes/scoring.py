@@ -196,6 +196,14 @@ def decode_image(data: bytes, max_pixels: int, allow_other: bool = False) -> Fra
     buf = np.frombuffer(data, np.uint8)
     if info.format == "jpeg":
         r = _reduction(info.width, info.height)
+        if info.components >= 3 and r == 1:
+            # Small frames: a grey decode plus a 1/4-scale colour decode cost half of
+            # one full colour decode (measured at 640x360: 0.45 + 0.54 ms vs 1.96 ms).
+            gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+            small = cv2.imdecode(buf, cv2.IMREAD_REDUCED_COLOR_4)
+            if gray is None or small is None:
+                raise FrameError("undecodable", "影像無法解碼（JPEG 損壞）")
+            return _frame(gray, small, r)
         if info.components >= 3:
             image = cv2.imdecode(buf, _COLOR_FLAGS[r])
             if image is None:
