@@ -3,7 +3,7 @@ which server.py checks): `key=value` lines ending in CRLF, as in
 ../shared/fixtures/dahua_cgi. Times are the device's local time, `YYYY-MM-DD HH:MM:SS`.
 
 - magicBox.cgi: getSystemInfo, getDeviceType, getSoftwareVersion, getMachineName,
-  getVendor, getSerialNo
+  getVendor, getSerialNo, getUpTime (`up=SECONDS`; not from a capture)
 - global.cgi?action=getCurrentTime
 - storageDevice.cgi?action=getDeviceAllInfo (bytes as floats, as firmware writes them)
 - mediaFileFind.cgi: factory.create, findFile, findNextFile, close, destroy
@@ -82,6 +82,8 @@ def magic_box(dev: SimDevice, action: str) -> web.Response:
         "getMachineName": ("name", dev.id),
         "getVendor": ("vendor", "Dahua"),
         "getSerialNo": ("sn", dev.serial),
+        # No captured reply; the RPC form is {"Last": s, "Total": s}. Seconds since boot.
+        "getUpTime": ("up", int(dev.uptime_s())),
     }
     if action in simple:
         return kv([simple[action]])

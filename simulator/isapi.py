@@ -164,9 +164,34 @@ def channel_online(dev: SimDevice, ch: ChannelState) -> bool:
     return ch.signal and not (cam is not None and cam.has(FaultKind.OFFLINE))
 
 
+def video_inputs(dev: SimDevice) -> web.Response:
+    """/ISAPI/System/Video/inputs/channels: the analog inputs of a DVR; a lost signal
+    shows as resDesc NO VIDEO."""
+    items = []
+    for ch in dev.channels:
+        if not ch.analog:
+            continue
+        res = "1920*1080P25 TVI" if channel_online(dev, ch) else "NO VIDEO"
+        items.append(
+            f'<VideoInputChannel version="{_version(dev)}" xmlns="{NS20}">\n'
+            f"<id>{ch.channel}</id>\n<inputPort>{ch.channel}</inputPort>\n"
+            "<videoInputEnabled>true</videoInputEnabled>\n"
+            f"<name>{escape(ch.name or f'Camera {ch.channel:02d}')}</name>\n"
+            "<videoFormat>PAL</videoFormat>\n<portType>BNC</portType>\n"
+            f"<resDesc>{res}</resDesc>\n"
+            "</VideoInputChannel>\n"
+        )
+    return _xml(
+        f'<VideoInputChannelList version="{_version(dev)}" xmlns="{NS20}">\n'
+        f"{''.join(items)}</VideoInputChannelList>\n"
+    )
+
+
 def channels_status(dev: SimDevice) -> web.Response:
     items = []
     for ch in dev.channels:
+        if ch.analog:
+            continue  # analog inputs are in System/Video/inputs/channels
         cam = dev.camera_of_channel(ch.channel)
         online = channel_online(dev, ch)
         addr = cam.host if cam is not None and cam.host else "0.0.0.0"
@@ -369,8 +394,15 @@ async def handle(request: web.Request, dev: SimDevice) -> web.StreamResponse:
         fn = simple.get(path)
         if fn is not None:
             return fn(dev)
-        if path == "/ISAPI/ContentMgmt/InputProxy/channels/status" and dev.is_recorder:
+        # A DVR has no IP channels (InputProxy) and an NVR no analog inputs.
+        if path == "/ISAPI/ContentMgmt/InputProxy/channels/status" and any(
+            not c.analog for c in dev.channels if dev.is_recorder
+        ):
             return channels_status(dev)
+        if path == "/ISAPI/System/Video/inputs/channels" and any(
+            c.analog for c in dev.channels if dev.is_recorder
+        ):
+            return video_inputs(dev)
     if method in ("POST", "GET"):
         m = _DAILY.match(path)
         if m and dev.is_recorder:

@@ -259,7 +259,8 @@ class SceneRenderer:
             return dev, True
         state = dev.channel(channel)
         cam = dev.camera_of_channel(channel)
-        signal = state is not None and state.signal
+        offline = cam is not None and cam.has(FaultKind.OFFLINE)  # an unreachable IP camera
+        signal = state is not None and state.signal and not offline
         return cam, signal
 
     def _key(self, dev: SimDevice, channel: int) -> tuple[object, ...]:

@@ -252,13 +252,13 @@ async def test_signal_loss_on_analog_channel(sim):
     healthy = _gray(await _snapshot(dvr, cam.channel_no))
     assert np.mean(np.abs(healthy.astype(int) - np.median(healthy)) < 4) < 0.85
     await sim.fault(cam_id, "signal-loss")
-    root = await _isapi(dvr, "/ISAPI/ContentMgmt/InputProxy/channels/status")
-    online = {
-        int(c.findtext("{*}id")): c.findtext("{*}online")
-        for c in root.findall(".//{*}InputProxyChannelStatus")
+    root = await _isapi(dvr, "/ISAPI/System/Video/inputs/channels")
+    res = {
+        int(c.findtext("{*}id")): c.findtext("{*}resDesc")
+        for c in root.findall(".//{*}VideoInputChannel")
     }
-    assert online[cam.channel_no] == "false"
-    assert list(online.values()).count("false") == 1
+    assert res[cam.channel_no] == "NO VIDEO"
+    assert list(res.values()).count("NO VIDEO") == 1
     lost = _gray(await _snapshot(dvr, cam.channel_no))
     # The recorder's uniform "NO VIDEO" screen.
     assert np.mean(np.abs(lost.astype(int) - np.median(lost)) < 4) > 0.9
