@@ -53,6 +53,12 @@ class SecretStore:
         self._values = {str(k): str(v) for k, v in data.items()}
         return self._values
 
+    def check(self) -> None:
+        """Read the secrets file now, if one is configured, so that a file readable by
+        others (or missing, or broken) stops a command at start-up with one clear
+        message instead of turning every device `unknown`. Raises SecretError."""
+        self._load()
+
     def resolve(self, ref: str) -> str:
         if not SECRET_REF.match(ref):
             raise SecretError("not a secret reference (expected ${ENV_VAR} or secret:KEY)")

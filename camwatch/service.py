@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from camwatch.logs import event
 from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
-from camwatch.secrets import SecretStore
+from camwatch.secrets import SecretError, SecretStore
 from camwatch.settings import Settings, SettingsError, load_settings
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
@@ -76,9 +76,14 @@ def probe_config(settings: Settings) -> ProbeConfig:
 
 def probe_context(settings: Settings, inventory: Inventory,
                   memory: DeviceMemory | None = None) -> ProbeContext:
+    secrets = SecretStore(settings.secrets_file)
+    try:
+        secrets.check()  # a secrets file readable by others is refused at start-up
+    except SecretError as exc:
+        raise StartupError(f"secrets: {exc}") from None
     return ProbeContext(
         inventory=inventory,
-        secrets=SecretStore(settings.secrets_file),
+        secrets=secrets,
         config=probe_config(settings),
         memory=memory or DeviceMemory(),
     )
