@@ -53,7 +53,7 @@ def test_writes_pdf_and_xlsx(campus: dict[str, str], tmp_path: Path) -> None:
     wb = openpyxl.load_workbook(io.BytesIO(xlsx.read_bytes()))
     assert wb["保養紀錄簿"]["A1"].value.endswith("監視錄影系統保養紀錄簿")
     # --format wins over the suffix; the same data gives the same document id
-    both = tmp_path / "same.bin"
+    both = tmp_path / "same.pdf"
     code, again = report(
         campus, "--month", "2026-10", "--unit", "xuean", "--format", "xlsx", "-o", str(both)
     )
