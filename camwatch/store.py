@@ -294,11 +294,20 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
+MAX_TEXT = 2000  # a misbehaving device must not bloat the log: texts are cut to this
+
+
+def _text(value: str) -> str:
+    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
+
+
 def _jsonable(value: Any) -> Any:
     """JSON-safe copy: non-finite floats become None, unknown objects their str()."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -308,7 +317,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _findings_json(findings: Iterable[Finding]) -> list[dict[str, Any]]:
-    return [{"code": f.code.value, "reason": f.reason, "subject": f.subject} for f in findings]
+    return [
+        {"code": f.code.value, "reason": _text(f.reason), "subject": f.subject} for f in findings
+    ]
 
 
 def _findings_from_json(raw: Any) -> tuple[Finding, ...]:
@@ -457,7 +468,7 @@ class Store:
                     "device": r.device,
                     "check_kind": r.check.value,
                     "status": r.status.value,
-                    "reason": r.reason,
+                    "reason": _text(r.reason),
                     "values": _jsonable(dict(r.values)),
                     "findings": _findings_json(r.findings),
                     "started_at": at,

@@ -279,3 +279,14 @@ def test_bad_url_is_a_clear_error(tmp_path: Path) -> None:
         Store.open("postgresql://user:hunter2@127.0.0.1:1/x")
     except StoreError as exc:
         assert "hunter2" not in str(exc)
+
+
+def test_huge_texts_are_cut(store: Store) -> None:
+    huge = "壞" * 100_000
+    f = Finding(FindingCode.AUTH_FAILED, huge, "nvr-1")
+    store.record_results(
+        [res("nvr-1", Status.FAIL, 0, reason=huge, findings=(f,), values={"banner": huge})]
+    )
+    (t,) = store.transitions(["nvr-1"])
+    assert len(t.reason) == 2000 and t.reason.endswith("…")
+    assert len(t.findings[0].reason) == 2000 and len(t.values["banner"]) == 2000
