@@ -15,7 +15,8 @@ from probes.result import CheckKind
 from reports.sheet import RETENTION_TITLE, Sheet, answer_text, kept_text, percent
 from reports.sheet_pdf import HEADINGS
 
-FONT = "Noto Sans CJK TC"
+# Office in Taiwan schools has 微軟正黑體; LibreOffice substitutes Noto Sans CJK TC
+FONT = "Microsoft JhengHei"
 THIN = Side(style="thin", color="000000")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 HEAD_FILL = PatternFill("solid", fgColor="EBEBEB")
