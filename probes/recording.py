@@ -112,6 +112,16 @@ async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, f: 
         f.drivers.append("onvif")
 
 
+def _onvif_known_empty(memory: dict[str, Any], now: dt.datetime) -> bool:
+    seen = memory.get("onvif_search_empty_at")
+    if not isinstance(seen, str):
+        return False
+    try:
+        return now - dt.datetime.fromisoformat(seen) < dt.timedelta(hours=1)
+    except (TypeError, ValueError):
+        return False
+
+
 def _oldest_cached(memory: dict[str, Any], ch: int, now: dt.datetime) -> dt.datetime | None:
     """Oldest footage changes slowly: searched again at most hourly."""
     entry = memory.get("oldest", {}).get(str(ch))
@@ -288,19 +298,25 @@ async def gather(t: Target, ctx: ProbeContext, rec: Recorder, now: dt.datetime) 
     protos = t.protocols
     channel_numbers = sorted({c.channel for c in ctx.inventory.cameras_of(rec.id)})
     steps: list[tuple[str, Any]] = []
-    if Protocol.ONVIF in protos:
+    memory = ctx.memory.fact(t.id)
+    vendor_api = Protocol.ISAPI in protos or Protocol.DAHUA in protos
+    if Protocol.ONVIF in protos and not (vendor_api and _onvif_known_empty(memory, now)):
         steps.append(("onvif", lambda: _onvif(t, ctx, cred, f)))
     if Protocol.ISAPI in protos:
         steps.append(("isapi", lambda: _isapi(t, ctx, cred, f, now, True)))
     if Protocol.DAHUA in protos:
         steps.append(("dahua", lambda: _dahua(t, ctx, cred, f, now, channel_numbers)))
-    for _name, step in steps:
+    for name, step in steps:
         try:
             await step()
         except DeviceError as exc:
             f.errors.append(exc)
             if exc.reason_code in FINAL_CODES:
                 return f
+        if name == "onvif" and "onvif" not in f.drivers:
+            # Hikvision answers ONVIF recording search with nothing: ask the vendor API
+            # directly for the next hour instead of repeating five empty SOAP calls.
+            memory["onvif_search_empty_at"] = now.isoformat()
     if f.disks is None and Protocol.SNMP in protos:
         try:
             async with asyncio.timeout(max(1.0, ctx.config.timeout / 3)):
