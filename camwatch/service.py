@@ -296,9 +296,15 @@ class Service:
         # 3. HTTP
         from exporters.http import HttpServer
 
-        self.http = HttpServer(s, self.state, self.inventory,
-                               report_provider=self.report_provider or self._report,
-                               alerts=self._alerts_for_page)
+        try:
+            self.http = HttpServer(s, self.state, self.inventory,
+                                   report_provider=self.report_provider or self._report,
+                                   alerts=self._alerts_for_page)
+        except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StartupError(f"TLS: cannot use certificate {s.tls_cert} and key {s.tls_key} "
+                               f"({detail}); set both CAMWATCH_TLS_CERT and CAMWATCH_TLS_KEY "
+                               "to readable PEM files, or neither for plain HTTP") from None
         try:
             await self.http.start()
         except OSError as exc:
