@@ -67,7 +67,9 @@ async def test_control_api_round_trip(tmp_path):
     campus = small_campus(tmp_path)
     host = f"{campus.base}.250.250"
     port = free_port_triplet(host)[0]
-    async with SimulatedCampus(campus.inventory, campus.passwords, control=f"{host}:{port}") as sim:
+    async with SimulatedCampus(
+        campus.inventory, campus.passwords, snmp=False, control=f"{host}:{port}"
+    ) as sim:
         client = ControlClient(f"{host}:{port}")
         cam = campus.ip_camera()
         await client.afault(cam, "dark", 0.1)

@@ -24,7 +24,7 @@ from simulator.testing import SimulatedCampus, small_campus
 async def sim(tmp_path, monkeypatch):
     monkeypatch.setattr(simulator.scenes, "CACHE_SECONDS", 0.0)
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as s:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as s:
         s.campus = campus
         yield s
 

@@ -58,7 +58,7 @@ def kv_shape(text: str) -> set[str]:
 @pytest.fixture
 async def sim(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as s:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as s:
         s.campus = campus
         yield s
 

@@ -20,7 +20,7 @@ def _client(dev, password=None):
 
 async def test_recorder_and_camera_via_onvif_client(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
         for dev_id in (campus.recorder("dahua"), campus.recorder("generic"), campus.ip_camera()):
             dev = sim.device(dev_id)
             cam = _client(dev)
@@ -91,7 +91,7 @@ async def test_recorder_and_camera_via_onvif_client(tmp_path):
 
 async def test_hikvision_recorder_onvif_search_is_empty(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
         dev = sim.device(campus.recorder("hikvision"))
         cam = _client(dev)
         try:
@@ -108,7 +108,7 @@ async def test_hikvision_recorder_onvif_search_is_empty(tmp_path):
 
 async def test_wrong_password_is_refused(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
         for dev_id in (campus.recorder(), campus.ip_camera()):
             dev = sim.device(dev_id)
             cam = _client(dev, password="wrong-password")

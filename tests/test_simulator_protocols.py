@@ -25,7 +25,7 @@ def _kv(text):
 
 async def test_isapi_digest_auth_and_endpoints(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
         dev = sim.device(campus.recorder("hikvision"))
         async with httpx.AsyncClient(auth=httpx.DigestAuth(dev.username, "wrong")) as bad:
             r = await bad.get(_url(dev, "/ISAPI/System/deviceInfo"))
@@ -102,7 +102,7 @@ async def test_isapi_digest_auth_and_endpoints(tmp_path):
 
 async def test_dahua_digest_auth_and_cgi(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
         dev = sim.device(campus.recorder("dahua"))
         async with httpx.AsyncClient(auth=httpx.DigestAuth(dev.username, "wrong")) as bad:
             r = await bad.get(_url(dev, "/cgi-bin/magicBox.cgi?action=getSystemInfo"))
@@ -230,7 +230,7 @@ async def test_offline_camera_stops_its_channel_on_the_recorder(tmp_path):
 
 async def test_each_device_answers_on_its_own_address_only(tmp_path):
     campus = small_campus(tmp_path)
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords, snmp=False) as sim:
         hik = sim.device(campus.recorder("hikvision"))
         dahua = sim.device(campus.recorder("dahua"))
         async with httpx.AsyncClient(auth=httpx.DigestAuth(hik.username, hik.password)) as http:
