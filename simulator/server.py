@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import re
@@ -42,6 +43,13 @@ def raise_fd_limit(needed: int) -> None:
     if want > soft:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def realm_of(dev: SimDevice) -> str:
@@ -77,6 +85,13 @@ class SimulatorServer:
 
     async def start(self) -> None:
         devices = self.devices
+        outside = [d for d in devices if not is_loopback(d.host)]
+        if outside:
+            names = ", ".join(f"{d.id} ({d.host})" for d in outside[:5])
+            raise ValueError(
+                f"the simulator serves loopback addresses (127.0.0.0/8) only; "
+                f"{len(outside)} device(s) have other addresses: {names}"
+            )
         raise_fd_limit(2 * len(devices) + 64)
         await self._runner.setup()
         for dev in devices:

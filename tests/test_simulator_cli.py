@@ -139,6 +139,15 @@ def test_simulate_command_reports_unknown_device(tmp_path):
     assert "no device 'ghost'" in res.output
 
 
+def test_simulate_refuses_addresses_outside_loopback(tmp_path):
+    campus = small_campus(tmp_path, cameras=2, recorders=1)
+    text = campus.path.read_text(encoding="utf-8").replace(f"{campus.base}.0.1", "192.0.2.10")
+    campus.path.write_text(text, encoding="utf-8")
+    res = CliRunner().invoke(group, ["--inventory", str(campus.path), "--no-snmp", "--rtsp", "0"])
+    assert res.exit_code == 1
+    assert "loopback" in res.output and "192.0.2.10" in res.output
+
+
 def test_fault_command_without_simulator_fails_cleanly():
     port = free_port_triplet()[0]
     res = CliRunner().invoke(group, ["fault", "cam-1", "dark", "--control", f"127.0.0.1:{port}"])

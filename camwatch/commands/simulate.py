@@ -234,6 +234,9 @@ async def _serve(
         sim.world.fault(device, kind, severity)
     try:
         await sim.start()
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     except OSError as exc:
         _fail(
             f"cannot listen: {exc.strerror or exc} (another simulator running? try --port-offset)"
