@@ -80,6 +80,7 @@ class SimulatedCampus:
       with an snmp block (default True).
     - `rtsp`: serve GStreamer RTSP streams for up to this many devices (default 0 = none;
       simulator/rtsp.py). When GStreamer cannot run, `rtsp_unavailable` says why.
+    - `videos`: camera id -> video file the camera plays instead of its scene.
     """
 
     def __init__(
@@ -91,11 +92,14 @@ class SimulatedCampus:
         frame_size: tuple[int, int] = (640, 360),
         snmp: bool = True,
         rtsp: int = 0,
+        videos: Mapping[str, str] | None = None,
     ) -> None:
         inv = to_inventory(inventory) if isinstance(inventory, InventoryFile) else inventory
         self.inventory = inv
         self._resolve = make_resolver(passwords)
         self.world: World = build_world(inv, self._resolve, port_offset=port_offset)
+        for cam_id, path in (videos or {}).items():
+            self.world.get(cam_id).video_path = str(path)
         self.server = SimulatorServer(self.world, frame_size=frame_size)
         self.control = control
         self.snmp = snmp

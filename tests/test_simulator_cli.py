@@ -161,3 +161,28 @@ def test_secrets_are_not_in_the_written_inventory(tmp_path):
     text = Path(campus.path).read_text(encoding="utf-8")
     for value in campus.passwords.values():
         assert value not in text
+
+
+async def test_camera_plays_a_video_file(tmp_path):
+    import cv2
+    import numpy as np
+
+    path = tmp_path / "clip.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (160, 120))
+    for _ in range(3):
+        out.write(np.full((120, 160, 3), (0, 200, 0), np.uint8))  # green
+    out.release()
+    campus = small_campus(tmp_path)
+    cam = campus.ip_camera()
+    async with SimulatedCampus(
+        campus.inventory, campus.passwords, snmp=False, videos={cam: str(path)}
+    ) as sim:
+        dev = sim.device(cam)
+        auth = httpx.DigestAuth(dev.username, dev.password)
+        async with httpx.AsyncClient(auth=auth) as http:
+            r = await http.get(f"http://{dev.host}:{dev.http_port}{dev.snapshot_path(1)}")
+        img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)[40:-40]
+        b, g, red = (float(c.mean()) for c in cv2.split(img))
+        assert cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).std() < 12  # the flat clip, no scene
+        night = abs(b - g) < 3  # IR mode is grayscale
+        assert night or (g > 120 and b < 60 and red < 60)

@@ -73,6 +73,13 @@ def _fail(message: str) -> None:
     help=f"Serve the fault control API on loopback (e.g. {DEFAULT_CONTROL}).",
 )
 @click.option("--port-offset", default=0, type=int, help="Add N to every device port.")
+@click.option(
+    "--video",
+    "videos",
+    multiple=True,
+    metavar="CAMERA=PATH",
+    help="Let a camera play a video file instead of its scene (repeatable).",
+)
 @click.option("--snmp/--no-snmp", default=True, show_default=True, help="Serve SNMP agents.")
 @click.option(
     "--rtsp",
@@ -116,6 +123,7 @@ def group(
     faults: tuple[str, ...],
     control: str | None,
     port_offset: int,
+    videos: tuple[str, ...],
     snmp: bool,
     rtsp: int,
     cameras: int | None,
@@ -151,6 +159,12 @@ def group(
             parsed.append(parse_fault(text))
         except ValueError as exc:
             _fail(f"--fault {exc}")
+    video_map: dict[str, str] = {}
+    for text in videos:
+        cam, sep, path = text.partition("=")
+        if not sep or not Path(path).is_file():
+            _fail(f"--video {text!r}: expected CAMERA=PATH to an existing video file")
+        video_map[cam.strip()] = path
     inventory: Inventory
     if cameras is not None or recorders is not None:
         try:
@@ -194,6 +208,7 @@ def group(
                 ready_file,
                 snmp,
                 rtsp,
+                video_map,
             )
         )
 
@@ -208,6 +223,7 @@ async def _serve(
     ready_file: Path | None,
     snmp: bool = True,
     rtsp: int = 0,
+    videos: dict[str, str] | None = None,
 ) -> None:
     from camwatch.secrets import SecretError, SecretStore
     from inventory.models import Inventory
@@ -224,9 +240,13 @@ async def _serve(
             frame_size=frame_size,
             snmp=snmp,
             rtsp=rtsp,
+            videos=videos,
         )
     except SecretError as exc:
         _fail(f"credentials: {exc}")
+        return
+    except KeyError as exc:
+        _fail(f"--video: {exc.args[0]}")
         return
     for device, kind, severity in faults:
         if device not in sim.devices:
