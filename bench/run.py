@@ -1,0 +1,717 @@
+"""`make bench`: one camwatch instance against a simulated district, measured (issue 7).
+
+    .venv/bin/python bench/run.py [--quick] [--fleets 1000:50,5000:250,10000:500]
+                                  [--window S] [--out bench/results/latest.json]
+
+What it runs, each a separate process on loopback:
+
+1. Fleets. Per fleet size the simulator (`camwatch simulate --rtsp 0`) starts once (its
+   start-up time and RSS are recorded), then `camwatch run` is started several times
+   against it: one phase per check kind with only that kind enabled (the others at
+   1e9 s) at its real interval, for CPU seconds per 1,000 checks of that kind, from
+   camwatch's own /proc/PID/stat (utime+stime) so the simulator's load does not blur
+   it; then one combined phase with all three kinds for the scheduler lag
+   (camwatch_scheduler_lag_seconds / interval) and the peak RSS (VmHWM).
+2. Frame path: a snapshot server process (bench/frameserver.py, digest auth) serves a
+   1080p and a 4K JPEG; this process fetches, decodes and scores each the way the
+   picture probe does (probes.drivers.http.fetch_bytes + probes.scoring.score_bytes +
+   judge, scored in a worker thread) and compares its CPU time with the floor
+   cv2.imdecode(GRAYSCALE) + Laplacian/meanStdDev on the same bytes.
+3. SNMP: Debian's snmpd as the agent; camwatch's probes.drivers.snmp.read_recorder
+   (generic plan: system group + hrStorage) against Debian's prometheus-snmp-exporter
+   with a module walking the same OIDs (simulator.snmp.snmp_exporter_config), each
+   repeated N times; CPU per poll of each (this process vs the exporter's /proc).
+4. The simulator's own start-up at 2,000 cameras (simulator.bench).
+
+Prints one JSON document and writes it to --out. Absolute times vary by machine;
+compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+KINDS = ("host", "recording", "picture")
+REAL_INTERVALS = {"host": 60.0, "recording": 300.0, "picture": 300.0}
+QUICK_INTERVALS = {"host": 5.0, "recording": 1.0, "picture": 5.0}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+GOALS = {
+    "lag_pct_max": 10.0,
+    "rss_mb_max": 1024.0,
+    "frame_cost_ratio_max": 1.3,
+    "snmp_cpu_ratio_max": 2.0,
+    "simulator_2000_start_s_max": 30.0,
+    "simulator_2000_rss_mb_max": 1024.0,
+}
+
+
+# ---- /proc and sockets -------------------------------------------------------------------
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def mem_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MiB."""
+    cur = peak = 0.0
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                cur = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return cur, peak
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 30.0) -> bytes:
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        return bytes(resp.read())
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def tail(path: Path, n: int = 1500) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- machine -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gb = 0.0
+    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_gb = int(line.split()[1]) / 1024 / 1024
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 0
+    return {
+        "cpu_model": model,
+        "cores": cores,
+        "memory_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+# ---- fleets --------------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r'^(camwatch_scheduler_(?:checks_total|lag_seconds))\{check="(\w+)"\}\s+(\S+)')
+
+
+def scrape(url: str) -> dict[str, dict[str, float]]:
+    """{'checks': {kind: n}, 'lag': {kind: s}} from camwatch's /metrics."""
+    out: dict[str, dict[str, float]] = {"checks": {}, "lag": {}}
+    for line in http_get(url).decode("utf-8", "replace").splitlines():
+        m = _SAMPLE.match(line)
+        if m:
+            key = "checks" if m.group(1).endswith("checks_total") else "lag"
+            out[key][m.group(2)] = float(m.group(3))
+    return out
+
+
+class Fleet:
+    """A generated campus served by the simulator in its own process."""
+
+    def __init__(self, cameras: int, recorders: int, tmp: Path) -> None:
+        from probes.api import planned_checks
+        from simulator.campus import generate_campus, to_inventory, write_inventory
+        from simulator.testing import free_port_triplet
+
+        self.cameras, self.recorders = cameras, recorders
+        self.tmp = tmp
+        self.base = f"127.{random.randint(60, 250)}"
+        http_port, rtsp_port, snmp_port = free_port_triplet(f"{self.base}.0.1")
+        campus = generate_campus(
+            cameras,
+            recorders,
+            base=self.base,
+            http_port=http_port,
+            rtsp_port=rtsp_port,
+            snmp_port=snmp_port,
+        )
+        self.inventory = tmp / "campus.yaml"
+        write_inventory(campus, str(self.inventory))
+        self.plan_counts: dict[str, int] = {}
+        for check, _dev in planned_checks(to_inventory(campus)):
+            self.plan_counts[check.value] = self.plan_counts.get(check.value, 0) + 1
+        self.devices = len(campus.recorders) + len(campus.cameras)
+        self.env = dict(os.environ)
+        self.env.update(
+            CAMWATCH_DEMO_NVR_PASSWORD=secrets.token_hex(8),
+            CAMWATCH_DEMO_CAM_PASSWORD=secrets.token_hex(8),
+            CAMWATCH_DEMO_SNMP_COMMUNITY=secrets.token_hex(6),
+        )
+        self.proc: subprocess.Popen[Any] | None = None
+
+    def start(self) -> dict[str, Any]:
+        ready = self.tmp / "sim-ready"
+        out = self.tmp / "simulator.out"
+        t0 = time.monotonic()
+        with out.open("wb") as fh:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "camwatch",
+                    "simulate",
+                    "--inventory",
+                    str(self.inventory),
+                    "--rtsp",
+                    "0",
+                    "--ready-file",
+                    str(ready),
+                ],
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        while not ready.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"simulator exited early: {tail(out)}")
+            if time.monotonic() - t0 > 300:
+                raise RuntimeError("simulator not ready after 300 s")
+            time.sleep(0.05)
+        start_s = time.monotonic() - t0
+        rss, peak = mem_mb(self.proc.pid)
+        return {
+            "cameras": self.cameras,
+            "recorders": self.recorders,
+            "start_s": round(start_s, 2),
+            "rss_mb": round(rss, 1),
+            "peak_rss_mb": round(peak, 1),
+        }
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def phase(
+        self, kinds: tuple[str, ...], intervals: dict[str, float], window: float, name: str
+    ) -> dict[str, Any]:
+        """Run `camwatch run` with only `kinds` enabled for `window` seconds after it is
+        ready; its CPU, checks, lag and memory over that window."""
+        port = free_port()
+        env = dict(self.env)
+        env.update(
+            CAMWATCH_LISTEN=f"127.0.0.1:{port}",
+            CAMWATCH_STORE_URL=f"sqlite:///{self.tmp / f'camwatch-{name}.db'}",
+            CAMWATCH_LOG_LEVEL="WARNING",
+            CAMWATCH_LOG_FILE=str(self.tmp / f"camwatch-{name}.log"),
+        )
+        for kind in KINDS:
+            value = intervals[kind] if kind in kinds else 1e9
+            env[f"CAMWATCH_{kind.upper()}_INTERVAL"] = repr(value)
+        out = self.tmp / f"camwatch-{name}.out"
+        base = f"http://127.0.0.1:{port}"
+        t0 = time.monotonic()
+        with out.open("wb") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "camwatch", "run", "--inventory", str(self.inventory)],
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        try:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"camwatch run exited early: {tail(out)}")
+                if time.monotonic() - t0 > 300:
+                    raise RuntimeError("camwatch run not ready after 300 s")
+                try:
+                    http_get(base + "/ready", timeout=5)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            startup_s = time.monotonic() - t0
+            startup_cpu = cpu_s(proc.pid)
+            ta = time.monotonic()
+            m0 = scrape(base + "/metrics")
+            tb = time.monotonic()
+            c0, tc0 = cpu_s(proc.pid), time.monotonic()
+            time.sleep(window)
+            c1, tc1 = cpu_s(proc.pid), time.monotonic()
+            td = time.monotonic()
+            m1 = scrape(base + "/metrics")
+            te = time.monotonic()
+            rss, peak = mem_mb(proc.pid)
+        finally:
+            stop_process(proc)
+        # Counters are read during the scrapes: take the rate between the scrapes'
+        # midpoints, and the CPU (which excludes the first scrape) over its own span.
+        span = (td + te) / 2 - (ta + tb) / 2
+        cpu_rate = (c1 - c0) / (tc1 - tc0)
+        res: dict[str, Any] = {
+            "phase": name,
+            "startup_s": round(startup_s, 2),
+            "startup_cpu_s": round(startup_cpu, 2),
+            "window_s": round(tc1 - tc0, 2),
+            "cpu_s": round(c1 - c0, 3),
+            "cpu_util_pct": round(100 * cpu_rate, 1),
+            "scrape_s": round(te - td, 3),
+            "rss_mb": round(rss, 1),
+            "peak_rss_mb": round(peak, 1),
+            "checks": {},
+            "checks_per_s": {},
+            "expected_per_s": {},
+            "lag_s": {},
+            "lag_pct": {},
+            "cpu_s_per_1000_checks": None,
+        }
+        total_rate = 0.0
+        for kind in kinds:
+            n = m1["checks"].get(kind, 0.0) - m0["checks"].get(kind, 0.0)
+            rate = n / span if span > 0 else 0.0
+            total_rate += rate
+            res["checks"][kind] = int(n)
+            res["checks_per_s"][kind] = round(rate, 2)
+            res["expected_per_s"][kind] = round(self.planned(kind) / intervals[kind], 2)
+            lag = m1["lag"].get(kind, 0.0)
+            res["lag_s"][kind] = round(lag, 3)
+            res["lag_pct"][kind] = round(100 * lag / intervals[kind], 2)
+        if len(kinds) == 1 and total_rate > 0:
+            res["cpu_s_per_1000_checks"] = round(1000 * cpu_rate / total_rate, 3)
+        return res
+
+    def planned(self, kind: str) -> int:
+        """How many checks of a kind one cycle has (probes.api.planned_checks)."""
+        return self.plan_counts.get(kind, 0)
+
+
+def run_fleet(
+    cameras: int,
+    recorders: int,
+    window: float,
+    intervals: dict[str, float],
+    parallel: bool = False,
+) -> dict[str, Any]:
+    """One fleet: the simulator once, then a phase per check kind and a combined one.
+    `parallel` runs the four phases at once (--quick only: it proves the harness in
+    a quarter of the time, but the phases then compete for the CPU)."""
+    with tempfile.TemporaryDirectory(prefix="camwatch-bench-") as tmpdir:
+        fleet = Fleet(cameras, recorders, Path(tmpdir))
+        log(f"fleet {cameras}:{recorders}: starting the simulator ({fleet.devices} devices)")
+        sim = fleet.start()
+        log(f"simulator ready in {sim['start_s']} s, RSS {sim['rss_mb']} MiB")
+        try:
+            phases: dict[str, dict[str, Any]] = {}
+            jobs: list[tuple[str, tuple[str, ...]]] = [(k, (k,)) for k in KINDS]
+            jobs.append(("combined", KINDS))
+            if parallel:
+                with ThreadPoolExecutor(len(jobs)) as pool:
+                    futs = {n: pool.submit(fleet.phase, ks, intervals, window, n) for n, ks in jobs}
+                    phases = {n: f.result() for n, f in futs.items()}
+            else:
+                for n, ks in jobs:
+                    phases[n] = fleet.phase(ks, intervals, window, n)
+                    log(
+                        f"  {n}: {phases[n]['checks_per_s']} checks/s, "
+                        f"{phases[n]['cpu_s_per_1000_checks']} CPU s/1000 checks, "
+                        f"lag {phases[n]['lag_pct']} %"
+                    )
+            combined = phases.pop("combined")
+            log(f"  combined: lag {combined['lag_pct']} %, peak RSS {combined['peak_rss_mb']} MiB")
+            sim_rss, sim_peak = mem_mb(fleet.proc.pid) if fleet.proc else (0.0, 0.0)
+        finally:
+            fleet.stop()
+    lag_pct = max(combined["lag_pct"].values(), default=0.0)
+    return {
+        "cameras": cameras,
+        "recorders": recorders,
+        "devices": fleet.devices,
+        "intervals_s": intervals,
+        "window_s": window,
+        "lag_pct": lag_pct,
+        "lag_s": combined["lag_s"],
+        "rss_mb": combined["peak_rss_mb"],
+        "cpu_s_per_1000_checks": {k: phases[k]["cpu_s_per_1000_checks"] for k in KINDS},
+        "checks_per_s": combined["checks_per_s"],
+        "expected_checks_per_s": combined["expected_per_s"],
+        "checks_per_s_alone": {k: phases[k]["checks_per_s"][k] for k in KINDS},
+        "camwatch_cpu_util_pct": combined["cpu_util_pct"],
+        "camwatch_startup_s": combined["startup_s"],
+        "simulator": {
+            **sim,
+            "rss_after_mb": round(sim_rss, 1),
+            "peak_rss_after_mb": round(sim_peak, 1),
+        },
+        "phases": [*phases.values(), combined],
+    }
+
+
+# ---- frame path ------------------------------------------------------------------------------
+
+
+def floor_cost(jpeg: bytes, n: int) -> float:
+    """CPU seconds per frame of the bare floor: grey decode + Laplacian meanStdDev."""
+    import cv2
+    import numpy as np
+
+    buf = np.frombuffer(jpeg, np.uint8)
+    t0 = time.process_time()
+    for _ in range(n):
+        g = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        assert g is not None
+        cv2.meanStdDev(cv2.Laplacian(g, cv2.CV_64F))
+    return (time.process_time() - t0) / n
+
+
+async def camwatch_frame_cost(url: str, password: str, n: int) -> tuple[float, bytes]:
+    """CPU seconds per frame of camwatch's path: fetch (digest auth), decode, score, judge
+    (the scoring in a worker thread as the picture probe does). Returns (cost, jpeg)."""
+    from probes.api import ProbeConfig
+    from probes.drivers.http import HttpLimits, fetch_bytes
+    from probes.scoring import judge, score_bytes
+
+    cfg = ProbeConfig()
+    limits = HttpLimits(
+        timeout=cfg.timeout,
+        max_body_bytes=cfg.max_body_bytes,
+        allowed_hosts=frozenset({"127.0.0.1"}),
+        expect_content=("image/",),
+    )
+
+    async def one() -> bytes:
+        data = await fetch_bytes(url, ("admin", password), limits)
+        m = await asyncio.to_thread(score_bytes, data, cfg.max_frame_pixels)
+        judge(m, None)
+        return data
+
+    jpeg = await one()  # warm-up: imports, first connection
+    t0 = time.process_time()
+    for _ in range(n):
+        await one()
+    return (time.process_time() - t0) / n, jpeg
+
+
+def frame_bench(n: int) -> dict[str, Any]:
+    port = free_port()
+    password = secrets.token_hex(8)
+    with tempfile.TemporaryDirectory(prefix="camwatch-bench-frames-") as tmpdir:
+        ready = Path(tmpdir) / "ready"
+        env = dict(os.environ, BENCH_FRAME_PASSWORD=password)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "frameserver.py"),
+                "--port",
+                str(port),
+                "--ready-file",
+                str(ready),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        try:
+            t0 = time.monotonic()
+            while not ready.exists():
+                if proc.poll() is not None:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"frame server exited early: {err[-1500:]}")
+                if time.monotonic() - t0 > 60:
+                    raise RuntimeError("frame server not ready after 60 s")
+                time.sleep(0.05)
+            out: dict[str, Any] = {}
+            for name in ("1080p", "4k"):
+                url = f"http://127.0.0.1:{port}/{name}.jpg"
+                cost, jpeg = asyncio.run(camwatch_frame_cost(url, password, n))
+                floor = floor_cost(jpeg, n)
+                out[name] = {
+                    "jpeg_kb": round(len(jpeg) / 1024, 1),
+                    "frames": n,
+                    "camwatch_ms": round(cost * 1000, 2),
+                    "floor_ms": round(floor * 1000, 2),
+                    "ratio": round(cost / floor, 3) if floor > 0 else None,
+                }
+                del jpeg
+        finally:
+            stop_process(proc)
+    return out
+
+
+# ---- SNMP ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def snmpd_agent(tmp: Path, community: str) -> Iterator[int]:
+    snmpd = shutil.which("snmpd") or "/usr/sbin/snmpd"
+    port = free_port(socket.SOCK_DGRAM)
+    conf = tmp / "snmpd.conf"
+    conf.write_text(
+        f"agentAddress udp:127.0.0.1:{port}\n"
+        f"rocommunity {community} 127.0.0.1\n"
+        "sysName bench-nvr\nsysLocation bench\nsysContact bench\n",
+        encoding="utf-8",
+    )
+    conf.chmod(0o600)
+    proc = subprocess.Popen(
+        [snmpd, "-f", "-Lo", "-C", "-c", str(conf), "-p", str(tmp / "snmpd.pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, MIBS=""),
+    )
+    try:
+        yield port
+    finally:
+        stop_process(proc)
+
+
+async def camwatch_snmp_cost(port: int, community: str, n: int) -> tuple[float, int]:
+    """CPU seconds per read_recorder poll (generic plan) in this process; varbinds seen."""
+    from probes.drivers.snmp import SnmpTarget, V2c, close_shared_engine, read_recorder
+
+    target = SnmpTarget("127.0.0.1", port, V2c(community), timeout=2.0, retries=1)
+    reading = None
+    for _ in range(50):  # the agent needs a moment; the first poll also loads pysnmp
+        reading = await read_recorder(target, "generic")
+        if reading.ok:
+            break
+        await asyncio.sleep(0.1)
+    if reading is None or not reading.ok:
+        raise RuntimeError(f"snmpd did not answer: {reading.error if reading else None}")
+    rows = len(reading.storage)
+    t0 = time.process_time()
+    for _ in range(n):
+        r = await read_recorder(target, "generic")
+        if not r.ok:
+            raise RuntimeError(f"SNMP poll failed: {r.error}")
+    cost = (time.process_time() - t0) / n
+    close_shared_engine()
+    return cost, rows
+
+
+def exporter_snmp_cost(port: int, community: str, n: int, tmp: Path) -> tuple[float, float]:
+    """CPU seconds per scrape of prometheus-snmp-exporter walking the same OIDs; and
+    the number of samples it returned."""
+    from simulator.snmp import snmp_exporter_config
+
+    exporter = shutil.which("prometheus-snmp-exporter")
+    if exporter is None:
+        raise RuntimeError("prometheus-snmp-exporter is not installed (scripts/setup.sh)")
+    conf = tmp / "snmp.yml"
+    conf.write_text(snmp_exporter_config("generic", community), encoding="utf-8")
+    conf.chmod(0o600)
+    web = free_port()
+    proc = subprocess.Popen(
+        [exporter, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{web}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{web}/snmp?module=camwatch&target=127.0.0.1:{port}"
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                body = http_get(url, timeout=10)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() - t0 > 30:
+                    raise RuntimeError("prometheus-snmp-exporter did not come up") from None
+                time.sleep(0.1)
+        samples = sum(1 for line in body.decode().splitlines() if line.startswith("w_"))
+        for _ in range(3):
+            http_get(url)
+        c0 = cpu_s(proc.pid)
+        for _ in range(n):
+            http_get(url)
+        c1 = cpu_s(proc.pid)
+    finally:
+        stop_process(proc)
+    return (c1 - c0) / n, samples
+
+
+def snmp_bench(n: int) -> dict[str, Any]:
+    community = "b" + secrets.token_hex(6)
+    with tempfile.TemporaryDirectory(prefix="camwatch-bench-snmp-") as tmpdir:
+        tmp = Path(tmpdir)
+        with snmpd_agent(tmp, community) as port:
+            cw, rows = asyncio.run(camwatch_snmp_cost(port, community, n))
+            ex, samples = exporter_snmp_cost(port, community, n, tmp)
+    return {
+        "agent": "net-snmp snmpd (generic plan: system group + hrStorageTable)",
+        "polls": n,
+        "storage_rows": rows,
+        "exporter_walk_samples": samples,
+        "camwatch_ms_per_poll": round(cw * 1000, 3),
+        "exporter_ms_per_poll": round(ex * 1000, 3),
+        "ratio": round(cw / ex, 3) if ex > 0 else None,
+    }
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+
+def parse_fleets(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        cams, _, recs = part.strip().partition(":")
+        out.append((int(cams), int(recs or max(1, int(cams) // 20))))
+    return out
+
+
+def goals(summary: dict[str, Any]) -> dict[str, Any]:
+    biggest = max(summary["fleets"], key=lambda f: f["cameras"], default=None)
+    sim2000 = summary.get("simulator_2000") or {}
+    out: dict[str, Any] = {}
+    if biggest is not None:
+        out[f"lag_under_10pct_at_{biggest['cameras']}"] = biggest["lag_pct"] < GOALS["lag_pct_max"]
+        out[f"rss_under_1gb_at_{biggest['cameras']}"] = biggest["rss_mb"] < GOALS["rss_mb_max"]
+    for key in ("frame_cost_ratio_1080p", "frame_cost_ratio_4k"):
+        out[f"{key}_le_1.3"] = summary[key] <= GOALS["frame_cost_ratio_max"]
+    out["snmp_cpu_ratio_le_2"] = summary["snmp_cpu_ratio"] <= GOALS["snmp_cpu_ratio_max"]
+    if sim2000:
+        out["simulator_2000_start_under_30s"] = (
+            sim2000["start_s"] < GOALS["simulator_2000_start_s_max"]
+        )
+        out["simulator_2000_rss_under_1gb"] = (
+            sim2000["rss_peak_mb"] < GOALS["simulator_2000_rss_mb_max"]
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="one tiny fleet, short windows, few frames (CI: proves the harness)",
+    )
+    ap.add_argument(
+        "--fleets", default=None, help="CAMERAS:RECORDERS,... (default 1000:50,5000:250,10000:500)"
+    )
+    ap.add_argument("--window", type=float, default=None, help="seconds measured per phase")
+    ap.add_argument("--frames", type=int, default=None, help="frames per size")
+    ap.add_argument("--polls", type=int, default=None, help="SNMP polls per client")
+    ap.add_argument(
+        "--sim-cameras",
+        type=int,
+        default=None,
+        help="cameras for the simulator start-up figure (default 2000; 0: skip)",
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    a = ap.parse_args(argv)
+
+    quick = a.quick
+    fleets = parse_fleets(a.fleets or ("100:5" if quick else "1000:50,5000:250,10000:500"))
+    window = a.window if a.window is not None else (8.0 if quick else 20.0)
+    frames = a.frames if a.frames is not None else (3 if quick else 40)
+    polls = a.polls if a.polls is not None else (10 if quick else 200)
+    sim_cameras = a.sim_cameras if a.sim_cameras is not None else (0 if quick else 2000)
+    intervals = QUICK_INTERVALS if quick else REAL_INTERVALS
+
+    started = time.monotonic()
+    summary: dict[str, Any] = {"machine": machine(), "quick": quick}
+    log(f"frame path: {frames} frames per size")
+    frame = frame_bench(frames)
+    summary["frame_path"] = frame
+    summary["frame_cost_ratio_1080p"] = frame["1080p"]["ratio"]
+    summary["frame_cost_ratio_4k"] = frame["4k"]["ratio"]
+    log(f"frame ratios: 1080p {frame['1080p']['ratio']}, 4K {frame['4k']['ratio']}")
+    log(f"SNMP: {polls} polls per client")
+    snmp = snmp_bench(polls)
+    summary["snmp"] = snmp
+    summary["snmp_cpu_ratio"] = snmp["ratio"]
+    log(f"SNMP ratio {snmp['ratio']}")
+    if sim_cameras > 0:
+        from simulator import bench as sim_bench
+
+        log(f"simulator start-up at {sim_cameras} cameras")
+        summary["simulator_2000"] = sim_bench.run(
+            sim_cameras, max(1, sim_cameras // 20), load_s=3.0
+        )
+    summary["fleets"] = [run_fleet(c, r, window, intervals, parallel=quick) for c, r in fleets]
+    summary["simulator_startup"] = [
+        {
+            "devices": f["devices"],
+            **{k: f["simulator"][k] for k in ("cameras", "recorders", "start_s", "rss_mb")},
+        }
+        for f in summary["fleets"]
+    ]
+    if summary.get("simulator_2000"):
+        s = summary["simulator_2000"]
+        summary["simulator_startup"].insert(
+            0,
+            {
+                "devices": s["cameras"] + s["recorders"],
+                "cameras": s["cameras"],
+                "recorders": s["recorders"],
+                "start_s": s["start_s"],
+                "rss_mb": s["rss_peak_mb"],
+            },
+        )
+    summary["goals"] = goals(summary)
+    summary["elapsed_s"] = round(time.monotonic() - started, 1)
+    text = json.dumps(summary, indent=2, ensure_ascii=False)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
