@@ -47,3 +47,45 @@ async def test_generated_campus_recorders_answer_snmp(tmp_path, monkeypatch) -> 
         assert reading.error is not None and "SNMP 無回應" in reading.error.reason
     finally:
         await agents.stop()
+
+
+async def test_v3_recorder_from_the_inventory(tmp_path, monkeypatch) -> None:
+    """An inventory recorder with `snmp: {version: "3", user, auth_key, priv_key}`:
+    the simulator serves that USM user and the driver reads it with the same refs."""
+    from inventory.models import Snmp
+    from simulator.campus import to_inventory
+    from simulator.snmp import v3_users_from_inventory
+
+    campus = small_campus(tmp_path, set_env=False)
+    for name, value in campus.passwords.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(
+        "CAMWATCH_TEST_SNMP_AUTH", "auth-" + campus.passwords[next(iter(campus.passwords))]
+    )
+    monkeypatch.setenv("CAMWATCH_TEST_SNMP_PRIV", "priv-key-12345")
+    f = campus.file
+    rec = next(r for r in f.recorders if r.snmp is not None)
+    v3 = Snmp(
+        version="3",
+        user="cctv",
+        auth_key="${CAMWATCH_TEST_SNMP_AUTH}",
+        priv_key="${CAMWATCH_TEST_SNMP_PRIV}",
+    )
+    recorders = [r.model_copy(update={"snmp": v3}) if r.id == rec.id else r for r in f.recorders]
+    inventory = to_inventory(f.model_copy(update={"recorders": recorders}))
+    secrets = SecretStore()
+    world = build_world(inventory, make_resolver(campus.passwords))
+    users = v3_users_from_inventory(inventory, secrets.resolve)
+    assert set(users) == {rec.id}
+    agents = await start_snmp_agents(world.devices.values(), v3_users=users)
+    try:
+        target = target_for(inventory.recorders[rec.id], secrets, timeout=1.0, retries=0)
+        reading = await read_recorder(target, rec.vendor.value)
+        assert reading.ok, reading.error
+        assert reading.system is not None and reading.system.name == rec.id
+        monkeypatch.setenv("CAMWATCH_TEST_SNMP_AUTH", "a-different-key")
+        wrong = target_for(inventory.recorders[rec.id], SecretStore(), timeout=1.0, retries=0)
+        bad = await read_recorder(wrong, rec.vendor.value)
+        assert bad.error is not None and "認證失敗" in bad.error.reason
+    finally:
+        await agents.stop()
