@@ -409,7 +409,9 @@ class OnvifSession:
         self.user = user
         self.password = password
         self.limits = limits
-        self.http = DeviceHttp(limits)
+        # Some firmware (Axis among others) wants HTTP digest auth on top of, or instead
+        # of, WS-Security: answered only when the device challenges with a 401.
+        self.http = DeviceHttp(limits, (user, password) if user and password else None)
         self._transport = _BoundedTransport(self.http)
         self._cam: Any = None
         self.xaddrs: dict[str, str] | None = None
