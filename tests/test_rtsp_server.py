@@ -82,7 +82,7 @@ async def test_opencv_reads_a_frame(cams) -> None:
     assert frame is not None, url
     assert frame.shape[:2] == (180, 320)
     assert sharpness(frame) > 500  # smpte bars: hard edges
-    assert took < 5
+    assert took < 8
     sub, _ = await asyncio.to_thread(grab, running.url_for(devices[1]).replace("main", "sub"))
     assert sub is not None
 
@@ -92,9 +92,9 @@ async def test_absent_mount_and_closed_port_fail_in_bounded_time(cams) -> None:
     host = devices[0].host
     assert host is not None
     frame, took = await asyncio.to_thread(grab, running.url(host, 0, "/no/such/stream"), 3.0)
-    assert frame is None and took < 4
+    assert frame is None and took < 6
     frame, took = await asyncio.to_thread(grab, f"rtsp://{_host()}:9/none", 2.0)
-    assert frame is None and took < 4
+    assert frame is None and took < 6
 
 
 async def test_faults_change_the_stream(cams) -> None:
@@ -117,7 +117,7 @@ async def test_faults_change_the_stream(cams) -> None:
     cam.apply_fault(FaultKind.OFFLINE)
     await running.sync()
     gone, took = await asyncio.to_thread(grab, url, 3.0)
-    assert gone is None and took < 4
+    assert gone is None and took < 6
     cam.clear_faults()
     await running.sync()
     back, _ = await asyncio.to_thread(grab, url)
@@ -131,7 +131,7 @@ async def test_basic_auth_and_urls_without_credentials() -> None:
         url = running.url_for(cam)
         assert "@" not in url and cam.password not in url
         denied, took = await asyncio.to_thread(grab, url, 3.0)
-        assert denied is None and took < 4
+        assert denied is None and took < 6
         with_creds = url.replace("rtsp://", f"rtsp://admin:{cam.password}@")
         frame, _ = await asyncio.to_thread(grab, with_creds)
         assert frame is not None
@@ -185,5 +185,5 @@ async def test_the_picture_checks_rtsp_reader_reads_the_simulator(cams) -> None:
     started = time.monotonic()
     with pytest.raises(frames.DeviceError) as info:
         await frames.rtsp_frame(running.url(host, 0, "/missing"), 3.0)
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 6
     assert "串流" in info.value.zh_reason

@@ -147,7 +147,7 @@ async def test_v3_sha_aes_and_wrong_key(campus) -> None:
     assert bad.error is not None and bad.error.kind == SnmpErrorKind.AUTH
     assert "認證失敗" in bad.error.reason
     assert "wrong-pass-1" not in bad.error.reason + bad.error.detail
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0
 
 
 async def test_wrong_community_is_unknown_within_the_timeout(campus) -> None:
@@ -160,7 +160,7 @@ async def test_wrong_community_is_unknown_within_the_timeout(campus) -> None:
     assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
     assert "SNMP 無回應" in reading.error.reason
     assert "not-the-community" not in reading.error.reason
-    assert elapsed < 2.0
+    assert elapsed < 3.0
 
 
 async def test_community_of_another_device_is_refused() -> None:
@@ -187,7 +187,7 @@ async def test_offline_auth_and_slow_faults(campus) -> None:
     started = time.monotonic()
     slow = await read_host(_target(agents, dev))  # 0.5 s timeout < 1 s delay
     assert slow.error is not None and slow.error.kind == SnmpErrorKind.TIMEOUT
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0
     patient = SnmpTarget(*agents.addresses[dev.id], V2c(COMMUNITY), timeout=2.0, retries=0)
     assert (await read_host(patient)).ok
     dev.clear_faults()

@@ -122,4 +122,4 @@ async def test_wrong_community_against_snmpd_is_bounded(snmpd: tuple[str, int]) 
     reading = await read_host(SnmpTarget(host, port, V2c("wrong"), timeout=0.5, retries=1))
     assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
     assert reading.error.reason.startswith("SNMP 無回應")
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 4.0
