@@ -156,7 +156,7 @@ async def test_recorder_channels_follow_their_cameras() -> None:
     running = await start_rtsp_cameras([rec, cam2], size="320x180", watch=True)
     try:
         cam2.apply_fault(FaultKind.COVERED)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 12
         while True:  # the watcher applies the fault within half a second
             frame, _ = await asyncio.to_thread(grab, running.url_for(rec, 2))
             if frame is not None and float(frame.mean()) < 5:
