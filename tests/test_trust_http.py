@@ -87,7 +87,7 @@ def concrete(path: str) -> list[str]:
 def routes(server: HttpServer) -> set[str]:
     out = set()
     for r in server.app.router.routes():
-        info: dict[str, Any] = r.resource.get_info() if r.resource is not None else {}
+        info: Any = r.resource.get_info() if r.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
         out.add(path.replace("{fmt:[a-z]+}", "{fmt}"))
     return out
