@@ -17,13 +17,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("camwatch.commands.report", "command", "Write the monthly 附件四 sheet of a unit."),
     "inventory": ("camwatch.commands.inventory", "group", "Validate or export the inventory."),
     "clarity": ("camwatch.commands.clarity", "command", "Score image or video files offline."),
+    "baseline": ("camwatch.commands.baseline", "group",
+                 "Reset a camera's picture baseline after its lens is serviced."),
     "simulate": ("camwatch.commands.simulate", "group", "Serve a simulated campus."),
     "demo": ("camwatch.commands.demo", "command", "Run the simulated campus end to end."),
 }
 
 SECTIONS = [
     ("Service", ["run", "check", "report"]),
-    ("Inventory and installers", ["inventory", "clarity"]),
+    ("Inventory and installers", ["inventory", "clarity", "baseline"]),
     ("Trying camwatch without cameras", ["simulate", "demo"]),
 ]
 

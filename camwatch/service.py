@@ -294,12 +294,15 @@ class Service:
             await self.alerting.start()
 
         # 3. HTTP
+        from camwatch.commands.baseline import baseline_resetter
         from exporters.http import HttpServer
 
         try:
             self.http = HttpServer(s, self.state, self.inventory,
                                    report_provider=self.report_provider or self._report,
-                                   alerts=self._alerts_for_page)
+                                   alerts=self._alerts_for_page,
+                                   baseline_reset=baseline_resetter(lambda: self.ctx,
+                                                                    self._persist))
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StartupError(f"TLS: cannot use certificate {s.tls_cert} and key {s.tls_key} "

@@ -9,6 +9,11 @@ No page ever contains or links to a frame.
 
 The server never imports the store: the service injects `report_provider`, an async
 callable (month "YYYY-MM", unit id, format "pdf"|"xlsx") -> bytes.
+
+POST /admin/baselines/{camera}/reset (same auth as /reports) forgets a camera's picture
+baselines, day and night, after its lens was cleaned, refocused or re-aimed; the service
+injects `baseline_reset`, an async callable (camera id) -> a JSON-able dict describing
+what was forgotten (camwatch/commands/baseline.py makes one from the probe memory).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from inventory.models import Inventory
 from probes.result import CheckKind, CheckResult, Status
 
 ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
+BaselineReset = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,15 @@ class HttpContext:
     def __init__(self, settings: Settings, state: LatestState,
                  inventory: Inventory | Callable[[], Inventory],
                  report_provider: ReportProvider | None, alerts: AlertsSource | None,
-                 now: Callable[[], dt.datetime]) -> None:
+                 now: Callable[[], dt.datetime],
+                 baseline_reset: BaselineReset | None = None) -> None:
         self.settings = settings
         self.state = state
         self._inventory = inventory
         self.report_provider = report_provider
         self.alerts = alerts
         self.now = now
+        self.baseline_reset = baseline_reset
         self.registry = make_registry(state, inventory)
 
     @property
@@ -111,11 +119,11 @@ def authorized(settings: Settings, header: str | None) -> bool:
     return False
 
 
-def _require_auth(request: web.Request) -> None:
+def _require_auth(request: web.Request, what: str = "/reports") -> None:
     ctx = request.app[STATE_KEY]
     if not auth_configured(ctx.settings):
         raise web.HTTPForbidden(
-            text="/reports is disabled: set CAMWATCH_HTTP_TOKEN (or CAMWATCH_HTTP_USER and "
+            text=f"{what} is disabled: set CAMWATCH_HTTP_TOKEN (or CAMWATCH_HTTP_USER and "
                  "CAMWATCH_HTTP_PASSWORD) to enable it.\n"
                  "報表下載未啟用：請設定 CAMWATCH_HTTP_TOKEN。\n")
     if not authorized(ctx.settings, request.headers.get("Authorization")):
@@ -362,6 +370,45 @@ def _html(title: str, body: str) -> web.Response:
                         content_type="text/html", charset="utf-8")
 
 
+async def admin_baseline_reset(request: web.Request) -> web.Response:
+    """Forget one camera's picture baselines (day and night); the next picture checks
+    learn them again. JSON reply; 404 for a camera not in the inventory."""
+    _require_auth(request, "/admin")
+    _same_origin(request)
+    ctx = request.app[STATE_KEY]
+    camera = request.match_info["camera"]
+    inv = ctx.inventory
+    if camera not in inv.cameras:
+        what = ("is a recorder, not a camera (主機沒有畫面基準)" if camera in inv.recorders
+                else "is not in the inventory (查無此攝影機)")
+        return web.json_response({"error": "unknown camera", "camera": camera,
+                                  "message": f"{camera} {what}"}, status=404)
+    if ctx.baseline_reset is None:
+        return web.json_response(
+            {"error": "not available", "camera": camera,
+             "message": "this process keeps no picture baselines"}, status=503)
+    try:
+        done = await ctx.baseline_reset(camera)
+    except Exception:
+        return web.json_response(
+            {"error": "failed", "camera": camera,
+             "message": "the baseline could not be reset; see the service log"}, status=500)
+    cam = inv.cameras[camera]
+    return web.json_response({"camera": camera, "name": cam.name, "place": _place(inv, camera),
+                              **done})
+
+
+def _same_origin(request: web.Request) -> None:
+    """A browser that holds basic-auth credentials must not be made to POST here by
+    another site: refuse a request whose Origin is not this server."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    host = origin.split("://", 1)[-1].rstrip("/")
+    if host != request.host:
+        raise web.HTTPForbidden(text="cross-origin request refused\n")
+
+
 # -- the app and the server --------------------------------------------------------------
 
 
@@ -370,9 +417,11 @@ def build_app(settings: Settings, state: LatestState,
               report_provider: ReportProvider | None = None,
               alerts: AlertsSource | None = None,
               now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+              baseline_reset: BaselineReset | None = None,
               ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
-    app[STATE_KEY] = HttpContext(settings, state, inventory, report_provider, alerts, now)
+    app[STATE_KEY] = HttpContext(settings, state, inventory, report_provider, alerts, now,
+                                 baseline_reset)
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -380,6 +429,7 @@ def build_app(settings: Settings, state: LatestState,
     app.router.add_get("/reports", reports_index)
     app.router.add_get("/reports/", reports_index)
     app.router.add_get(r"/reports/{month}/{unit}.{fmt:[a-z]+}", report)
+    app.router.add_post("/admin/baselines/{camera}/reset", admin_baseline_reset)
     return app
 
 

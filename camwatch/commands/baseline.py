@@ -1,0 +1,220 @@
+"""`camwatch baseline reset CAMERA`: forget a camera's picture baselines after its lens
+was cleaned, refocused or re-aimed, in the running service.
+
+Each camera is judged against its own baseline (probes/baseline.py), learned
+automatically per mode (day / night). After a lens is serviced the old baseline is
+wrong — a lens refocused sharper than before, or a camera pointed elsewhere — so the
+installer resets it and the next picture checks learn it again.
+
+The command asks the running service (`camwatch run`) over HTTP:
+
+    POST /admin/baselines/{camera}/reset   (Bearer CAMWATCH_HTTP_TOKEN, or basic auth)
+
+`baseline_resetter()` is what the service hands to the HTTP server for that endpoint: it
+drops the camera's entry in the probe memory (ProbeContext.memory.baselines) and
+persists the memory at once, so a restart does not bring the old baseline back.
+
+Exit codes: 0 reset; 1 unknown camera, service not reachable, not authorised or any
+other refusal, with one clear message; 2 usage.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from inventory.models import ID_PATTERN
+from probes.api import ProbeContext
+
+DEFAULT_URL = "http://127.0.0.1:9745"
+MODE_WORDS = {"day": "day (日間)", "night": "night (夜間, IR)"}
+
+BaselineReset = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+def describe_baseline(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """What a stored baseline holds, per mode: learned or not, and from how many
+    samples; plus how many samples a mode needs to be learned."""
+    from probes.baseline import CameraBaseline
+    from probes.scoring import Mode
+
+    base = CameraBaseline.from_dict(stored)
+    modes = {}
+    for mode in Mode:
+        mb = base.mode(mode)
+        modes[mode.value] = {"learned": mb.learned, "samples": mb.n}
+    return {"modes": modes, "learn_samples": base.learn_samples}
+
+
+def baseline_resetter(context: Callable[[], ProbeContext | None],
+                      persist: Callable[[], Awaitable[None]] | None = None) -> BaselineReset:
+    """The service's `baseline_reset` for exporters.http: forget `camera`'s baselines in
+    the live probe memory (`context().memory`, day and night alike), then persist the
+    memory (the service's own `_persist`, which writes it to the store).
+
+    Runs on the event loop: the picture probe reads and writes a camera's baseline
+    without awaiting in between, so a reset never interleaves with that update.
+    """
+
+    async def reset(camera: str) -> dict[str, Any]:
+        from probes.baseline import reset_baseline
+
+        ctx = context()
+        if ctx is None:
+            raise RuntimeError("the probes have not started yet")
+        mem = ctx.memory
+        stored = mem.baselines.get(camera)
+        before = describe_baseline(stored)
+        had = reset_baseline(mem.baselines, camera)
+        if persist is not None:
+            await persist()
+        return {"reset": True, "had_baseline": had, "before": before["modes"],
+                "learn_samples": before["learn_samples"]}
+
+    return reset
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def _fail(message: str) -> None:
+    click.echo(f"camwatch baseline: {message}", err=True)
+    raise SystemExit(1)
+
+
+def _display(url: str) -> str:
+    """The service URL without any credentials in it (never print those)."""
+    import httpx
+
+    u = httpx.URL(url)
+    port = f":{u.port}" if u.port else ""
+    return f"{u.scheme}://{u.host}{port}"
+
+
+def auth_header(token: str | None, user: str | None, password: str | None) -> str | None:
+    if token:
+        return f"Bearer {token}"
+    if user and password:
+        raw = f"{user}:{password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+    return None
+
+
+def explain(status: int, body: dict[str, Any] | None, text: str, camera: str,
+            where: str) -> str:
+    """A refusal from the service in plain words."""
+    msg = (body or {}).get("message")
+    if status == 401:
+        return (f"not authorised: the service at {where} refused the credentials. Pass the "
+                "service's token with --token or CAMWATCH_HTTP_TOKEN (or set "
+                "CAMWATCH_HTTP_USER and CAMWATCH_HTTP_PASSWORD).")
+    if status == 403:
+        if "disabled" in text:
+            return (f"the service at {where} has no admin credentials configured: start "
+                    "`camwatch run` with CAMWATCH_HTTP_TOKEN set, then try again.")
+        return f"refused by the service at {where}: {text.strip() or 'forbidden'}"
+    if status == 404:
+        if body and body.get("error") == "unknown camera":
+            return (f"unknown camera {camera!r}: {msg}. Camera ids are listed by "
+                    "`camwatch inventory` and in the inventory YAML.")
+        return (f"the service at {where} has no baseline reset endpoint (is it an older "
+                "camwatch, or not camwatch at all?)")
+    if status == 503:
+        return f"the service at {where} cannot reset baselines now: {msg or text.strip()}"
+    return f"the service at {where} answered HTTP {status}: {msg or text.strip()[:200]}"
+
+
+def summary_lines(reply: dict[str, Any], camera: str) -> list[str]:
+    """What happened, in plain words, from the service's reply."""
+    name = reply.get("name") or camera
+    place = reply.get("place") or ""
+    where = f" at {place}" if place else ""
+    n = reply.get("learn_samples")
+    lines = []
+    if reply.get("had_baseline"):
+        lines.append(f"Reset the picture baselines of {camera} ({name}){where}.")
+        for mode, info in (reply.get("before") or {}).items():
+            word = MODE_WORDS.get(mode, mode)
+            if info.get("learned"):
+                lines.append(f"  {word}: forgotten (it had been learned).")
+            elif info.get("samples"):
+                lines.append(f"  {word}: still learning ({info['samples']} samples so far) — "
+                             "started over.")
+            else:
+                lines.append(f"  {word}: nothing learned yet.")
+    else:
+        lines.append(f"{camera} ({name}){where} had no picture baseline yet; nothing to forget.")
+    lines.append(
+        f"The next {n or 'few'} usable pictures in each mode teach it again; until then its "
+        "picture answer reads 基準學習中 (learning) and a blur or a moved view is not judged "
+        "against the old lens.")
+    return lines
+
+
+@click.group("baseline")
+def group() -> None:
+    """Picture baselines (畫面基準) of the running service."""
+
+
+@group.command("reset")
+@click.argument("camera")
+@click.option("--url", default=DEFAULT_URL, show_default=True,
+              help="The running service (`camwatch run`).")
+@click.option("--token", envvar="CAMWATCH_HTTP_TOKEN", default=None, show_envvar=True,
+              help="The service's admin token (CAMWATCH_HTTP_TOKEN of `camwatch run`). "
+                   "Without it, CAMWATCH_HTTP_USER and CAMWATCH_HTTP_PASSWORD are used.")
+@click.option("--timeout", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="Seconds to wait for the service.")
+def reset(camera: str, url: str, token: str | None, timeout: float) -> None:
+    """Forget CAMERA's picture baselines (day and night) after its lens was cleaned,
+    refocused or re-aimed (鏡頭保養後重設畫面基準).
+
+    CAMERA is the camera's id in the inventory. The service learns the baselines again
+    from the next picture checks.
+    """
+    import httpx
+
+    header = auth_header(token, os.environ.get("CAMWATCH_HTTP_USER"),
+                         os.environ.get("CAMWATCH_HTTP_PASSWORD"))
+    try:
+        where = _display(url)
+        base = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        _fail(f"not a URL: {url!r} (expected e.g. {DEFAULT_URL})")
+        return
+    if base.scheme not in ("http", "https"):
+        _fail(f"not an http(s) URL: {where}")
+    if not re.match(ID_PATTERN, camera):
+        _fail(f"not a camera id: {camera!r} (ids are lower-case letters, digits, - and _)")
+    if header is None:
+        _fail("no credentials: pass --token or set CAMWATCH_HTTP_TOKEN (the same token "
+              "`camwatch run` was started with).")
+    target = base.copy_with(path=base.path.rstrip("/") + f"/admin/baselines/{camera}/reset",
+                            userinfo=b"")
+    try:
+        with httpx.Client(trust_env=False, timeout=timeout) as client:
+            resp = client.post(target, headers={"Authorization": header or ""})
+    except httpx.TimeoutException:
+        _fail(f"the service at {where} did not answer within {timeout:g} s.")
+        return
+    except httpx.HTTPError as exc:
+        _fail(f"the service is not reachable at {where} ({type(exc).__name__}). Is "
+              "`camwatch run` running there? Use --url to point at it.")
+        return
+    body: dict[str, Any] | None = None
+    try:
+        parsed = resp.json()
+        if isinstance(parsed, dict):
+            body = parsed
+    except ValueError:
+        body = None
+    if resp.status_code != 200 or body is None:
+        _fail(explain(resp.status_code, body, resp.text, camera, where))
+        return
+    for line in summary_lines(body, camera):
+        click.echo(line)
