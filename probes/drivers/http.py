@@ -177,8 +177,15 @@ class DeviceHttp:
             # that hangs is a device that is there but stuck (timeout).
             timeout=httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout * 0.6, 5.0)),
             headers={"User-Agent": "camwatch", "Accept-Encoding": "identity"},
+            # The pin is checked on every response as it arrives, so that a wrong
+            # certificate stops the exchange before a digest challenge is answered: an
+            # impostor never gets even a digest response to crack offline.
+            event_hooks={"response": [self._pin_hook]},
         )
         return self
+
+    async def _pin_hook(self, response: httpx.Response) -> None:
+        _check_pin(response, self.limits)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
