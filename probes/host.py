@@ -169,10 +169,18 @@ async def _isapi(
     )
 
 
+def _signal_channels(t: Target, ctx: ProbeContext) -> list[int]:
+    return sorted({c.channel for c in ctx.inventory.cameras_of(t.id)})
+
+
+async def _dahua_signals(c: DahuaClient, t: Target, ctx: ProbeContext) -> list[ChannelSignal]:
+    found = await _optional(lambda: c.signals(_signal_channels(t, ctx)))
+    return list(found or [])
+
+
 async def _dahua(
     t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, want_signals: bool
 ) -> Gathered:
-    del want_signals
     async with DeviceHttp(limits_for(t.address, ctx.config), cred) as http:
         c = DahuaClient(http, base_url(t.address), campus_tz(ctx))
         info = await c.device_info()
@@ -180,8 +188,9 @@ async def _dahua(
         dtime = await _optional(c.time)
         mid = (t0 + time.time()) / 2
         uptime = await _optional(c.uptime)
+        signals = await _dahua_signals(c, t, ctx) if want_signals else []
     return Gathered(
-        facts=HostFacts(info=info, time=dtime, uptime_s=uptime),
+        facts=HostFacts(info=info, time=dtime, uptime_s=uptime, signals=signals),
         driver="dahua",
         clock_offset_s=_offset(dtime.utc if dtime else None, mid),
         clock_raw=dtime.raw if dtime else None,
@@ -287,7 +296,8 @@ async def _supplement(
             if Protocol.DAHUA in t.protocols:
                 d = DahuaClient(http, base, campus_tz(ctx))
                 uptime = await _optional(d.uptime)
-                return Gathered(facts=HostFacts(uptime_s=uptime), driver="dahua")
+                signals = await _dahua_signals(d, t, ctx) if want_signals else []
+                return Gathered(facts=HostFacts(uptime_s=uptime, signals=signals), driver="dahua")
     except (DeviceError, TimeoutError):
         return None
     return None

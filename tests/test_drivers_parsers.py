@@ -385,6 +385,13 @@ def test_dahua_failed_disk_and_find_results() -> None:
     assert spans[1][1] == dt.datetime(2024, 5, 1, 2, tzinfo=UTC)
 
 
+def test_dahua_video_loss_event_indexes() -> None:
+    # getEventIndexes lists the 0-based inputs whose event is active now.
+    signals = dahua.parse_video_loss(b"channels[0]=1\r\nchannels[1]=3\r\n", [1, 2, 3, 4, 5])
+    assert {s.channel: s.signal for s in signals} == {1: True, 2: False, 3: True, 4: False, 5: True}
+    assert all(s.signal for s in dahua.parse_video_loss(b"OK\r\n", [1, 2]))
+
+
 def test_dahua_rejects_xml_and_error_bodies() -> None:
     with pytest.raises(DeviceError):
         dahua.parse_kv(b"<html>login</html>")

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from probes.drivers.http import DeviceError, DeviceHttp
 from probes.facts import (
+    ChannelSignal,
     DeviceInfo,
     DeviceTime,
     Disk,
@@ -191,6 +192,14 @@ def parse_find_next(body: bytes, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.da
     return spans
 
 
+def parse_video_loss(body: bytes, channels: list[int]) -> list[ChannelSignal]:
+    """eventManager getEventIndexes&code=VideoLoss → `channels[0]=2` lines name the
+    (0-based) inputs that have lost video now; every other listed channel has signal."""
+    kv = parse_kv(body)
+    lost = {int(v) + 1 for k, v in kv.items() if k.startswith("channels[") and v.strip().isdigit()}
+    return [ChannelSignal(channel=ch, signal=ch not in lost) for ch in channels]
+
+
 def _fmt(t: dt.datetime, tz: dt.tzinfo) -> str:
     return quote(t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"))
 
@@ -223,6 +232,11 @@ class DahuaClient:
 
     async def uptime(self) -> float | None:
         return parse_uptime(await self._get("/cgi-bin/magicBox.cgi?action=getUpTime"))
+
+    async def signals(self, channels: list[int]) -> list[ChannelSignal]:
+        """Video loss per analog input (a DVR); firmware without it: DeviceError."""
+        body = await self._get("/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss")
+        return parse_video_loss(body, channels)
 
     async def disks(self) -> list[Disk]:
         return parse_storage(await self._get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
