@@ -46,6 +46,7 @@ from camwatch.service import (
 from camwatch.settings import Settings
 from camwatch.tui import FiringAlert, LiveInfo, live_view, plain_line
 from inventory.models import CameraKind, Inventory
+from probes.result import CheckKind
 
 log = logging.getLogger("camwatch.demo")
 
@@ -242,28 +243,50 @@ class SimulatorProcess:
 
 
 @dataclass
-class Step:
+class Episode:
+    """One fault: injected at `at_s` (or, with `ready`, once that holds — e.g. a camera's
+    picture baseline is learned, so a blur can be told from its normal view — but no
+    later than `latest_s`), cleared `hold_s` later."""
+
     at_s: float
-    text: str
-    action: Callable[[], Awaitable[None]]
+    hold_s: float
+    device: str
+    kind: str
+    severity: float | None
+    broke: str
+    fixed: str
+    ready: Callable[[], bool] | None = None
+    latest_s: float | None = None
 
 
 @dataclass
 class Scenario:
-    steps: list[Step] = field(default_factory=list)
+    sim: Any
+    episodes: list[Episode] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
-    async def run(self, t0: float) -> None:
+    async def _note(self, t0: float, text: str, fn: Callable[[], Awaitable[None]]) -> None:
+        at = asyncio.get_running_loop().time() - t0
+        try:
+            await fn()
+            self.log.append(f"{at:4.0f} s  {text}")
+        except Exception as exc:  # a broken step must not end the demo
+            self.log.append(f"{at:4.0f} s  {text} — failed: {type(exc).__name__}")
+        event(log, "scenario step", step=text)
+
+    async def _episode(self, t0: float, ep: Episode) -> None:
         loop = asyncio.get_running_loop()
-        for step in sorted(self.steps, key=lambda s: s.at_s):
-            await asyncio.sleep(max(0.0, t0 + step.at_s - loop.time()))
-            try:
-                await step.action()
-                self.log.append(f"{step.at_s:4.0f} s  {step.text}")
-            except Exception as exc:  # a broken step must not end the demo
-                self.log.append(f"{step.at_s:4.0f} s  {step.text} — failed: "
-                                f"{type(exc).__name__}")
-            event(log, "scenario step", step=step.text)
+        await asyncio.sleep(max(0.0, t0 + ep.at_s - loop.time()))
+        if ep.ready is not None:
+            latest = t0 + (ep.latest_s if ep.latest_s is not None else ep.at_s)
+            while not ep.ready() and loop.time() < latest:  # noqa: ASYNC110 - polls state
+                await asyncio.sleep(0.5)
+        await self._note(t0, ep.broke, lambda: self.sim.fault(ep.device, ep.kind, ep.severity))
+        await asyncio.sleep(ep.hold_s)
+        await self._note(t0, ep.fixed, lambda: self.sim.clear(ep.device))
+
+    async def run(self, t0: float) -> None:
+        await asyncio.gather(*(self._episode(t0, ep) for ep in self.episodes))
 
 
 def pick_devices(inventory: Inventory) -> tuple[str | None, str | None, str | None]:
@@ -277,29 +300,44 @@ def pick_devices(inventory: Inventory) -> tuple[str | None, str | None, str | No
     return blur, disk, offline
 
 
-def build_scenario(sim: Any, inventory: Inventory, length_s: float) -> Scenario:
+def build_scenario(sim: Any, inventory: Inventory, length_s: float,
+                   baseline_learned: Callable[[str], bool] | None = None) -> Scenario:
+    """A recorder disk fails, a camera goes offline, a lens goes blurry (once its
+    baseline is learned); each is fixed after long enough to be detected (two check
+    intervals and the alert debounce) and seen."""
     blur, disk, offline = pick_devices(inventory)
-    sc = Scenario()
-
-    def step(frac: float, text: str, fn: Callable[[], Awaitable[None]]) -> None:
-        sc.steps.append(Step(frac * length_s, text, fn))
+    sc = Scenario(sim)
+    hold = min(45.0, 0.35 * length_s)
 
     def place(dev: str) -> str:
         return inventory.place_of(dev)
 
-    if blur:
-        step(0.30, f"鏡頭失焦 lens goes blurry: {place(blur)} ({blur})",
-             lambda: sim.fault(blur, "blurred", 8))
-        step(0.72, f"鏡頭已修復 lens refocused: {place(blur)}", lambda: sim.clear(blur))
     if disk:
-        step(0.18, f"硬碟故障 recorder disk fails: {place(disk)} ({disk})",
-             lambda: sim.fault(disk, "disk-failed", 1))
-        step(0.60, f"已更換硬碟 disk replaced: {place(disk)}", lambda: sim.clear(disk))
+        sc.episodes.append(Episode(
+            0.15 * length_s, hold, disk, "disk-failed", 1,
+            f"硬碟故障 recorder disk fails: {place(disk)} ({disk})",
+            f"已更換硬碟 disk replaced: {place(disk)} ({disk})"))
     if offline:
-        step(0.24, f"攝影機斷線 camera offline: {place(offline)} ({offline})",
-             lambda: sim.fault(offline, "offline"))
-        step(0.66, f"攝影機恢復連線 camera back: {place(offline)}", lambda: sim.clear(offline))
+        sc.episodes.append(Episode(
+            0.22 * length_s, hold, offline, "offline", None,
+            f"攝影機斷線 camera offline: {place(offline)} ({offline})",
+            f"攝影機恢復連線 camera back: {place(offline)} ({offline})"))
+    if blur:
+        ready = (lambda: baseline_learned(blur)) if baseline_learned is not None else None
+        sc.episodes.append(Episode(
+            0.25 * length_s, hold, blur, "blurred", 8,
+            f"鏡頭失焦 lens goes blurry: {place(blur)} ({blur})",
+            f"鏡頭已修復 lens refocused: {place(blur)} ({blur})",
+            ready=ready, latest_s=0.5 * length_s))
     return sc
+
+
+def learned_in(state: Any) -> Callable[[str], bool]:
+    def learned(camera: str) -> bool:
+        r = state.get(camera, CheckKind.PICTURE)
+        return r is not None and r.values.get("learning") is False
+
+    return learned
 
 
 # --- alerts as the live view shows them ---------------------------------------------------
@@ -376,7 +414,6 @@ def demo_settings(settings_path: Path | None, workdir: Path, am: Binary | None,
         host_interval=5.0,
         recording_interval=5.0 if fast else 10.0,
         picture_interval=3.0 if fast else 5.0,
-        timeout=4.0,
         retries=0,
         jitter=0.1,
         alert_resend_interval=10.0,
@@ -439,7 +476,7 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
         sys.stdout.flush()
 
         t0 = loop.time()
-        scenario = build_scenario(sim, inventory, length)
+        scenario = build_scenario(sim, inventory, length, learned_in(service.state))
         scenario_task = asyncio.create_task(scenario.run(t0))
         info = LiveInfo(title=f"camwatch demo — {inventory.campus.name}", urls=urls,
                         sheets_dir=str(output), events=scenario.log, duration_s=duration)
