@@ -68,9 +68,11 @@ async def campus() -> AsyncIterator[tuple[dict[str, SimDevice], SnmpAgents]]:
     await agents.stop()
 
 
-def _target(agents: SnmpAgents, dev: SimDevice, auth: V2c | V3 | None = None) -> SnmpTarget:
+def _target(
+    agents: SnmpAgents, dev: SimDevice, auth: V2c | V3 | None = None, codec: str = "pysnmp"
+) -> SnmpTarget:
     host, port = agents.addresses[dev.id]
-    return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=0.5, retries=0)
+    return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=0.5, retries=0, codec=codec)
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "dahua", "synology", "generic"])
@@ -193,11 +195,12 @@ async def test_offline_auth_and_slow_faults(campus) -> None:
     dev.clear_faults()
 
 
-async def test_malformed_values_do_not_raise(campus) -> None:
+@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
+async def test_malformed_values_do_not_raise(campus, codec: str) -> None:
     devices, agents = campus
     dev = devices["generic"]
     dev.apply_fault(FaultKind.MALFORMED)
-    reading = await read_recorder(_target(agents, dev), "generic")
+    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
     assert reading.ok
     assert reading.system is not None and reading.system.uptime_s is None
     assert reading.storage == ()  # junk sizes are left out, never guessed
@@ -234,7 +237,8 @@ def test_records_are_sorted_and_unique() -> None:
         assert keys == sorted(keys) and len(set(keys)) == len(keys)
 
 
-async def test_endless_and_non_increasing_tables_end(campus, monkeypatch) -> None:
+@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
+async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec: str) -> None:
     """A broken agent that never ends a table, or answers with the OID it was asked,
     still gives a bounded reading."""
     from pysnmp.proto import rfc1902
@@ -264,7 +268,7 @@ async def test_endless_and_non_increasing_tables_end(campus, monkeypatch) -> Non
     monkeypatch.setattr(_Responder, "_answer", endless)
     monkeypatch.setattr(driver, "MAX_ROWS", 300)
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev), "generic")
+    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
     assert time.monotonic() - started < 10
     assert reading.system is not None and reading.system.sys_uptime_s == 1.0
 
@@ -274,6 +278,6 @@ async def test_endless_and_non_increasing_tables_end(campus, monkeypatch) -> Non
 
     monkeypatch.setattr(_Responder, "_answer", same)
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev), "generic")
+    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
     assert time.monotonic() - started < 5
     assert reading.storage == () and reading.disks == ()

@@ -81,9 +81,11 @@ async def snmpd(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
         log.close()
 
 
-async def test_v2c_system_and_storage_from_snmpd(snmpd: tuple[str, int]) -> None:
+@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
+async def test_v2c_system_and_storage_from_snmpd(snmpd: tuple[str, int], codec: str) -> None:
     host, port = snmpd
-    reading = await read_recorder(SnmpTarget(host, port, V2c(COMMUNITY), timeout=2), "generic")
+    target = SnmpTarget(host, port, V2c(COMMUNITY), timeout=2, codec=codec)
+    reading = await read_recorder(target, "generic")
     assert reading.ok, reading.error
     system = reading.system
     assert system is not None
@@ -116,10 +118,12 @@ async def test_v3_sha_aes_against_snmpd(snmpd: tuple[str, int]) -> None:
     assert nobody.error is not None and nobody.error.kind == SnmpErrorKind.AUTH
 
 
-async def test_wrong_community_against_snmpd_is_bounded(snmpd: tuple[str, int]) -> None:
+@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
+async def test_wrong_community_against_snmpd_is_bounded(snmpd: tuple[str, int], codec: str) -> None:
     host, port = snmpd
     started = time.monotonic()
-    reading = await read_host(SnmpTarget(host, port, V2c("wrong"), timeout=0.5, retries=1))
+    target = SnmpTarget(host, port, V2c("wrong"), timeout=0.5, retries=1, codec=codec)
+    reading = await read_host(target)
     assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
     assert reading.error.reason.startswith("SNMP 無回應")
     assert time.monotonic() - started < 4.0
