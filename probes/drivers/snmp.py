@@ -22,6 +22,7 @@ prometheus-snmp-exporter spends on the same OIDs. v3 always goes through pysnmp.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import socket
@@ -240,7 +241,7 @@ def to_int(value: object) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     if isinstance(value, str):
@@ -248,7 +249,13 @@ def to_int(value: object) -> int | None:
         if m is None:
             return None
         text = m.group(1)
-        return int(float(text)) if "." in text else int(text)
+        try:
+            number = float(text) if "." in text else int(text)
+        except (ValueError, OverflowError):  # thousands of digits from a hostile agent
+            return None
+        if isinstance(number, float) and not math.isfinite(number):
+            return None
+        return int(number)
     return None
 
 
@@ -256,14 +263,14 @@ def parse_size(value: object) -> int | None:
     """Bytes from a size a device wrote as text: "5.46 TB", "512 MB", "0.0 GB"
     (binary multiples, as NAS and NVR firmware mean them), or a plain number of bytes."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
+        return to_int(value)
     if not isinstance(value, str):
         return None
     m = _SIZE.match(value)
     if m is None:
         return to_int(value)
-    number = float(m.group(1))
-    return int(number * 1024 ** _POWERS[m.group(2).upper()])
+    size = float(m.group(1)) * 1024 ** _POWERS[m.group(2).upper()]
+    return int(size) if math.isfinite(size) else None  # "9999…9 TB" is no size
 
 
 def _unsigned32(n: int) -> int:
@@ -298,7 +305,7 @@ def table_rows(pairs: Iterable[Pair], entry: str) -> dict[str, dict[int, PlainVa
 
 def _ticks_to_s(value: object) -> float | None:
     n = to_int(value)
-    return None if n is None else n / 100.0
+    return None if n is None or abs(n) > 2**64 else n / 100.0
 
 
 def _text(value: object) -> str | None:
