@@ -549,9 +549,12 @@ async def _probe_host(
         c.kind == CameraKind.ANALOG or c.address is None for c in ctx.inventory.cameras_of(t.id)
     )
     if Protocol.ONVIF in t.protocols:
-        await onvif_prepare()  # WSDL parsing, once per process, outside the deadline
+        await onvif_prepare()  # WSDL parsing, once per process (the first probe only)
+    # Finish inside the scheduler's own timeout (the same setting), so that this
+    # check's reason is the one reported, not a bare "timed out".
+    end = started + 0.9 * timeout
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(max(0.2, end - time.monotonic())):
             got = await gather(t, ctx, want_signals)
     except SecretError as exc:
         return [result(device_id, Status.UNKNOWN, f"無法取得登入密碼：{exc}")]
@@ -561,7 +564,8 @@ async def _probe_host(
     if got.driver is None and not any(e.reason_code in FINAL_CODES for e in got.errors):
         # No protocol gave an answer: is anything listening at all?
         port = t.address.http_port
-        if await tcp_connect(t.address.host, port, min(timeout, 3.0)):
+        limit = max(0.2, min(3.0, started + 0.95 * timeout - time.monotonic()))
+        if await tcp_connect(t.address.host, port, limit):
             if got.errors:
                 err = got.errors[0]
                 return [

@@ -25,7 +25,7 @@ from inventory.models import Camera, Protocol, Recorder
 from probes.api import ProbeContext
 from probes.drivers.dahua import DahuaClient
 from probes.drivers.http import DeviceError, DeviceHttp, base_url, limits_for
-from probes.drivers.isapi import IsapiClient
+from probes.drivers.isapi import IsapiClient, spans_to_recording
 from probes.drivers.onvif import OnvifSession, RecordingInfo, RecordingJob, channel_of
 from probes.drivers.onvif import prepare as onvif_prepare
 from probes.facts import ChannelRecording, Disk, DiskStatus
@@ -53,6 +53,7 @@ class RecFacts:
     # device clock - probe clock: footage times are the device's, so ages are measured
     # against the device's own "now" (a drifting clock is the host check's finding).
     clock_offset_s: float | None = None
+    timed_out: bool = False
     drivers: list[str] = field(default_factory=list)
     errors: list[DeviceError] = field(default_factory=list)
 
@@ -161,7 +162,6 @@ async def _isapi(
             return
         tracks = await c.tracks()
         window = now - dt.timedelta(hours=24)
-        chans: dict[int, ChannelRecording] = {}
         for tid, (ch, enabled) in sorted(tracks.items()):
             if tid % 100 != 1:
                 continue
@@ -170,10 +170,7 @@ async def _isapi(
             if oldest is None:
                 oldest = await c.oldest(tid, now)
                 _remember_oldest(memory, ch, oldest, now)
-            from probes.drivers.isapi import spans_to_recording
-
-            chans[ch] = spans_to_recording(ch, enabled, recent, oldest, GAP_MIN)
-    _merge(f, chans)
+            _merge(f, {ch: spans_to_recording(ch, enabled, recent, oldest, GAP_MIN)})
 
 
 async def _dahua(
@@ -190,10 +187,7 @@ async def _dahua(
         f.disks = await c.disks()
         await _clock(c, f)
         f.drivers.append("dahua")
-        chans: dict[int, ChannelRecording] = {}
         window = now - dt.timedelta(hours=24)
-        from probes.drivers.isapi import spans_to_recording
-
         for ch in channels:
             recent = await c.find_spans(ch, window, now)
             oldest = _oldest_cached(memory, ch, now)
@@ -203,8 +197,7 @@ async def _dahua(
                 )
                 oldest = min((s for s, _ in early), default=None)
                 _remember_oldest(memory, ch, oldest, now)
-            chans[ch] = spans_to_recording(ch, None, recent, oldest, GAP_MIN)
-    _merge(f, chans)
+            _merge(f, {ch: spans_to_recording(ch, None, recent, oldest, GAP_MIN)})
 
 
 async def _clock(c: IsapiClient | DahuaClient, f: RecFacts) -> None:
@@ -292,9 +285,11 @@ async def _snmp_disks(t: Target, ctx: ProbeContext, f: RecFacts) -> None:
         f.drivers.append("snmp")
 
 
-async def gather(t: Target, ctx: ProbeContext, rec: Recorder, now: dt.datetime) -> RecFacts:
+async def gather(
+    t: Target, ctx: ProbeContext, rec: Recorder, now: dt.datetime, f: RecFacts
+) -> RecFacts:
+    """Fill `f` (in place, so that what was learnt survives a timeout)."""
     cred = login(t, ctx)
-    f = RecFacts()
     protos = t.protocols
     channel_numbers = sorted({c.channel for c in ctx.inventory.cameras_of(rec.id)})
     steps: list[tuple[str, Any]] = []
@@ -357,10 +352,11 @@ def judge_channel(
     now: dt.datetime,
     footage_max_age_s: float,
     gaps_known: bool,
+    missing: str = "主機未回報此路的錄影資料",
 ) -> ChannelVerdict:
     label = channel_label(cam)
     if rec is None:
-        return ChannelVerdict(cam, Status.UNKNOWN, f"{label}：主機未回報此路的錄影資料", [], {})
+        return ChannelVerdict(cam, Status.UNKNOWN, f"{label}：{missing}", [], {})
     values: dict[str, Value] = {"channel": cam.channel, "recording": rec.recording}
     problems: list[str] = []
     findings: list[Finding] = []
@@ -527,20 +523,24 @@ async def _probe(
             return [result(device_id, Status.UNKNOWN, "錄影由主機的錄影檢查回報")]
         return [result(device_id, Status.UNKNOWN, "清冊中沒有這個主機")]
     cams = sorted(inv.cameras_of(rec.id), key=lambda c: c.channel)
-    # Recorders have a search per channel: allow a longer budget than one request.
-    budget = ctx.config.timeout * 3
+    timeout = ctx.config.timeout
     if Protocol.ONVIF in t.protocols:
-        await onvif_prepare()  # WSDL parsing, once per process, outside the deadline
+        await onvif_prepare()  # WSDL parsing, once per process (the first probe only)
+    # Finish inside the scheduler's own timeout (the same setting). Channels are added
+    # to `facts` as each one is searched, so a recorder too slow to answer every channel
+    # in time still gets its disks and the channels it did answer judged.
+    facts = RecFacts()
     try:
-        async with asyncio.timeout(budget):
-            facts = await gather(t, ctx, rec, at)
+        async with asyncio.timeout(max(0.2, started + 0.9 * timeout - time.monotonic())):
+            await gather(t, ctx, rec, at, facts)
     except SecretError as exc:
         reason = f"無法取得登入密碼：{exc}"
         return [result(device_id, Status.UNKNOWN, reason)] + [
             result(c.id, Status.UNKNOWN, f"{channel_label(c)}：{reason}") for c in cams
         ]
     except TimeoutError:
-        facts = RecFacts(errors=[DeviceError("timeout", f"主機無回應（逾時 {budget:g} 秒）")])
+        facts.errors.append(DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）"))
+        facts.timed_out = True
 
     if not facts.drivers:
         err = next((e for e in facts.errors if e.reason_code in FINAL_CODES), None)
@@ -558,7 +558,14 @@ async def _probe(
     out: list[CheckResult] = []
     ch_verdicts = [
         judge_channel(
-            c, facts.channels.get(c.channel), dev_now, cfg.footage_max_age_s, facts.gaps_known
+            c,
+            facts.channels.get(c.channel),
+            dev_now,
+            cfg.footage_max_age_s,
+            facts.gaps_known,
+            f"主機回覆太慢，{timeout:g} 秒內未查完此路"
+            if facts.timed_out
+            else "主機未回報此路的錄影資料",
         )
         for c in cams
     ]
@@ -586,6 +593,10 @@ async def _probe(
         status, reason = Status.FAIL, "；".join(problems)
     elif ch_verdicts and all(v.status == Status.UNKNOWN for v in ch_verdicts):
         status, reason = Status.UNKNOWN, "主機未回報各路的錄影資料"
+    elif facts.timed_out:
+        missing = sum(1 for v in ch_verdicts if v.status == Status.UNKNOWN)
+        status = Status.UNKNOWN
+        reason = f"主機回覆太慢：{timeout:g} 秒內只查完部分通道（{missing} 路未查）"
     else:
         status = Status.OK
         reason = "錄影正常"

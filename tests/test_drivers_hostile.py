@@ -513,3 +513,49 @@ async def test_foreign_service_address_is_never_contacted(serve) -> None:  # typ
     # the search went to the device itself (which does not implement it)
     assert any("/onvif/search" in h for h in peer.hits)
     assert res[0].status == Status.UNKNOWN
+
+
+async def test_recorder_too_slow_for_every_channel_keeps_what_it_answered(serve) -> None:  # type: ignore[no-untyped-def]
+    """Channel 2's search hangs: disks and channel 1 are still judged; channel 2 is
+    unknown with a reason, all within the check's own deadline."""
+    ns = 'xmlns="http://www.hikvision.com/ver20/XMLSchema"'
+
+    async def isapi(request: web.Request) -> web.StreamResponse:
+        now = dt.datetime.now(dt.UTC)
+        path = request.path
+        if path == "/ISAPI/System/time":
+            body = f"<Time {ns}><localTime>{now:%Y-%m-%dT%H:%M:%S}Z</localTime></Time>"
+        elif path == "/ISAPI/ContentMgmt/Storage":
+            body = (
+                f"<storage {ns}><hddList><hdd><id>1</id><status>ok</status>"
+                "<capacity>1000</capacity><freeSpace>500</freeSpace></hdd></hddList></storage>"
+            )
+        elif path == "/ISAPI/ContentMgmt/record/tracks":
+            body = (
+                f"<TrackList {ns}><Track><id>101</id><Channel>1</Channel><Enable>true</Enable>"
+                "</Track><Track><id>201</id><Channel>2</Channel><Enable>true</Enable></Track>"
+                "</TrackList>"
+            )
+        elif path == "/ISAPI/ContentMgmt/search":
+            if b"<trackID>201</trackID>" in await request.read():
+                await asyncio.sleep(2.5)
+            start = now - dt.timedelta(days=40)
+            body = (
+                f"<CMSearchResult {ns}><responseStatusStrg>OK</responseStatusStrg><matchList>"
+                f"<searchMatchItem><timeSpan><startTime>{start:%Y-%m-%dT%H:%M:%S}Z</startTime>"
+                f"<endTime>{now:%Y-%m-%dT%H:%M:%S}Z</endTime></timeSpan></searchMatchItem>"
+                "</matchList></CMSearchResult>"
+            )
+        else:
+            return web.Response(status=404)
+        return web.Response(text=body, content_type="application/xml")
+
+    peer = await serve(isapi)
+    inv = inventory_for(peer.host, peer.port, [Protocol.ISAPI], analog=2)
+    t0 = time.monotonic()
+    res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv, timeout=2.0))}
+    assert time.monotonic() - t0 < 3.0
+    assert res["nvr-x"].status == Status.UNKNOWN and "太慢" in res["nvr-x"].reason
+    assert res["nvr-x"].values["disk.1.free_bytes"] == 500 * 1024 * 1024
+    assert res["cam-1"].status == Status.OK, res["cam-1"].reason
+    assert res["cam-2"].status == Status.UNKNOWN and "未查完" in res["cam-2"].reason
