@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 from lxml import etree
 
@@ -141,9 +142,91 @@ def _check_pin(response: httpx.Response, limits: HttpLimits) -> None:
         return
     stream = response.extensions.get("network_stream")
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    if not cert or hashlib.sha256(cert).hexdigest() != _norm_pin(limits.tls_pin_sha256):
+    if not _pin_matches(ssl_object, limits.tls_pin_sha256):
         raise DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
+
+
+def _pin_matches(ssl_object: Any, pin: str) -> bool:
+    cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not isinstance(cert, bytes) or not cert:
+        return False
+    return hashlib.sha256(cert).hexdigest() == _norm_pin(pin)
+
+
+class _PinnedStream(httpcore.AsyncNetworkStream):
+    """A connection whose TLS handshake is checked against the pin before it is used:
+    not one byte of a request (a WS-Security digest in a SOAP body, a digest response)
+    reaches a peer with another certificate. (The `timeout` parameters are httpcore's
+    interface.)"""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream, pin: str) -> None:
+        self._inner = inner
+        self._pin = pin
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        if not _pin_matches(tls.get_extra_info("ssl_object"), self._pin):
+            await tls.aclose()
+            raise DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
+        return tls
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _PinningBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, pin: str) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._pin = pin
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _PinnedStream(stream, self._pin)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        raise DeviceError("unreachable", "無法連線到主機")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _transport(limits: HttpLimits) -> httpx.AsyncHTTPTransport | None:
+    """With a pin: httpx's transport on a connection pool that checks the pin at the
+    TLS handshake (httpx has no public hook between handshake and request)."""
+    if not limits.tls_pin_sha256:
+        return None
+    ctx = _ssl_context(limits)
+    transport = httpx.AsyncHTTPTransport(verify=ctx, trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ctx, network_backend=_PinningBackend(limits.tls_pin_sha256)
+    )
+    return transport
 
 
 def _auth(auth: Auth) -> httpx.Auth | None:
@@ -171,15 +254,15 @@ class DeviceHttp:
     async def __aenter__(self) -> DeviceHttp:
         self._client = httpx.AsyncClient(
             verify=_ssl_context(self.limits),
+            transport=_transport(self.limits),
             follow_redirects=False,
             trust_env=False,
             # A connect that hangs is a device that is not there (unreachable); a reply
             # that hangs is a device that is there but stuck (timeout).
             timeout=httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout * 0.6, 5.0)),
             headers={"User-Agent": "camwatch", "Accept-Encoding": "identity"},
-            # The pin is checked on every response as it arrives, so that a wrong
-            # certificate stops the exchange before a digest challenge is answered: an
-            # impostor never gets even a digest response to crack offline.
+            # The pin is checked at the TLS handshake (_transport) and again on every
+            # response as it arrives: an impostor never gets even a digest response.
             event_hooks={"response": [self._pin_hook]},
         )
         return self
