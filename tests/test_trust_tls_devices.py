@@ -6,8 +6,9 @@ from the inventory and one more property: when the certificate is not trusted (n
 verified, or not the pinned one), no credential — not even a digest response, which
 can be cracked offline — is sent to the impostor.
 
-Guards: probes.drivers.http (_ssl_context, _check_pin before the auth flow answers a
-challenge), probes.picture passing Address.tls_verify / tls_pin_sha256 on.
+Guards: probes.drivers.http (_ssl_context; the pin checked at the TLS handshake by
+_PinnedStream, and on each response before a challenge is answered), probes.picture
+passing Address.tls_verify / tls_pin_sha256 on.
 """
 
 from __future__ import annotations
@@ -72,18 +73,21 @@ async def https_camera(tmp_path: Path) -> AsyncIterator[HttpsCamera]:
     await runner.cleanup()
 
 
-def inventory(campus: SmallCampus, port: int, **tls: object) -> Inventory:
+def inventory(campus: SmallCampus, port: int, protocol: Protocol = Protocol.ISAPI,
+              **tls: object) -> Inventory:
     inv = campus.inventory
     template = inv.cameras[campus.ip_camera("hikvision")]
     cam = template.model_copy(update={
-        "id": CAM, "channel": 98, "protocols": [Protocol.ISAPI],
+        "id": CAM, "channel": 98, "protocols": [protocol],
         "address": Address(host="127.0.0.1", http_port=port, https=True, **tls),  # type: ignore[arg-type]
     })
     return inv.model_copy(update={"cameras": {**inv.cameras, CAM: cam}})
 
 
-async def picture(campus: SmallCampus, port: int, **tls: object) -> tuple[Status, str]:
-    ctx = ProbeContext(inventory(campus, port, **tls), SecretStore(), ProbeConfig(timeout=3))
+async def picture(campus: SmallCampus, port: int, protocol: Protocol = Protocol.ISAPI,
+                  **tls: object) -> tuple[Status, str]:
+    inv = inventory(campus, port, protocol, **tls)
+    ctx = ProbeContext(inv, SecretStore(), ProbeConfig(timeout=3))
     res = await probe(CheckKind.PICTURE, CAM, ctx)
     return res[0].status, res[0].reason
 
@@ -102,13 +106,17 @@ async def test_self_signed_device_is_refused_by_default_without_sending_credenti
     assert https_camera.requests == 0  # the handshake failed: nothing was sent at all
 
 
+@pytest.mark.parametrize("protocol", [Protocol.ISAPI, Protocol.ONVIF])
 async def test_wrong_pin_is_refused_before_any_credential_is_sent(
-    campus: SmallCampus, https_camera: HttpsCamera
+    campus: SmallCampus, https_camera: HttpsCamera, protocol: Protocol
 ) -> None:
-    status, reason = await picture(campus, https_camera.port, tls_pin_sha256="ab" * 32)
+    status, reason = await picture(campus, https_camera.port, protocol,
+                                   tls_pin_sha256="ab" * 32)
     assert status == Status.UNKNOWN
     assert "指紋" in reason
-    # an impostor must not even get a digest response to crack offline
+    # checked at the TLS handshake: an impostor gets no request at all — neither a
+    # digest response nor an ONVIF WS-Security UsernameToken digest to crack offline
+    assert https_camera.requests == 0
     assert https_camera.authorizations == []
 
 
