@@ -157,18 +157,80 @@ def machine() -> dict[str, Any]:
 
 # ---- fleets --------------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r'^(camwatch_scheduler_(?:checks_total|lag_seconds))\{check="(\w+)"\}\s+(\S+)')
+_SAMPLE = re.compile(
+    r"^(camwatch_scheduler_checks_total|camwatch_scheduler_lag_seconds"
+    r"|camwatch_probe_duration_seconds_sum|camwatch_probe_duration_seconds_count)"
+    r'\{(?:check|driver)="([\w-]+)"\}\s+(\S+)'
+)
+_FAMILY = {
+    "camwatch_scheduler_checks_total": "checks",
+    "camwatch_scheduler_lag_seconds": "lag",
+    "camwatch_probe_duration_seconds_sum": "dur_sum",
+    "camwatch_probe_duration_seconds_count": "dur_count",
+}
 
 
 def scrape(url: str) -> dict[str, dict[str, float]]:
-    """{'checks': {kind: n}, 'lag': {kind: s}} from camwatch's /metrics."""
-    out: dict[str, dict[str, float]] = {"checks": {}, "lag": {}}
+    """{'checks': {kind: n}, 'lag': {kind: s}, 'dur_sum'/'dur_count': {driver: x}} from
+    camwatch's /metrics."""
+    out: dict[str, dict[str, float]] = {v: {} for v in _FAMILY.values()}
     for line in http_get(url).decode("utf-8", "replace").splitlines():
         m = _SAMPLE.match(line)
         if m:
-            key = "checks" if m.group(1).endswith("checks_total") else "lag"
-            out[key][m.group(2)] = float(m.group(3))
+            out[_FAMILY[m.group(1)]][m.group(2)] = float(m.group(3))
     return out
+
+
+OUR_PACKAGES = ("camwatch", "probes", "exporters", "inventory", "reports", "alerts")
+
+
+def _frame_parts(frame: str) -> tuple[str, str]:
+    """('func (pkg/file.py)', 'pkg') of a py-spy frame 'func (pkg/file.py:123)'."""
+    m = re.match(r"^(.*) \((.*?)(?::\d+)?\)$", frame)
+    if m is None:
+        return frame, "?"
+    func, path = m.group(1), m.group(2)
+    head = path.split("/", 1)[0]
+    package = head if "/" in path else head.removesuffix(".py")
+    return f"{func} ({path})", package
+
+
+def summarise_profile(raw: Path, top: int = 12) -> dict[str, Any]:
+    """From py-spy's raw (collapsed) stacks: where the CPU went by package (the leaf
+    frame's top-level package: pyasn1, httpx, zeep, cv2 via probes.scoring...), the
+    top leaf functions, and the inclusive share of camwatch's own functions."""
+    by_pkg: dict[str, int] = {}
+    self_n: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    with contextlib.suppress(OSError), raw.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not count.isdigit() or not stack:
+                continue
+            n = int(count)
+            total += n
+            parts = [_frame_parts(f) for f in stack.split(";")]
+            leaf, pkg = parts[-1]
+            by_pkg[pkg] = by_pkg.get(pkg, 0) + n
+            self_n[leaf] = self_n.get(leaf, 0) + n
+            for func in {f for f, p in parts if p in OUR_PACKAGES}:
+                ours[func] = ours.get(func, 0) + n
+
+    def pct(d: dict[str, int], skip_over: float = 101.0) -> list[list[Any]]:
+        if not total:
+            return []
+        rows = [(k, round(100 * v / total, 1)) for k, v in d.items()]
+        rows = [r for r in rows if r[1] <= skip_over]
+        return [list(r) for r in sorted(rows, key=lambda r: -r[1])[:top]]
+
+    return {
+        "samples": total,
+        "self_pct_by_package": pct(by_pkg),
+        "self_pct": pct(self_n),
+        # frames every sample passes through (the CLI, the loop) say nothing: left out
+        "camwatch_inclusive_pct": pct(ours, skip_over=90.0),
+    }
 
 
 class Fleet:
@@ -249,7 +311,12 @@ class Fleet:
             stop_process(self.proc)
 
     def phase(
-        self, kinds: tuple[str, ...], intervals: dict[str, float], window: float, name: str
+        self,
+        kinds: tuple[str, ...],
+        intervals: dict[str, float],
+        window: float,
+        name: str,
+        profile: Path | None = None,
     ) -> dict[str, Any]:
         """Run `camwatch run` with only `kinds` enabled for `window` seconds after it is
         ready; its CPU, checks, lag and memory over that window."""
@@ -291,13 +358,40 @@ class Fleet:
             ta = time.monotonic()
             m0 = scrape(base + "/metrics")
             tb = time.monotonic()
+            spy = None
+            if profile is not None:
+                profile.mkdir(parents=True, exist_ok=True)
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(proc.pid),
+                        "--duration",
+                        str(int(window)),
+                        "--rate",
+                        "50",
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                        "-o",
+                        str(profile / f"{name}.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            sim0 = cpu_s(self.proc.pid) if self.proc else 0.0
             c0, tc0 = cpu_s(proc.pid), time.monotonic()
             time.sleep(window)
             c1, tc1 = cpu_s(proc.pid), time.monotonic()
+            sim1 = cpu_s(self.proc.pid) if self.proc else 0.0
             td = time.monotonic()
             m1 = scrape(base + "/metrics")
             te = time.monotonic()
+            c2 = cpu_s(proc.pid)
             rss, peak = mem_mb(proc.pid)
+            if spy is not None:
+                spy.wait(timeout=60)
         finally:
             stop_process(proc)
         # Counters are read during the scrapes: take the rate between the scrapes'
@@ -311,7 +405,9 @@ class Fleet:
             "window_s": round(tc1 - tc0, 2),
             "cpu_s": round(c1 - c0, 3),
             "cpu_util_pct": round(100 * cpu_rate, 1),
+            "simulator_cpu_util_pct": round(100 * (sim1 - sim0) / (tc1 - tc0), 1),
             "scrape_s": round(te - td, 3),
+            "scrape_cpu_s": round(c2 - c1, 3),
             "rss_mb": round(rss, 1),
             "peak_rss_mb": round(peak, 1),
             "checks": {},
@@ -320,7 +416,16 @@ class Fleet:
             "lag_s": {},
             "lag_pct": {},
             "cpu_s_per_1000_checks": None,
+            "keeps_up": {},
+            "probe_wall_s": {},
         }
+        for driver, count in m1["dur_count"].items():
+            dn = count - m0["dur_count"].get(driver, 0.0)
+            if dn > 0:
+                ds = m1["dur_sum"].get(driver, 0.0) - m0["dur_sum"].get(driver, 0.0)
+                res["probe_wall_s"][driver] = round(ds / dn, 3)
+        if profile is not None:
+            res["profile"] = summarise_profile(profile / f"{name}.txt")
         total_rate = 0.0
         for kind in kinds:
             n = m1["checks"].get(kind, 0.0) - m0["checks"].get(kind, 0.0)
@@ -332,6 +437,10 @@ class Fleet:
             lag = m1["lag"].get(kind, 0.0)
             res["lag_s"][kind] = round(lag, 3)
             res["lag_pct"][kind] = round(100 * lag / intervals[kind], 2)
+            expected = res["expected_per_s"][kind]
+            # A scheduler that runs fewer checks than are due falls further behind
+            # every cycle, whatever lag a short window shows.
+            res["keeps_up"][kind] = rate >= 0.9 * expected
         if len(kinds) == 1 and total_rate > 0:
             res["cpu_s_per_1000_checks"] = round(1000 * cpu_rate / total_rate, 3)
         return res
@@ -347,6 +456,7 @@ def run_fleet(
     window: float,
     intervals: dict[str, float],
     parallel: bool = False,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """One fleet: the simulator once, then a phase per check kind and a combined one.
     `parallel` runs the four phases at once (--quick only: it proves the harness in
@@ -366,7 +476,8 @@ def run_fleet(
                     phases = {n: f.result() for n, f in futs.items()}
             else:
                 for n, ks in jobs:
-                    phases[n] = fleet.phase(ks, intervals, window, n)
+                    where = profile / f"{cameras}-{recorders}" if profile else None
+                    phases[n] = fleet.phase(ks, intervals, window, n, where)
                     log(
                         f"  {n}: {phases[n]['checks_per_s']} checks/s, "
                         f"{phases[n]['cpu_s_per_1000_checks']} CPU s/1000 checks, "
@@ -391,7 +502,13 @@ def run_fleet(
         "checks_per_s": combined["checks_per_s"],
         "expected_checks_per_s": combined["expected_per_s"],
         "checks_per_s_alone": {k: phases[k]["checks_per_s"][k] for k in KINDS},
+        "keeps_up": combined["keeps_up"],
+        "keeps_up_alone": {k: phases[k]["keeps_up"][k] for k in KINDS},
+        "probe_wall_s": combined["probe_wall_s"],
         "camwatch_cpu_util_pct": combined["cpu_util_pct"],
+        "simulator_cpu_util_pct": combined["simulator_cpu_util_pct"],
+        "metrics_scrape_s": combined["scrape_s"],
+        "metrics_scrape_cpu_s": combined["scrape_cpu_s"],
         "camwatch_startup_s": combined["startup_s"],
         "simulator": {
             **sim,
@@ -653,16 +770,31 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="cameras for the simulator start-up figure (default 2000; 0: skip)",
     )
+    ap.add_argument(
+        "--intervals",
+        default=None,
+        help="KIND:SECONDS,... overriding the real intervals (host:60,recording:300,picture:300)",
+    )
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="record each phase of camwatch with py-spy (raw stacks into DIR, top in JSON)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     a = ap.parse_args(argv)
 
     quick = a.quick
     fleets = parse_fleets(a.fleets or ("100:5" if quick else "1000:50,5000:250,10000:500"))
-    window = a.window if a.window is not None else (8.0 if quick else 20.0)
+    window = a.window if a.window is not None else (8.0 if quick else 15.0)
     frames = a.frames if a.frames is not None else (3 if quick else 40)
     polls = a.polls if a.polls is not None else (10 if quick else 200)
     sim_cameras = a.sim_cameras if a.sim_cameras is not None else (0 if quick else 2000)
-    intervals = QUICK_INTERVALS if quick else REAL_INTERVALS
+    intervals = dict(QUICK_INTERVALS if quick else REAL_INTERVALS)
+    for part in (a.intervals or "").split(","):
+        if part.strip():
+            kind, _, secs = part.partition(":")
+            intervals[kind.strip()] = float(secs)
 
     started = time.monotonic()
     summary: dict[str, Any] = {"machine": machine(), "quick": quick}
@@ -684,7 +816,9 @@ def main(argv: list[str] | None = None) -> int:
         summary["simulator_2000"] = sim_bench.run(
             sim_cameras, max(1, sim_cameras // 20), load_s=3.0
         )
-    summary["fleets"] = [run_fleet(c, r, window, intervals, parallel=quick) for c, r in fleets]
+    summary["fleets"] = [
+        run_fleet(c, r, window, intervals, parallel=quick, profile=a.profile) for c, r in fleets
+    ]
     summary["simulator_startup"] = [
         {
             "devices": f["devices"],
