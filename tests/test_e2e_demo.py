@@ -30,7 +30,8 @@ def test_demo_runs_headless_and_writes_the_sheets(tmp_path: Path) -> None:
     env.update(campus.passwords)
     proc = subprocess.run(
         [sys.executable, "-c", "from camwatch.cli import main; main()", "demo", "--duration", "60",
-         "--output", str(out), "--inventory", str(campus.path)],
+         "--output", str(out), "--inventory", str(campus.path),
+         "--screenshot", str(tmp_path / "view.svg")],
         capture_output=True, text=True, timeout=160, env=env, stdin=subprocess.DEVNULL,
     )
     text = proc.stdout + proc.stderr
@@ -40,6 +41,9 @@ def test_demo_runs_headless_and_writes_the_sheets(tmp_path: Path) -> None:
     assert "scenario:" in proc.stdout  # plain progress lines, not a live view
     for secret in campus.passwords.values():
         assert secret not in text
+
+    svg = (tmp_path / "view.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "scenario" in svg  # the live view, for the README
 
     sheets = sorted(out.glob("*.pdf"))
     units = set(campus.inventory.units)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
 import logging
 import os
 import secrets
@@ -44,7 +45,14 @@ from camwatch.service import (
     render_report,
 )
 from camwatch.settings import Settings
-from camwatch.tui import FiringAlert, LiveInfo, live_view, plain_line
+from camwatch.tui import (
+    FiringAlert,
+    LiveInfo,
+    baseline_progress,
+    device_answers,
+    live_view,
+    plain_line,
+)
 from inventory.models import CameraKind, Inventory
 from probes.result import CheckKind
 
@@ -376,6 +384,22 @@ def alerts_from_engine(service: Service, inventory: Inventory) -> list[FiringAle
     return out
 
 
+def capture(path: Path, best: int, inventory: Inventory, state: Any, info: LiveInfo) -> int:
+    """Save the view as SVG when it shows more (faults, alerts, learned baselines) than
+    the last saved one; returns the score of the saved view."""
+    answers = device_answers(inventory, state.get)
+    learned, _ = baseline_progress(inventory, state.get)
+    score = (10 * sum(len(a.failing) for a in answers) + 10 * len(info.alerts)
+             + learned // 10 + len(info.events))
+    if score <= best:
+        return best
+    rec = Console(record=True, width=140, file=io.StringIO(), force_terminal=True)
+    rec.print(live_view(inventory, state.get, info, since=state.status_since))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(rec.export_svg(title="camwatch demo"), encoding="utf-8")
+    return score
+
+
 # --- sheets -------------------------------------------------------------------------------
 
 
@@ -422,7 +446,8 @@ def demo_settings(settings_path: Path | None, workdir: Path, am: Binary | None,
 
 
 async def run_demo(inventory_path: Path, output: Path, duration: float | None,
-                   settings_path: Path | None, console: Console, live: bool) -> int:
+                   settings_path: Path | None, console: Console, live: bool,
+                   screenshot: Path | None = None) -> int:
     ensure_demo_env()
     inventory = load_inventory_or_fail([inventory_path])
     workdir = Path(tempfile.mkdtemp(prefix="camwatch-demo-"))
@@ -483,6 +508,7 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
         state = service.state
         client = httpx.AsyncClient(trust_env=False)
         last_plain = -1e9
+        shot_score = -1
         seen_events = 0
         live_ctx: Any = (Live(console=console, refresh_per_second=2, transient=False)
                          if live else contextlib.nullcontext())
@@ -498,6 +524,8 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
                                                                          inventory)
                     else:
                         info.alerts = alerts_from_engine(service, inventory)
+                    if screenshot is not None:
+                        shot_score = capture(screenshot, shot_score, inventory, state, info)
                     if live:
                         lv.update(live_view(inventory, state.get, info,
                                             since=state.status_since))
@@ -556,8 +584,10 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
 @click.option("--settings", "settings_path", type=click.Path(path_type=Path), default=None,
               help="Settings YAML (the demo sets its own intervals and ports).")
 @click.option("--plain", is_flag=True, help="Plain progress lines instead of the live view.")
+@click.option("--screenshot", type=click.Path(path_type=Path), default=None,
+              help="Save the live view as SVG when it shows the most (for the README).")
 def command(duration: float | None, output: Path, inventory_path: Path | None,
-            settings_path: Path | None, plain: bool) -> None:
+            settings_path: Path | None, plain: bool, screenshot: Path | None) -> None:
     """Run a simulated campus end to end: probes, /metrics, alerts, the sheet.
 
     Breaks and repairs things on a script (a lens goes blurry, a recorder disk fails, a
@@ -574,7 +604,8 @@ def command(duration: float | None, output: Path, inventory_path: Path | None,
     started = time.monotonic()
     try:
         inv_path = (inventory_path or DEFAULT_INVENTORY).resolve()
-        code = asyncio.run(run_demo(inv_path, output, duration, settings_path, console, live))
+        code = asyncio.run(run_demo(inv_path, output, duration, settings_path, console, live,
+                                    screenshot.resolve() if screenshot else None))
     except StartupError as exc:
         click.echo(f"camwatch demo: {exc}", err=True)
         sys.exit(1)
