@@ -416,11 +416,53 @@ PARSERS = [
     isapi.parse_search,
     dahua.parse_storage,
     dahua.parse_system_info,
+    onvif.parse_media_uri,
+    onvif.parse_recording_summary,
+    onvif.parse_search_token,
+    onvif.parse_recording_information,
+    onvif.parse_recording_job_state,
+    isapi.parse_time,
+    isapi.parse_video_inputs,
+    isapi.parse_input_proxy_status,
+    isapi.parse_tracks,
+    lambda b: isapi.parse_search(b, dt.timedelta(hours=8)),
+    lambda b: dahua.parse_find_next(b, UTC),
+    lambda b: dahua.parse_current_time(b, UTC),
+    lambda b: dahua.parse_video_loss(b, [1, 2]),
+    dahua.parse_uptime,
 ]
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.binary(max_size=400) | st.text(max_size=300).map(str.encode))
+XMLISH = st.builds(
+    lambda tag, inner, ns: (
+        f'<{tag} xmlns="{ns}"><id>{inner}</id><status>{inner}</status>'
+        f"<localTime>{inner}</localTime><{tag}>{inner}</{tag}></{tag}>".encode()
+    ),
+    st.sampled_from(["DeviceInfo", "storage", "CMSearchResult", "Envelope", "Track", "hdd"]),
+    st.text(alphabet="0123456789-:TZ+abc .&;<", max_size=25),
+    st.sampled_from(["http://www.hikvision.com/ver20/XMLSchema", "urn:x", ""]),
+)
+KVISH = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "list.info[0].State",
+                "items[0].StartTime",
+                "channels[0]",
+                "result",
+                "list.info[1].Detail[0].TotalBytes",
+                "deviceType",
+                "up",
+            ]
+        ),
+        st.text(max_size=20),
+    ),
+    max_size=6,
+).map(lambda kvs: "\r\n".join(f"{k}={v}" for k, v in kvs).encode())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=300).map(str.encode) | XMLISH | KVISH)
 def test_parsers_never_raise_anything_but_device_error(body: bytes) -> None:
     for parse in PARSERS:
         with contextlib.suppress(DeviceError):
