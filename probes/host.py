@@ -563,7 +563,9 @@ async def _probe_host(
 
     if got.driver is None and not any(e.reason_code in FINAL_CODES for e in got.errors):
         # No protocol gave an answer: is anything listening at all?
-        port = t.address.http_port
+        http_protocols = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
+        only_rtsp = Protocol.RTSP in t.protocols and not http_protocols & set(t.protocols)
+        port = t.address.rtsp_port if only_rtsp else t.address.http_port
         limit = max(0.2, min(3.0, started + 0.95 * timeout - time.monotonic()))
         if await tcp_connect(t.address.host, port, limit):
             if got.errors:

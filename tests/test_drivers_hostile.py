@@ -559,3 +559,31 @@ async def test_recorder_too_slow_for_every_channel_keeps_what_it_answered(serve)
     assert res["nvr-x"].values["disk.1.free_bytes"] == 500 * 1024 * 1024
     assert res["cam-1"].status == Status.OK, res["cam-1"].reason
     assert res["cam-2"].status == Status.UNKNOWN and "未查完" in res["cam-2"].reason
+
+
+async def test_rtsp_only_camera_falls_back_to_a_tcp_connect() -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    base = inventory_for("127.0.0.1", 9, [Protocol.ONVIF])
+    cam = Camera(
+        id="cam-rtsp",
+        name="攝影機",
+        kind=CameraKind.IP,
+        recorder="nvr-x",
+        channel=1,
+        address=Address(host="127.0.0.1", rtsp_port=port),
+        credentials=Credentials(username="admin", password="${" + PASSWORD_ENV + "}"),
+        protocols=[Protocol.RTSP],
+        location=Location(building="b1", floor="1樓", area="走廊"),
+        position="教學大樓1樓走廊",
+    )
+    inv = base.model_copy(update={"cameras": {"cam-rtsp": cam}})
+    try:
+        r = (await probe_host("cam-rtsp", ctx_for(inv)))[0]
+        assert r.status == Status.OK and r.driver == "tcp", r.reason
+    finally:
+        server.close()
+        await server.wait_closed()
+    r = (await probe_host("cam-rtsp", ctx_for(inv)))[0]
+    assert r.status == Status.FAIL
+    assert [f.code for f in r.findings] == [FindingCode.CAMERA_UNREACHABLE]
