@@ -37,7 +37,7 @@ from probes.drivers.http import DeviceError
 from probes.scoring import FrameError, image_info, jpeg_info, score_bytes
 from probes.vendors_snmp import PROFILES
 
-FUZZ = settings(max_examples=80, deadline=None,
+FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -289,7 +289,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     env=st.dictionaries(st.sampled_from(FIELDS).map(lambda f: "CAMWATCH_" + f.upper())
                         | st.just("CAMWATCH_NO_SUCH_SETTING"), ENV_TEXT, max_size=5),

@@ -36,8 +36,11 @@ TOKEN = "tok-" + "b7c1e9"
 JPEG_SOI = b"\xff\xd8\xff"
 # Every route the server has. A new route must be reviewed for privacy (does it name
 # people? could it ever carry a frame?) and added here on purpose.
-KNOWN_ROUTES = {"/", "/metrics", "/healthz", "/ready", "/reports", "/reports/",
-                "/reports/{month}/{unit}.{fmt}"}
+KNOWN_ROUTES = {
+    ("GET", "/"), ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/ready"),
+    ("GET", "/reports"), ("GET", "/reports/"), ("GET", "/reports/{month}/{unit}.{fmt}"),
+    ("POST", "/admin/baselines/{camera}/reset"),  # behind the /reports auth
+}
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -84,12 +87,14 @@ def concrete(path: str) -> list[str]:
     return [f"/reports/2026-11/{unit}.pdf", f"/reports/2026-11/{unit}.xlsx"]
 
 
-def routes(server: HttpServer) -> set[str]:
+def routes(server: HttpServer) -> set[tuple[str, str]]:
     out = set()
     for r in server.app.router.routes():
+        if r.method == "HEAD":
+            continue
         info: Any = r.resource.get_info() if r.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
-        out.add(path.replace("{fmt:[a-z]+}", "{fmt}"))
+        out.add((r.method, path.replace("{fmt:[a-z]+}", "{fmt}")))
     return out
 
 
@@ -100,7 +105,16 @@ async def test_no_route_serves_a_frame_and_reports_need_auth() -> None:
         assert routes(server) == KNOWN_ROUTES  # a new route is a privacy review
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
-            for route in sorted(routes(server)):
+            for method, route in sorted(routes(server)):
+                if method != "GET":
+                    # an admin action: refused without auth, never an image either way
+                    path = route.replace("{camera}", "cam1")
+                    r = await client.request(method, path)
+                    assert r.status_code == 401, (method, path, r.status_code)
+                    r = await client.request(method, path, headers=auth)
+                    assert not r.headers.get("content-type", "").startswith("image/")
+                    assert JPEG_SOI not in r.content
+                    continue
                 for path in concrete(route):
                     r = await client.get(path, headers=auth)
                     assert r.status_code == 200, (path, r.status_code)
