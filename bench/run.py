@@ -736,7 +736,12 @@ def goals(summary: dict[str, Any]) -> dict[str, Any]:
     sim2000 = summary.get("simulator_2000") or {}
     out: dict[str, Any] = {}
     if biggest is not None:
-        out[f"lag_under_10pct_at_{biggest['cameras']}"] = biggest["lag_pct"] < GOALS["lag_pct_max"]
+        # the lag gauge only sees runs that started: a scheduler running fewer checks
+        # than fall due has not met the goal whatever the gauge says
+        lag_ok = biggest["lag_pct"] < GOALS["lag_pct_max"]
+        out[f"lag_under_10pct_at_{biggest['cameras']}"] = lag_ok and all(
+            biggest["keeps_up"].values()
+        )
         out[f"rss_under_1gb_at_{biggest['cameras']}"] = biggest["rss_mb"] < GOALS["rss_mb_max"]
     for key in ("frame_cost_ratio_1080p", "frame_cost_ratio_4k"):
         out[f"{key}_le_1.3"] = summary[key] <= GOALS["frame_cost_ratio_max"]
@@ -786,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quick = a.quick
     fleets = parse_fleets(a.fleets or ("100:5" if quick else "1000:50,5000:250,10000:500"))
-    window = a.window if a.window is not None else (8.0 if quick else 15.0)
+    window = a.window if a.window is not None else (6.0 if quick else 15.0)
     frames = a.frames if a.frames is not None else (3 if quick else 40)
     polls = a.polls if a.polls is not None else (10 if quick else 200)
     sim_cameras = a.sim_cameras if a.sim_cameras is not None else (0 if quick else 2000)
@@ -839,6 +844,7 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
     summary["goals"] = goals(summary)
+    summary["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     summary["elapsed_s"] = round(time.monotonic() - started, 1)
     text = json.dumps(summary, indent=2, ensure_ascii=False)
     a.out.parent.mkdir(parents=True, exist_ok=True)
