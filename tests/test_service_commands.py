@@ -151,3 +151,42 @@ async def test_run_refuses_a_bad_shard(tmp_path: Path) -> None:
                       env_for(campus.passwords, CAMWATCH_STORE_URL=f"sqlite:///{tmp_path}/x.db"))
     assert r.returncode == 1
     assert "--shard" in r.stderr
+
+
+@pytest.mark.timeout(150)
+async def test_check_judges_pictures_against_what_the_service_learned(tmp_path: Path) -> None:
+    from camwatch.service import Service
+    from camwatch.settings import Settings
+    from probes.result import CheckKind
+    from simulator.testing import SimulatedCampus, small_campus
+
+    campus = small_campus(tmp_path, cameras=3, recorders=1, set_env=True)
+    cam = next(iter(campus.inventory.cameras))
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    async with SimulatedCampus(campus.inventory, campus.passwords):
+        svc = Service(Settings(listen="127.0.0.1:0", store_url=db, host_interval=60,
+                               recording_interval=60, picture_interval=0.5, retries=0),
+                      campus.inventory)
+        await svc.start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                r = svc.state.get(cam, CheckKind.PICTURE)
+                if r is not None and r.values.get("learning") is False:
+                    break
+                await asyncio.sleep(0.3)
+            else:
+                raise AssertionError("the service never learned the baseline")
+        finally:
+            await svc.stop()
+
+        env = env_for(campus.passwords)
+        fresh = await run_cli(["check", "--inventory", str(campus.path), "--json", cam],
+                              {**env, "CAMWATCH_STORE_URL": f"sqlite:///{tmp_path}/none.db"})
+        learned = await run_cli(["check", "--inventory", str(campus.path), "--json", cam],
+                                {**env, "CAMWATCH_STORE_URL": db})
+    pic_fresh = json.loads(fresh.stdout)[0]["checks"]["picture"]
+    pic_learned = json.loads(learned.stdout)[0]["checks"]["picture"]
+    assert pic_fresh["values"]["learning"] is True
+    assert pic_learned["values"]["learning"] is False, pic_learned
+    assert not (tmp_path / "none.db").exists()  # a check never creates a log

@@ -15,16 +15,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from camwatch.scheduler import probe_once
 from camwatch.service import (
+    MEMORY_KEY,
     StartupError,
     load_inventory_or_fail,
     load_key,
     load_settings_or_fail,
+    memory_from_json,
     probe_context,
     runner_for,
 )
+from camwatch.settings import Settings
 from camwatch.tui import check_table, device_answers, lookup_in
 from inventory.models import Inventory
-from probes.api import planned_checks
+from probes.api import DeviceMemory, planned_checks
 from probes.result import CheckKind, CheckResult, Status
 
 
@@ -45,10 +48,28 @@ def plan_for(inventory: Inventory, devices: Sequence[str]) -> list[tuple[CheckKi
     return [(c, d) for c, d in plan if d in needed]
 
 
+def saved_memory(settings: Settings) -> DeviceMemory | None:
+    """What the running service has learned (picture baselines, last uptime and firmware),
+    read from its log when there is one, so that a one-off check judges a picture against
+    the camera's own baseline. Read only: a check never changes the service's memory."""
+    url = settings.store_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            return None
+    try:
+        from camwatch.store import Store
+
+        with Store.open(url, migrate=False) as store:
+            return memory_from_json(store.load_state(MEMORY_KEY))
+    except Exception:
+        return None  # no log yet, or not reachable: judge without memory
+
+
 async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
                     settings_path: Path | None, progress: bool) -> list[CheckResult]:
     settings = load_settings_or_fail(settings_path)
-    ctx = probe_context(settings, inventory)
+    ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings))
     run_probe = runner_for(ctx)
     console = Console(stderr=True)
     bar = Progress(TextColumn("檢查中 probing"), BarColumn(), MofNCompleteColumn(),
