@@ -26,7 +26,13 @@ from probes.api import ProbeContext
 from probes.drivers.dahua import DahuaClient
 from probes.drivers.http import DeviceError, DeviceHttp, base_url, limits_for
 from probes.drivers.isapi import IsapiClient, spans_to_recording
-from probes.drivers.onvif import OnvifSession, RecordingInfo, RecordingJob, channel_of
+from probes.drivers.onvif import (
+    OnvifSession,
+    RecordingInfo,
+    RecordingJob,
+    RecordingSummary,
+    channel_of,
+)
 from probes.drivers.onvif import prepare as onvif_prepare
 from probes.facts import ChannelRecording, Disk, DiskStatus
 from probes.host import (
@@ -54,6 +60,8 @@ class RecFacts:
     # against the device's own "now" (a drifting clock is the host check's finding).
     clock_offset_s: float | None = None
     timed_out: bool = False
+    # ONVIF GetRecordingSummary, when the recorder offers no per-recording search
+    summary: RecordingSummary | None = None
     drivers: list[str] = field(default_factory=list)
     errors: list[DeviceError] = field(default_factory=list)
 
@@ -100,7 +108,17 @@ async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, f: 
             f.clock_offset_s = s.clock_offset.total_seconds()
         if not await s.supports("search"):
             return
-        infos = await s.find_recordings()
+        try:
+            infos = await s.find_recordings()
+        except DeviceError as exc:
+            if exc.reason_code in FINAL_CODES:
+                raise
+            # No per-recording search: the summary still says what the recorder holds.
+            summary = await s.recording_summary()
+            if summary.number_recordings and summary.data_until is not None:
+                f.summary = summary
+                f.drivers.append("onvif")
+            return
         jobs: list[RecordingJob] = []
         if infos and await s.supports("recording"):
             try:
@@ -324,15 +342,6 @@ async def gather(
 # ---- judging (pure) ------------------------------------------------------------------
 
 
-def _minutes(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 3600:
-        return f"{max(1, s // 60)} 分鐘"
-    if s < 172800:
-        return f"{s // 3600} 小時"
-    return f"{s // 86400} 天"
-
-
 def _gb(n: int | None) -> str:
     return "?" if n is None else f"{n / 1024**3:.1f} GB"
 
@@ -370,14 +379,14 @@ def judge_channel(
         stopped = True
         msg = f"{label}錄影已停止"
         if age is not None and age > footage_max_age_s:
-            msg = f"{label}錄影已停止，已 {_minutes(age)}無新錄影"
+            msg = f"{label}錄影已停止，已 {fmt_duration(age)}無新錄影"
         problems.append(msg)
     elif age is None:
         stopped = True
         problems.append(f"{label}24 小時內沒有錄影")
     elif age > footage_max_age_s:
         stopped = True
-        problems.append(f"{label}已 {_minutes(age)}無新錄影")
+        problems.append(f"{label}已 {fmt_duration(age)}無新錄影")
     if stopped:
         findings.append(Finding(FindingCode.RECORDING_STOPPED, problems[-1], subject=cam.id))
     window = now - dt.timedelta(hours=24)
@@ -387,7 +396,7 @@ def judge_channel(
         values["gap_s_24h"] = round(sum((b - a).total_seconds() for a, b in gaps), 1)
     if gaps:
         total = sum((b - a).total_seconds() for a, b in gaps)
-        msg = f"{label}24 小時內錄影中斷 {len(gaps)} 次，共 {_minutes(total)}"
+        msg = f"{label}24 小時內錄影中斷 {len(gaps)} 次，共 {fmt_duration(total)}"
         problems.append(msg)
         findings.append(Finding(FindingCode.RECORDING_GAP, msg, subject=cam.id))
     if problems:
@@ -553,6 +562,13 @@ async def _probe(
 
     driver = "+".join(facts.drivers)
     cfg = ctx.config
+    if not facts.channels and facts.summary is not None:
+        # Only the whole recorder's newest and oldest footage: applied to each channel
+        # (a recorder that stopped altogether is caught; one silent channel is not).
+        newest, oldest = facts.summary.data_until, facts.summary.data_from
+        facts.channels = {
+            c.channel: ChannelRecording(c.channel, None, newest, oldest) for c in cams
+        }
     # Footage times are in the device's clock: compare them with the device's "now".
     dev_now = at + dt.timedelta(seconds=facts.clock_offset_s or 0.0)
     out: list[CheckResult] = []

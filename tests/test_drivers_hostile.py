@@ -587,3 +587,42 @@ async def test_rtsp_only_camera_falls_back_to_a_tcp_connect() -> None:
     r = (await probe_host("cam-rtsp", ctx_for(inv)))[0]
     assert r.status == Status.FAIL
     assert [f.code for f in r.findings] == [FindingCode.CAMERA_UNREACHABLE]
+
+
+async def test_recording_summary_when_the_recorder_has_no_recording_search(serve) -> None:  # type: ignore[no-untyped-def]
+    now = dt.datetime.now(dt.UTC)
+    services = soap(
+        "<tds:GetServicesResponse><tds:Service>"
+        "<tds:Namespace>http://www.onvif.org/ver10/search/wsdl</tds:Namespace>"
+        "<tds:XAddr>/onvif/search</tds:XAddr></tds:Service></tds:GetServicesResponse>"
+    )
+
+    def summary(until: dt.datetime) -> Callable[[], web.Response]:
+        return xml_reply(
+            soap(
+                "<tse:GetRecordingSummaryResponse><tse:Summary>"
+                f"<tt:DataFrom>{now - dt.timedelta(days=45):%Y-%m-%dT%H:%M:%SZ}</tt:DataFrom>"
+                f"<tt:DataUntil>{until:%Y-%m-%dT%H:%M:%SZ}</tt:DataUntil>"
+                "<tt:NumberRecordings>2</tt:NumberRecordings>"
+                "</tse:Summary></tse:GetRecordingSummaryResponse>"
+            )
+        )
+
+    fresh = await serve(
+        onvif_device({"GetServices": xml_reply(services), "GetRecordingSummary": summary(now)})
+    )
+    inv = inventory_for(fresh.host, fresh.port, [Protocol.ONVIF], analog=2)
+    res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv))}
+    assert res["nvr-x"].status == Status.OK, res["nvr-x"].reason
+    assert 44.5 < float(res["nvr-x"].values["retention_days"]) < 45.5  # type: ignore[arg-type]
+    assert res["cam-1"].status == Status.OK
+
+    old = now - dt.timedelta(hours=3)
+    stale = await serve(
+        onvif_device({"GetServices": xml_reply(services), "GetRecordingSummary": summary(old)})
+    )
+    inv = inventory_for(stale.host, stale.port, [Protocol.ONVIF], analog=2)
+    res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv))}
+    assert res["nvr-x"].status == Status.FAIL
+    assert [f.code for f in res["cam-2"].findings] == [FindingCode.RECORDING_STOPPED]
+    assert "3 小時無新錄影" in res["cam-2"].reason
