@@ -626,3 +626,23 @@ async def test_recording_summary_when_the_recorder_has_no_recording_search(serve
     assert res["nvr-x"].status == Status.FAIL
     assert [f.code for f in res["cam-2"].findings] == [FindingCode.RECORDING_STOPPED]
     assert "3 小時無新錄影" in res["cam-2"].reason
+
+
+async def test_garbage_instead_of_http_is_unknown_not_down() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"\x16\x03\x01 this is not HTTP at all\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        inv = inventory_for("127.0.0.1", port, [Protocol.ISAPI])
+        r = (await probe_host("nvr-x", ctx_for(inv)))[0]
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert r.status == Status.UNKNOWN, r.reason
+    assert not r.findings
+    assert "HTTP 格式錯誤" in r.reason

@@ -363,12 +363,17 @@ class DeviceHttp:
             raise DeviceError("unreachable", "無法連線到主機（連線逾時）") from None
         except httpx.TimeoutException:
             raise _timeout_reason(self.limits.timeout) from None
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.ConnectError as exc:
             if _is_tls_error(exc):
                 raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
             raise DeviceError("unreachable", "無法連線到主機") from None
-        except httpx.HTTPError:
-            raise DeviceError("unreachable", "與主機的連線中斷") from None
+        except httpx.RemoteProtocolError:
+            # It answered, with something that is not HTTP (or hung up mid-reply).
+            raise DeviceError("bad-reply", "主機回覆的 HTTP 格式錯誤或中途斷線") from None
+        except httpx.HTTPError as exc:
+            if _is_tls_error(exc):
+                raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
+            raise DeviceError("disconnected", "與主機的連線中斷") from None
         except (OSError, ssl.SSLError) as exc:
             if _is_tls_error(exc):
                 raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
