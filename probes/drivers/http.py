@@ -202,13 +202,19 @@ class _PinningBackend(httpcore.AsyncNetworkBackend):
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
         stream = await self._inner.connect_tcp(
-            host, port, timeout=timeout, local_address=local_address,
+            host,
+            port,
+            timeout=timeout,
+            local_address=local_address,
             socket_options=socket_options,
         )
         return _PinnedStream(stream, self._pin)
 
     async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None  # noqa: ASYNC109
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
         raise DeviceError("unreachable", "無法連線到主機")
 
