@@ -317,6 +317,7 @@ class Fleet:
         window: float,
         name: str,
         profile: Path | None = None,
+        warmup: float = 0.0,
     ) -> dict[str, Any]:
         """Run `camwatch run` with only `kinds` enabled for `window` seconds after it is
         ready; its CPU, checks, lag and memory over that window."""
@@ -355,6 +356,7 @@ class Fleet:
                     time.sleep(0.1)
             startup_s = time.monotonic() - t0
             startup_cpu = cpu_s(proc.pid)
+            time.sleep(warmup)  # --steady: let every device have its first check
             ta = time.monotonic()
             m0 = scrape(base + "/metrics")
             tb = time.monotonic()
@@ -517,6 +519,36 @@ def run_fleet(
         },
         "phases": [*phases.values(), combined],
     }
+
+
+def run_steady(cameras: int, recorders: int, interval: float, window: float) -> dict[str, Any]:
+    """CPU per 1,000 checks once every device has had its first check (per-device
+    set-up such as ONVIF discovery done): each kind alone at a short interval, measured
+    after one interval of warm-up."""
+    steady = dict.fromkeys(KINDS, interval)
+    with tempfile.TemporaryDirectory(prefix="camwatch-bench-steady-") as tmpdir:
+        fleet = Fleet(cameras, recorders, Path(tmpdir))
+        log(f"steady state {cameras}:{recorders} at {interval:g} s intervals")
+        fleet.start()
+        try:
+            phases = {
+                k: fleet.phase((k,), steady, window, f"steady-{k}", warmup=interval + 2)
+                for k in KINDS
+            }
+        finally:
+            fleet.stop()
+    out = {
+        "cameras": cameras,
+        "recorders": recorders,
+        "interval_s": interval,
+        "window_s": window,
+        "cpu_s_per_1000_checks": {k: phases[k]["cpu_s_per_1000_checks"] for k in KINDS},
+        "checks_per_s": {k: phases[k]["checks_per_s"][k] for k in KINDS},
+        "keeps_up": {k: phases[k]["keeps_up"][k] for k in KINDS},
+        "phases": list(phases.values()),
+    }
+    log(f"  steady CPU s/1000 checks: {out['cpu_s_per_1000_checks']}")
+    return out
 
 
 # ---- frame path ------------------------------------------------------------------------------
@@ -781,6 +813,12 @@ def main(argv: list[str] | None = None) -> int:
         help="KIND:SECONDS,... overriding the real intervals (host:60,recording:300,picture:300)",
     )
     ap.add_argument(
+        "--steady",
+        default=None,
+        metavar="CAMERAS:RECORDERS",
+        help="also measure steady-state CPU per check on this fleet at 10 s intervals (+~2 min)",
+    )
+    ap.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -824,6 +862,9 @@ def main(argv: list[str] | None = None) -> int:
     summary["fleets"] = [
         run_fleet(c, r, window, intervals, parallel=quick, profile=a.profile) for c, r in fleets
     ]
+    if a.steady:
+        (sc, sr), *_ = parse_fleets(a.steady)
+        summary["steady_state"] = run_steady(sc, sr, 10.0, window)
     summary["simulator_startup"] = [
         {
             "devices": f["devices"],
