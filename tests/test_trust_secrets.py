@@ -39,7 +39,7 @@ from aiohttp import web
 
 from simulator.testing import SimulatedCampus, small_campus
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(240)]
 
 MARK = "7f3a9c1e"
 SECRETS = {
@@ -233,7 +233,9 @@ async def test_nothing_camwatch_writes_contains_a_credential(
                     outputs["/reports"] = (await client.get("/reports", headers=auth)).content
                     unit = next(iter(campus.inventory.units))
                     month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
-                    pdf = await client.get(f"/reports/{month}/{unit}.pdf", headers=auth)
+                    # rendering the sheet (CJK font embedded) may take a while on a busy CI
+                    pdf = await client.get(f"/reports/{month}/{unit}.pdf", headers=auth,
+                                           timeout=90)
                     outputs["/reports pdf (raw)"] = pdf.content
             finally:
                 if proc.returncode is None:
