@@ -478,13 +478,18 @@ def judge_signals(
                 )
             )
         else:
-            reason = f"{label}無視訊訊號（影像遺失）"
+            # An analog input without video is signal loss; an IP channel the recorder
+            # cannot reach is an unreachable camera.
+            if cam.kind == CameraKind.ANALOG:
+                code, reason = FindingCode.SIGNAL_LOSS, f"{label}無視訊訊號（影像遺失）"
+            else:
+                code, reason = FindingCode.CAMERA_UNREACHABLE, f"{label}離線（主機連不到攝影機）"
             out.append(
                 (
                     cam.id,
                     Status.FAIL,
                     reason,
-                    [Finding(FindingCode.SIGNAL_LOSS, reason, subject=cam.id)],
+                    [Finding(code, reason, subject=cam.id)],
                     {"signal": False, "recorder": recorder_id},
                 )
             )

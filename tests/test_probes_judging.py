@@ -135,7 +135,9 @@ def test_signal_per_analog_camera() -> None:
     assert by_id["cam-2"][1] == Status.FAIL and by_id["cam-2"][3][0].code == FindingCode.SIGNAL_LOSS
     assert "第 2 路（教學大樓1樓走廊東側）" in by_id["cam-2"][2]
     assert by_id["cam-3"][1] == Status.OK and by_id["cam-3"][4]["signal"] is None
-    assert by_id["cam-4"][1] == Status.FAIL  # an IP camera without an address: via the recorder
+    # an IP camera without an address, offline behind its recorder: unreachable
+    assert by_id["cam-4"][1] == Status.FAIL
+    assert by_id["cam-4"][3][0].code == FindingCode.CAMERA_UNREACHABLE
     down = judge_signals("nvr-1", cams, [], False, "主機無回應")
     assert {o[1] for o in down} == {Status.UNKNOWN}
 
