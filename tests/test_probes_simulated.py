@@ -64,7 +64,7 @@ async def test_healthy_recorder_is_ok_on_host_and_recording(world: Sim, vendor: 
     host = by_device(await probe_host(rec, world.ctx))
     assert host[rec].status == Status.OK, host[rec].reason
     assert host[rec].values["model"]
-    assert abs(float(host[rec].values["clock_offset_s"] or 0)) < 2.0  # type: ignore[arg-type]
+    assert abs(float(host[rec].values["clock_offset_s"] or 0)) < 3.0  # type: ignore[arg-type]
     recording = await probe_recording(rec, world.ctx)
     assert recording[0].device == rec
     assert recording[0].status == Status.OK, recording[0].reason
@@ -122,7 +122,7 @@ async def test_slow_device_is_unknown_with_timeout_in_bounded_time(world: Sim) -
     ctx = ProbeContext(world.ctx.inventory, SecretStore(), ProbeConfig(timeout=1.5))
     t0 = time.monotonic()
     r = (await probe_host(rec, ctx))[0]
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < 4.0
     assert r.status == Status.UNKNOWN and "逾時" in r.reason
 
 
