@@ -221,6 +221,9 @@ class Recorder(Strict):
     property_number: str | None = Field(default=None, description="財產編號")
     channels: int = Field(ge=1, le=256)
     retention: RetentionPolicy | None = None
+    # 循環錄影: the recorder overwrites its oldest footage when the disks fill up, so
+    # full disks are its normal state and the retention check is what guards it.
+    overwrite: bool = False
 
     @model_validator(mode="after")
     def _protocol_needs(self) -> Recorder:

@@ -407,8 +407,10 @@ def judge_channel(
 
 
 def judge_disks(
-    disks: list[Disk] | None, disk_full_pct: float
+    disks: list[Disk] | None, disk_full_pct: float, overwrite: bool = False
 ) -> tuple[list[str], list[Finding], dict[str, Value]]:
+    """Disk faults. On a recorder that overwrites old footage, a full disk is normal
+    (retention days are judged instead), so only a failed disk counts there."""
     problems: list[str] = []
     findings: list[Finding] = []
     values: dict[str, Value] = {}
@@ -428,8 +430,9 @@ def judge_disks(
             msg = f"硬碟 {d.id} 故障" + (f"（{d.raw_status}）" if d.raw_status else "")
             problems.append(msg)
             findings.append(Finding(FindingCode.DISK_FAILED, msg, subject=f"disk-{d.id}"))
-        elif d.status == DiskStatus.FULL or (
-            free_pct is not None and free_pct < 100.0 - disk_full_pct
+        elif not overwrite and (
+            d.status == DiskStatus.FULL
+            or (free_pct is not None and free_pct < 100.0 - disk_full_pct)
         ):
             ok = False
             shown = f"剩 {free_pct:.0f}%" if free_pct is not None else "已滿"
@@ -585,7 +588,9 @@ async def _probe(
         )
         for c in cams
     ]
-    disk_problems, disk_findings, values = judge_disks(facts.disks, cfg.disk_full_pct)
+    disk_problems, disk_findings, values = judge_disks(
+        facts.disks, cfg.disk_full_pct, rec.overwrite
+    )
     policy = inv.retention_for(rec.id)
     hold = inv.legal_hold_for(rec.id, at.date()) is not None
     ret_problems, ret_findings, ret_values = judge_retention(

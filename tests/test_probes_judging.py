@@ -216,3 +216,18 @@ def test_durations_read_naturally() -> None:
     assert fmt_duration(299.7) == "5 分鐘"
     assert fmt_duration(3 * 3600) == "3 小時"
     assert fmt_duration(41 * 86400 + 5) == "41 天"
+
+
+def test_full_disks_are_normal_on_a_recorder_that_overwrites_old_footage() -> None:
+    # 循環錄影: Hikvision NVRs in overwrite mode report 0 free as normal operation;
+    # only a failed disk is a fault there (retention guards the rest).
+    gb = 1024**3
+    disks = [
+        Disk("1", DiskStatus.OK, 1000 * gb, 0),
+        Disk("2", DiskStatus.FAILED, 1000 * gb, 0, raw_status="error"),
+    ]
+    _, findings, values = judge_disks(disks, 95.0, overwrite=True)
+    assert [(f.code, f.subject) for f in findings] == [(FindingCode.DISK_FAILED, "disk-2")]
+    assert values["disk.1.ok"] is True
+    _, findings, _ = judge_disks(disks, 95.0, overwrite=False)
+    assert (FindingCode.DISK_FULL, "disk-1") in [(f.code, f.subject) for f in findings]
