@@ -183,6 +183,9 @@ class EngineAlerting:
                                 dict(ev.alert.labels), ev.at)
 
         self.engine.listeners.append(on_event)
+        # alerts of devices taken out of the inventory since the last run are resolved
+        self.engine.forget_devices({*inventory.recorders, *inventory.cameras},
+                                   dt.datetime.now(dt.UTC))
 
     def observe(self, results: Sequence[CheckResult]) -> None:
         for r in results:
@@ -211,7 +214,8 @@ class EngineAlerting:
             self.engine, self._settings.alertmanager_url, self._client,
             resend_interval=self._settings.alert_resend_interval, save=self._save,
         )
-        self._task = asyncio.create_task(self.pusher.run(), name="alertmanager-pusher")
+        if self._settings.alertmanager_url:  # without one the engine only keeps the log
+            self._task = asyncio.create_task(self.pusher.run(), name="alertmanager-pusher")
 
     async def stop(self) -> None:
         if self._task is not None:

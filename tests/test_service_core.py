@@ -114,3 +114,48 @@ async def test_a_port_in_use_is_a_clear_startup_error(
         await second.stop()
     finally:
         await first.stop()
+
+
+async def test_alerts_survive_a_restart_and_a_removed_device_resolves(
+    tmp_path: Path, small_inventory: Inventory
+) -> None:
+    from camwatch.service import default_alerting
+    from probes.result import Finding, FindingCode
+
+    async def probe(check: CheckKind, device: str, ctx: ProbeContext) -> list[CheckResult]:
+        if device == "cam-east" and check == CheckKind.HOST:
+            return [CheckResult(device, check, Status.FAIL, "攝影機無回應", utcnow(),
+                                findings=(Finding(FindingCode.CAMERA_UNREACHABLE, "無回應"),))]
+        return [CheckResult(device, check, Status.OK, "正常", utcnow())]
+
+    settings = settings_for(tmp_path, host_interval=0.1, alert_debounce=2)
+    svc = Service(settings, small_inventory, probe_fn=probe, alerting_factory=default_alerting)
+    await svc.start()
+    try:
+        await wait_until(lambda: bool(svc.alerting and svc.alerting.firing()))
+        first = svc.alerting.firing()[0]  # type: ignore[union-attr]
+    finally:
+        await svc.stop()
+    assert first.alertname == "CameraUnreachable" and first.device == "cam-east"
+
+    again = Service(settings, small_inventory, probe_fn=probe, alerting_factory=default_alerting)
+    await again.start()
+    try:
+        assert again.alerting is not None
+        kept = again.alerting.firing()
+        assert [a.starts_at for a in kept] == [first.starts_at]  # the same alert, not a new one
+    finally:
+        await again.stop()
+
+    data = small_inventory.model_dump()
+    del data["cameras"]["cam-east"]
+    smaller = Inventory.model_validate(data)
+    third = Service(settings, smaller, probe_fn=probe, alerting_factory=default_alerting)
+    await third.start()
+    try:
+        assert third.alerting is not None and third.alerting.firing() == []
+    finally:
+        await third.stop()
+    with Store.open(settings.store_url) as store:
+        history = store.alert_history(["cam-east"])
+    assert len(history) == 1 and history[0].resolved_at is not None  # 報修 then 修復
