@@ -17,7 +17,8 @@ Two ways, both all on loopback and both built from `camwatch demo`'s own parts:
    may come before the baselines are learned.
 
 Either way:
-- docs/landing.png: headless chromium's screenshot of the service's `/`;
+- docs/landing.png: headless chromium's screenshot of the service's `/`, as served
+  while the three faults show (a copy of it, so a busy service cannot half-load it);
 - docs/terminal.png: the live view, turned back into rich text, laid out on the
   terminal's cell grid as HTML (CJK characters two cells wide) and rendered by chromium;
 - docs/sheet.png: the first page of this month's 附件四 sheet of the unit whose recorder
@@ -45,8 +46,10 @@ import termios
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 COLS, ROWS = 120, 80
@@ -244,6 +247,15 @@ def screenshot(target: str, out: Path, size: tuple[int, int], profile: Path) -> 
                          + proc.stderr[-2000:])
 
 
+def page_shot(page_html: str, out: Path, work: Path) -> None:
+    """Screenshot of a page the service served, from a copy of it: a busy service can
+    be slow to answer, and chromium may then capture a half-loaded page. The landing page
+    is self-contained (inline style, no scripts, no images), so the copy looks the same."""
+    page = work / "landing.html"
+    page.write_text(page_html, encoding="utf-8")
+    screenshot(page.as_uri(), out, (1200, 900), work / "profile-landing")
+
+
 def sheet_png(pdf: Path, out: Path) -> None:
     if shutil.which("pdftoppm") is None:
         raise SystemExit("make_docs: pdftoppm is not installed (poppler-utils)")
@@ -265,18 +277,25 @@ def shrink(png: Path) -> None:
     small.save(png, optimize=True)
 
 
+def disk_recorder(inventory: Any) -> str | None:
+    """The recorder whose disk fails: the demo's choice (its first recorder)."""
+    from camwatch.commands.demo import pick_devices
+
+    _, disk, _ = pick_devices(inventory)
+    return disk
+
+
 def pick_sheet(sheets: Path) -> Path:
-    """The sheet of the unit whose recorder the demo breaks a disk of (the demo's first
-    recorder), else the first one."""
+    """The sheet of the unit whose recorder lost a disk, else the first one."""
     pdfs = sorted(sheets.glob("*.pdf"))
     if not pdfs:
         raise SystemExit(f"make_docs: the demo wrote no sheet into {sheets}")
     with contextlib.suppress(Exception):
-        from camwatch.commands.demo import DEFAULT_INVENTORY, pick_devices
+        from camwatch.commands.demo import DEFAULT_INVENTORY
         from inventory.loader import load_inventory
 
         inv = load_inventory([DEFAULT_INVENTORY])
-        _, disk, _ = pick_devices(inv)
+        disk = disk_recorder(inv)
         if disk is not None:
             unit = inv.recorders[disk].unit
             for p in pdfs:
@@ -303,7 +322,7 @@ def make_docs_via_demo(out: Path, duration: float) -> list[Path]:
               flush=True)
         stream = demo.snapshot()
         landing = out / "landing.png"
-        screenshot(url + "/", landing, (1200, 900), work / "profile-landing")
+        page_shot(fetch(url + "/"), landing, work)
         written.append(landing)
 
         terminal = terminal_picture(last_frame(stream), out, work)
@@ -374,9 +393,11 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
         await sim.start()
         with contextlib.suppress(RuntimeError):
             am = await demo.start_alertmanager(work)
-        # the demo's settings, with more patience: a docs run often shares the machine
+        # the demo's settings, with more patience (a docs run often shares the machine)
+        # and the picture checks first: the faults wait for a learned baseline
         settings = demo.demo_settings(None, work, am, fast=False).model_copy(
-            update={"timeout": 8.0})
+            update={"timeout": 8.0, "host_interval": 20.0, "recording_interval": 20.0,
+                    "picture_interval": 3.0})
         service = Service(settings, inventory)
         await service.start()
         assert service.http is not None and service.url is not None
@@ -390,11 +411,12 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
         info = LiveInfo(title=f"camwatch demo — {inventory.campus.name}", urls=urls,
                         sheets_dir="out/sheets", events=[], duration_s=None)
         state = service.state
-        _, disk, _ = demo.pick_devices(inventory)
+        disk = disk_recorder(inventory)
         ip_cams = [c.id for c in inventory.cameras.values()
                    if c.kind == CameraKind.IP and c.address is not None]
 
-        async def until(cond: object, limit: float, what: str) -> bool:
+        async def until(cond: object, limit: float, what: str,
+                        note: Callable[[], str] = lambda: "") -> bool:
             end = loop.time() + limit
             next_note = loop.time() + 15
             while loop.time() < end:
@@ -402,8 +424,8 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
                     return True
                 if loop.time() >= next_note:
                     next_note += 15
-                    print(f"make_docs: {loop.time() - t0:.0f} s, waiting for {what}",
-                          flush=True)
+                    print(f"make_docs: {loop.time() - t0:.0f} s, waiting for {what} "
+                          f"{note()}", flush=True)
                 await asyncio.sleep(0.5)
             print(f"make_docs: gave up waiting for {what}", file=sys.stderr, flush=True)
             return False
@@ -415,11 +437,17 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
         def first_learned() -> str | None:
             return next((c for c in ip_cams if learned(c)), None)
 
-        # the lens to blur: the first IP camera whose baseline is learned (as in the demo,
-        # a fault before that would be learned, not detected)
-        await until(lambda: first_learned() is not None, budget_s * 0.6,
-                    "a camera's picture baseline")
-        blur = first_learned() or (ip_cams[0] if ip_cams else None)
+        demo_blur, _, _ = demo.pick_devices(inventory)
+
+        def picture_note(cam: str | None = demo_blur) -> str:
+            r = state.get(cam, CheckKind.PICTURE) if cam else None
+            return f"({cam}: {r.status.value} {r.reason})" if r is not None else ""
+
+        # the lens to blur: the demo's choice once its baseline is learned (a fault before
+        # that would be learned, not detected), or else the first IP camera learned
+        await until(lambda: learned(demo_blur), budget_s * 0.6,
+                    f"{demo_blur}'s picture baseline", picture_note)
+        blur = demo_blur if learned(demo_blur) else first_learned() or demo_blur
         offline = next((c for c in ip_cams if c != blur
                         and inventory.cameras[c].recorder != disk),
                        next((c for c in ip_cams if c != blur), None))
@@ -436,11 +464,15 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
         client = httpx.AsyncClient(trust_env=False)
         try:
             page_faults: set[str] = set()
+            page_html = ""
 
             async def refresh() -> bool:
-                nonlocal page_faults
+                nonlocal page_faults, page_html
                 with contextlib.suppress(httpx.HTTPError):
-                    page_faults = failing_checks((await client.get(f"{url}/")).text)
+                    r = await client.get(f"{url}/", timeout=30)
+                    if r.status_code == 200:
+                        page_html = r.text
+                        page_faults = failing_checks(page_html)
                 if am is not None:
                     with contextlib.suppress(httpx.HTTPError, ValueError):
                         info.alerts = await demo.alerts_from_alertmanager(
@@ -459,13 +491,15 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
                 await asyncio.sleep(1.0)
             print(f"make_docs: failing on the landing page: "
                   f"{', '.join(sorted(page_faults)) or 'none'}; alerts: "
-                  f"{', '.join(a.alertname for a in info.alerts) or 'none'}", flush=True)
+                  f"{', '.join(a.alertname for a in info.alerts) or 'none'}; blurred lens "
+                  f"{picture_note(blur)}", flush=True)
             info.elapsed_s = loop.time() - t0
             ansi = render_ansi(live_view(inventory, state.get, info,
                                          since=state.status_since))
+            if not page_html:
+                raise SystemExit(f"make_docs: the service at {url} never served its page")
             landing = out / "landing.png"
-            await asyncio.to_thread(screenshot, f"{url}/", landing, (1200, 900),
-                                    work / "profile-landing")
+            await asyncio.to_thread(page_shot, page_html, landing, work)
             terminal = await asyncio.to_thread(terminal_picture, ansi, out, work)
             written += [landing, terminal]
         finally:
@@ -474,8 +508,9 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
         for dev in (disk, offline, blur):
             if dev:
                 await sim.clear(dev)
-        await until(lambda: not any(r.status.value == "fail" for r in state.snapshot()),
-                    20, "the repairs to show")
+        broken = {d for d in (disk, offline, blur) if d}
+        await until(lambda: not any(r.status.value == "fail" and r.device in broken
+                                    for r in state.snapshot()), 45, "the repairs to show")
     finally:
         if service is not None:
             await service.stop()
