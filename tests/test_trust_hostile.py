@@ -126,7 +126,7 @@ async def test_hostile_camera_is_unknown_bounded_and_alone(
     assert peak < 64 * 1024 * 1024, f"{mode}: {peak / 1e6:.0f} MB allocated"
     # the healthy camera next to it was probed as usual
     assert good[0].status == Status.OK, good[0].reason
-    assert good_took < TIMEOUT + 1.0
+    assert good_took < 2 * TIMEOUT  # not held up by the hostile one (generous for busy CI)
     assert HOSTILE_ID not in ctx.memory.baselines  # nothing learned from a hostile frame
     if mode == "external-entity":
         assert "root:" not in r.reason and "/bin/" not in r.reason
