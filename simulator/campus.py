@@ -363,8 +363,10 @@ def build_world(
         ]
         ndisks = 2 if rec.channels > 8 else 1
         cap = 4_000_787_030_016 if rec.channels > 4 else 2_000_398_934_016
+        # Healthy disks keep 10-19 % free: at exactly 5 % a healthy recorder would sit on
+        # the DiskFull threshold and fire false alerts in the demo.
         disks = [
-            Disk(id=i + 1, capacity=cap, free=int(cap * (0.05 + (seed >> i) % 10 / 100)))
+            Disk(id=i + 1, capacity=cap, free=int(cap * (0.10 + (seed >> i) % 10 / 100)))
             for i in range(ndisks)
         ]
         a = rec.address

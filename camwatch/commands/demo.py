@@ -332,11 +332,16 @@ def build_scenario(sim: Any, inventory: Inventory, length_s: float,
             f"攝影機恢復連線 camera back: {place(offline)} ({offline})"))
     if blur:
         ready = (lambda: baseline_learned(blur)) if baseline_learned is not None else None
+        # A blur can only be told from the lens' own sharp view, and learning that view
+        # takes several picture checks (longer on a busy machine): wait for it as long as
+        # the script allows, keeping enough time to detect the blur and see it fixed.
+        blur_hold = min(30.0, 0.25 * length_s)
+        latest = max(0.25 * length_s, length_s - blur_hold - 20.0)
         sc.episodes.append(Episode(
-            0.25 * length_s, hold, blur, "blurred", 8,
+            0.25 * length_s, blur_hold, blur, "blurred", 8,
             f"鏡頭失焦 lens goes blurry: {place(blur)} ({blur})",
             f"鏡頭已修復 lens refocused: {place(blur)} ({blur})",
-            ready=ready, latest_s=0.5 * length_s))
+            ready=ready, latest_s=latest))
     return sc
 
 
