@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import re
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -301,8 +302,17 @@ class Inventory(Strict):
     recorders: dict[str, Recorder]
     cameras: dict[str, Camera]
 
+    @cached_property
+    def _cameras_by_recorder(self) -> dict[str, list[Camera]]:
+        # Probes ask this for every recorder check: a scan of 10,000 cameras each time
+        # was 5 % of the service's CPU. The inventory is frozen once loaded.
+        index: dict[str, list[Camera]] = {}
+        for cam in self.cameras.values():
+            index.setdefault(cam.recorder, []).append(cam)
+        return index
+
     def cameras_of(self, recorder_id: str) -> list[Camera]:
-        return [c for c in self.cameras.values() if c.recorder == recorder_id]
+        return list(self._cameras_by_recorder.get(recorder_id, ()))
 
     def retention_for(self, recorder_id: str) -> RetentionPolicy:
         return self.recorders[recorder_id].retention or self.policy.retention
