@@ -686,11 +686,13 @@ def snmpd_agent(tmp: Path, community: str) -> Iterator[int]:
         stop_process(proc)
 
 
-async def camwatch_snmp_cost(port: int, community: str, n: int) -> tuple[float, int]:
+async def camwatch_snmp_cost(
+    port: int, community: str, n: int, codec: str = "pysnmp"
+) -> tuple[float, int]:
     """CPU seconds per read_recorder poll (generic plan) in this process; varbinds seen."""
     from probes.drivers.snmp import SnmpTarget, V2c, close_shared_engine, read_recorder
 
-    target = SnmpTarget("127.0.0.1", port, V2c(community), timeout=2.0, retries=1)
+    target = SnmpTarget("127.0.0.1", port, V2c(community), timeout=2.0, retries=1, codec=codec)
     reading = None
     for _ in range(50):  # the agent needs a moment; the first poll also loads pysnmp
         reading = await read_recorder(target, "generic")
@@ -756,6 +758,8 @@ def snmp_bench(n: int) -> dict[str, Any]:
         tmp = Path(tmpdir)
         with snmpd_agent(tmp, community) as port:
             cw, rows = asyncio.run(camwatch_snmp_cost(port, community, n))
+            # the opt-in codec (CAMWATCH_SNMP_CODEC=lean), measured on the same agent
+            lean, _ = asyncio.run(camwatch_snmp_cost(port, community, n, codec="lean"))
             ex, samples = exporter_snmp_cost(port, community, n, tmp)
     return {
         "agent": "net-snmp snmpd (generic plan: system group + hrStorageTable)",
@@ -765,6 +769,8 @@ def snmp_bench(n: int) -> dict[str, Any]:
         "camwatch_ms_per_poll": round(cw * 1000, 3),
         "exporter_ms_per_poll": round(ex * 1000, 3),
         "ratio": round(cw / ex, 3) if ex > 0 else None,
+        "camwatch_lean_ms_per_poll": round(lean * 1000, 3),
+        "ratio_lean_codec": round(lean / ex, 3) if ex > 0 else None,
     }
 
 
@@ -867,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     snmp = snmp_bench(polls)
     summary["snmp"] = snmp
     summary["snmp_cpu_ratio"] = snmp["ratio"]
+    summary["snmp_cpu_ratio_lean_codec"] = snmp["ratio_lean_codec"]
     log(f"SNMP ratio {snmp['ratio']}")
     if sim_cameras > 0:
         from simulator import bench as sim_bench
