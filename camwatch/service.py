@@ -341,6 +341,7 @@ class Service:
             sinks=sinks, state=self.state,
         )
         self.scheduler.start()
+        self.state.scheduler.overdue_fn = self.scheduler.overdue
         self.state.ready = True
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         event(log, "camwatch started", url=self.http.url, devices=len(self.inventory.recorders)
@@ -355,6 +356,7 @@ class Service:
             return
         self._stopping = True
         self.state.ready = False
+        self.state.scheduler.overdue_fn = None  # a stopped scheduler is not behind
         if self.scheduler is not None:
             await self.scheduler.stop()
         for t in self._tasks:

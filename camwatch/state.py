@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from probes.result import CheckKind, CheckResult, Status
@@ -18,6 +18,10 @@ class SchedulerStats:
     last_cycle_end: dict[CheckKind, float] = field(default_factory=dict)  # unix seconds
     lag_seconds: dict[CheckKind, float] = field(default_factory=dict)
     checks_done: Counter[CheckKind] = field(default_factory=Counter)
+    # Runs due but not started, per check: (how many, the oldest one's lateness in
+    # seconds). Set by the service to Scheduler.overdue; lag_seconds only sees runs that
+    # started, so under overload this is the honest "how far behind" figure.
+    overdue_fn: Callable[[], Mapping[CheckKind, tuple[int, float]]] | None = None
 
 
 @dataclass

@@ -363,6 +363,23 @@ class CamwatchCollector(Collector):
         for chk, s in sorted(sched.lag_seconds.items()):
             lag.add_metric([CHECK_LABEL[chk]], s)
         yield lag
+        overdue_n = GaugeMetricFamily(
+            "camwatch_scheduler_overdue_checks",
+            "Checks due now that have not started (waiting for a slot).", labels=["check"])
+        overdue_s = GaugeMetricFamily(
+            "camwatch_scheduler_oldest_overdue_seconds",
+            "How late the oldest check due but not started is.", labels=["check"])
+        overdue: Mapping[CheckKind, tuple[int, float]] = {}
+        if sched.overdue_fn is not None:
+            try:
+                overdue = sched.overdue_fn()
+            except Exception:  # a scrape must not fail on a scheduler's figure
+                overdue = {}
+        for chk, (n, late) in sorted(overdue.items()):
+            overdue_n.add_metric([CHECK_LABEL[chk]], n)
+            overdue_s.add_metric([CHECK_LABEL[chk]], late)
+        yield overdue_n
+        yield overdue_s
         done = CounterMetricFamily("camwatch_scheduler_checks",
                                    "Checks run since start.", labels=["check"])
         for chk, n in sorted(sched.checks_done.items()):

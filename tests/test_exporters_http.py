@@ -40,6 +40,7 @@ async def filled() -> AsyncIterator[tuple[HttpServer, httpx.AsyncClient]]:
     state.probes.errors[("onvif", "timeout")] += 2
     state.scheduler.last_cycle_end[CheckKind.HOST] = NOW.timestamp()
     state.scheduler.lag_seconds[CheckKind.HOST] = 0.5
+    state.scheduler.overdue_fn = lambda: {CheckKind.HOST: (7, 42.5), CheckKind.PICTURE: (0, 0.0)}
     calls: list[tuple[str, str, str]] = []
 
     async def provider(month: str, unit: str, fmt: str) -> bytes:
@@ -71,6 +72,9 @@ async def test_metrics_scrape_is_clean_for_promtool(filled, tmp_path):
     assert 'camwatch_probe_errors_total{driver="onvif",reason="timeout"} 2.0' in body
     assert 'camwatch_probe_duration_seconds_count{driver="onvif"} 1.0' in body
     assert 'camwatch_scheduler_lag_seconds{check="host"} 0.5' in body
+    assert 'camwatch_scheduler_overdue_checks{check="host"} 7.0' in body
+    assert 'camwatch_scheduler_oldest_overdue_seconds{check="host"} 42.5' in body
+    assert 'camwatch_scheduler_overdue_checks{check="picture"} 0.0' in body
     # unknown: no check_ok sample, an unknown=1 sample
     assert 'camwatch_check_ok{check="picture",device="cam-gate"}' not in body
     assert 'camwatch_check_unknown{check="picture",device="cam-gate"} 1.0' in body
@@ -233,5 +237,28 @@ async def test_tls_when_cert_and_key_are_given(tmp_path):
         verify = ssl.create_default_context(cafile=str(cert))
         async with httpx.AsyncClient(base_url=server.url, verify=verify) as client:
             assert (await client.get("/healthz")).status_code == 200
+    finally:
+        await server.stop()
+
+
+async def test_overdue_families_survive_a_failing_or_missing_scheduler():
+    state = LatestState()
+
+    def broken() -> dict[CheckKind, tuple[int, float]]:
+        raise RuntimeError("scheduler gone")
+
+    state.scheduler.overdue_fn = broken
+    server = await served(make_settings(), state)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+            r = await client.get("/metrics")
+            assert r.status_code == 200
+            assert "# TYPE camwatch_scheduler_overdue_checks gauge" in r.text
+            assert "camwatch_scheduler_overdue_checks{" not in r.text
+            state.scheduler.overdue_fn = None  # no scheduler (stopped, or not yet started)
+            r = await client.get("/metrics")
+            assert r.status_code == 200
+            assert "# TYPE camwatch_scheduler_oldest_overdue_seconds gauge" in r.text
+            assert "camwatch_scheduler_oldest_overdue_seconds{" not in r.text
     finally:
         await server.stop()

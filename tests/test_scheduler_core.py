@@ -384,3 +384,53 @@ async def test_ten_thousand_cameras_on_one_loop() -> None:
     print(f"21,000 checks: first cycle in {wall:.1f} s wall, {cpu:.2f} s CPU; "
           f"lag {s.lag.summary()}")
     assert cpu < 8.0
+
+
+@pytest.mark.parametrize("per_recorder", [1, 2, 100])
+async def test_overdue_counts_due_runs_that_never_started(per_recorder: int) -> None:
+    # One slot, and the first probe never answers until released: every other run falls
+    # due and waits. per_recorder 1 keeps them in the recorder's queue, 2 makes the
+    # dispatcher hold one while it waits for the global slot, 100 leaves them in the heap.
+    plan, rec_of = campus(1, 9)  # 20 checks: 10 host, 1 recording, 9 picture
+    planned = Counter(c for c, _ in plan)
+    release = asyncio.Event()
+    started: list[tuple[CheckKind, str]] = []
+
+    async def stuck(check: CheckKind, device: str) -> list[CheckResult]:
+        started.append((check, device))
+        await release.wait()
+        return ok(check, device)
+
+    s = Scheduler(plan, stuck, intervals={H: 0.3, R: 0.3, P: 0.3},
+                  recorder_of=rec_of.__getitem__, concurrency=1, per_recorder=per_recorder,
+                  jitter=0.0, rng=random.Random(3))
+    loop = asyncio.get_running_loop()
+    s.start()
+    try:
+        assert all(n == 0 for n, _ in s.overdue(loop.time() - 1.0).values())
+        await asyncio.sleep(0.4)  # every first run (spread over 0.3 s) is due
+        assert len(started) == 1
+        running = started[0][0]
+        first = s.overdue()
+        expected = planned - Counter([running])
+        assert {k: n for k, (n, _) in first.items()} == {k: expected[k] for k in planned}
+        assert first[H][1] > 0.1  # the oldest host run was due at least 0.1 s ago
+        await asyncio.sleep(0.2)
+        second = s.overdue()
+        for kind in planned:
+            if expected[kind]:
+                assert second[kind][0] == first[kind][0]
+                # the same runs are still waiting: 0.2 s later, 0.2 s later than before
+                assert 0.15 < second[kind][1] - first[kind][1] < 0.5, kind
+            else:
+                assert second[kind] == (0, 0.0)
+        # callable from another thread, as the /metrics scrape does
+        from_thread = await asyncio.to_thread(s.overdue)
+        assert sum(n for n, _ in from_thread.values()) == sum(expected.values())
+
+        release.set()
+        await asyncio.sleep(0.1)  # 20 instant runs: caught up, next ones ~0.3 s away
+        assert s.overdue() == {k: (0, 0.0) for k in planned}
+    finally:
+        release.set()
+        await s.stop()

@@ -55,14 +55,19 @@ async def test_results_flow_to_metrics_and_log_and_memory_survives_restart(
     try:
         assert svc.url and svc.url.startswith("http://127.0.0.1:")
         await wait_until(lambda: svc.state.get("cam-east", CheckKind.PICTURE) is not None)
+        # first runs are spread at random: nvr1 may not have been probed yet
+        await wait_until(lambda: svc.state.get("nvr1", CheckKind.HOST) is not None)
         async with httpx.AsyncClient() as client:
             r = await client.get(f"{svc.url}/metrics")
             assert r.status_code == 200
             assert 'camwatch_check_ok{check="picture",device="cam-east"} 0.0' in r.text
+            assert 'camwatch_scheduler_overdue_checks{check="host"}' in r.text
+            assert 'camwatch_scheduler_oldest_overdue_seconds{check="picture"}' in r.text
             assert (await client.get(f"{svc.url}/ready")).status_code == 200
         assert svc.scheduler is not None and svc.scheduler.runs[CheckKind.HOST] > 0
     finally:
         await svc.stop()
+    assert svc.state.scheduler.overdue_fn is None  # stopped: no longer behind
     with Store.open(settings.store_url) as store:
         trans = store.transitions(["cam-east"])
         assert any(t.status == Status.FAIL and t.check == CheckKind.PICTURE for t in trans)
