@@ -122,17 +122,17 @@ def _offset(device_utc: dt.datetime | None, probe_epoch: float) -> float | None:
     return round(device_utc.timestamp() - probe_epoch, 3)
 
 
-async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None) -> Gathered:
+async def _onvif(t: Target, cred: tuple[str, str] | None, http: DeviceHttp) -> Gathered:
     user, pw = cred if cred else (None, None)
-    limits = limits_for(t.address, ctx.config)
     async with OnvifSession(
         t.address.host,
         t.address.effective_onvif_port,
         user,
         pw,
-        limits,
+        http.limits,
         scheme=t.address.scheme,
         path=t.address.onvif_path,
+        http=http,
     ) as s:
         dtime, mid = await s.system_time()
         info = await s.device_info()
@@ -144,23 +144,20 @@ async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None) -> 
     )
 
 
-async def _isapi(
-    t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, want_signals: bool
-) -> Gathered:
-    async with DeviceHttp(limits_for(t.address, ctx.config), cred) as http:
-        c = IsapiClient(http, base_url(t.address))
-        info = await c.device_info()
-        offset = raw = None
-        dtime = None
-        try:
-            t0 = time.time()
-            dtime = await c.time()
-            offset, raw = _offset(dtime.utc, (t0 + time.time()) / 2), dtime.raw
-        except DeviceError as exc:
-            if exc.reason_code in FINAL_CODES:
-                raise
-        uptime = await _optional(c.uptime)
-        signals = ((await _optional(c.signals)) or []) if want_signals else []
+async def _isapi(t: Target, want_signals: bool, http: DeviceHttp) -> Gathered:
+    c = IsapiClient(http, base_url(t.address))
+    info = await c.device_info()
+    offset = raw = None
+    dtime = None
+    try:
+        t0 = time.time()
+        dtime = await c.time()
+        offset, raw = _offset(dtime.utc, (t0 + time.time()) / 2), dtime.raw
+    except DeviceError as exc:
+        if exc.reason_code in FINAL_CODES:
+            raise
+    uptime = await _optional(c.uptime)
+    signals = ((await _optional(c.signals)) or []) if want_signals else []
     return Gathered(
         facts=HostFacts(info=info, time=dtime, uptime_s=uptime, signals=signals),
         driver="isapi",
@@ -178,17 +175,14 @@ async def _dahua_signals(c: DahuaClient, t: Target, ctx: ProbeContext) -> list[C
     return list(found or [])
 
 
-async def _dahua(
-    t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, want_signals: bool
-) -> Gathered:
-    async with DeviceHttp(limits_for(t.address, ctx.config), cred) as http:
-        c = DahuaClient(http, base_url(t.address), campus_tz(ctx))
-        info = await c.device_info()
-        t0 = time.time()
-        dtime = await _optional(c.time)
-        mid = (t0 + time.time()) / 2
-        uptime = await _optional(c.uptime)
-        signals = await _dahua_signals(c, t, ctx) if want_signals else []
+async def _dahua(t: Target, ctx: ProbeContext, want_signals: bool, http: DeviceHttp) -> Gathered:
+    c = DahuaClient(http, base_url(t.address), campus_tz(ctx))
+    info = await c.device_info()
+    t0 = time.time()
+    dtime = await _optional(c.time)
+    mid = (t0 + time.time()) / 2
+    uptime = await _optional(c.uptime)
+    signals = await _dahua_signals(c, t, ctx) if want_signals else []
     return Gathered(
         facts=HostFacts(info=info, time=dtime, uptime_s=uptime, signals=signals),
         driver="dahua",
@@ -229,20 +223,40 @@ async def _snmp_uptime(t: Target, ctx: ProbeContext) -> tuple[float | None, Devi
     return (reading.system.uptime_s if reading.system else None), None
 
 
+_HTTP_PROTOCOLS = frozenset({Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA})
+
+
 async def gather(t: Target, ctx: ProbeContext, want_signals: bool) -> Gathered:
     cred = login(t, ctx)
+    if not _HTTP_PROTOCOLS & set(t.protocols):
+        return await _gather(t, ctx, want_signals, cred, None)
+    # One HTTP session for every protocol tried on this device (ONVIF, then the vendor
+    # API for uptime): one client and its keep-alive connections instead of one per
+    # protocol. The same device, the same credentials and the same limits (redirects,
+    # TLS pin, body size) throughout, so nothing reaches another host.
+    async with DeviceHttp(limits_for(t.address, ctx.config), cred) as http:
+        return await _gather(t, ctx, want_signals, cred, http)
+
+
+async def _gather(
+    t: Target,
+    ctx: ProbeContext,
+    want_signals: bool,
+    cred: tuple[str, str] | None,
+    http: DeviceHttp | None,
+) -> Gathered:
     errors: list[DeviceError] = []
     got: Gathered | None = None
     for proto in (Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA):
-        if proto not in t.protocols:
+        if proto not in t.protocols or http is None:
             continue
         try:
             if proto == Protocol.ONVIF:
-                got = await _onvif(t, ctx, cred)
+                got = await _onvif(t, cred, http)
             elif proto == Protocol.ISAPI:
-                got = await _isapi(t, ctx, cred, want_signals)
+                got = await _isapi(t, want_signals, http)
             else:
-                got = await _dahua(t, ctx, cred, want_signals)
+                got = await _dahua(t, ctx, want_signals, http)
         except DeviceError as exc:
             errors.append(exc)
             if exc.reason_code in FINAL_CODES:
@@ -254,7 +268,8 @@ async def gather(t: Target, ctx: ProbeContext, want_signals: bool) -> Gathered:
         if got.driver == "onvif" and (
             got.facts.uptime_s is None or (want_signals and not got.facts.signals)
         ):
-            extra = await _supplement(t, ctx, cred, want_signals)
+            assert http is not None
+            extra = await _supplement(t, ctx, want_signals, http)
             if extra is not None:
                 got.driver = f"onvif+{extra.driver}"
                 got.facts = replace(
@@ -279,15 +294,12 @@ async def gather(t: Target, ctx: ProbeContext, want_signals: bool) -> Gathered:
 
 
 async def _supplement(
-    t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, want_signals: bool
+    t: Target, ctx: ProbeContext, want_signals: bool, http: DeviceHttp
 ) -> Gathered | None:
     """Uptime (and channel signals) from the vendor API, after ONVIF gave the rest."""
     base = base_url(t.address)
     try:
-        async with (
-            asyncio.timeout(_extra_budget(ctx)),
-            DeviceHttp(limits_for(t.address, ctx.config), cred) as http,
-        ):
+        async with asyncio.timeout(_extra_budget(ctx)):
             if Protocol.ISAPI in t.protocols:
                 c = IsapiClient(http, base)
                 uptime = await _optional(c.uptime)

@@ -262,3 +262,29 @@ async def test_signal_loss_on_an_analog_channel(world: Sim) -> None:
     assert lost.position in res[lost.id].reason
     others = [c for c in cams if c.id != lost.id]
     assert all(res[c.id].status == Status.OK for c in others)
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_host_check_uses_one_http_session_for_onvif_and_vendor_api(
+    world: Sim, vendor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONVIF and the vendor API (uptime) of one device share one DeviceHttp: one client
+    and its keep-alive connection per host check, not one per protocol."""
+    import probes.drivers.onvif as onvif_mod
+    import probes.host as host_mod
+
+    opened: list[object] = []
+
+    class Counting(host_mod.DeviceHttp):
+        async def __aenter__(self) -> host_mod.DeviceHttp:
+            opened.append(self)
+            return await super().__aenter__()
+
+    monkeypatch.setattr(host_mod, "DeviceHttp", Counting)
+    monkeypatch.setattr(onvif_mod, "DeviceHttp", Counting)
+    rec = world.recorder(vendor)
+    host = by_device(await probe_host(rec, world.ctx))
+    assert host[rec].status == Status.OK, host[rec].reason
+    assert host[rec].driver == f"onvif+{'isapi' if vendor == 'hikvision' else 'dahua'}"
+    assert host[rec].values["uptime_s"] is not None
+    assert len(opened) == 1

@@ -401,7 +401,11 @@ class OnvifSession:
         *,
         scheme: str = "http",
         path: str = "/onvif/device_service",
+        http: DeviceHttp | None = None,
     ) -> None:
+        """`http`: an open DeviceHttp of the same device, credentials and limits to
+        send through (its connection is kept for the caller's next requests); the
+        session then neither opens nor closes it. Default: a session of its own."""
         self.host = host
         self.path = path if path.startswith("/") else "/" + path
         self.port = port
@@ -411,7 +415,8 @@ class OnvifSession:
         self.limits = limits
         # Some firmware (Axis among others) wants HTTP digest auth on top of, or instead
         # of, WS-Security: answered only when the device challenges with a 401.
-        self.http = DeviceHttp(limits, (user, password) if user and password else None)
+        self._own_http = http is None
+        self.http = http or DeviceHttp(limits, (user, password) if user and password else None)
         self._transport = _BoundedTransport(self.http)
         self._cam: Any = None
         self.xaddrs: dict[str, str] | None = None
@@ -419,7 +424,8 @@ class OnvifSession:
 
     async def __aenter__(self) -> OnvifSession:
         camera_cls = _onvif_camera_class()
-        await self.http.__aenter__()
+        if self._own_http:
+            await self.http.__aenter__()
         base = self.host if ":" not in self.host else f"[{self.host}]"
         self._cam = camera_cls(
             f"{self.scheme}://{base}",
@@ -446,7 +452,8 @@ class OnvifSession:
             if self._cam is not None:
                 await self._cam.close()
         finally:
-            await self.http.aclose()
+            if self._own_http:
+                await self.http.aclose()
 
     def _rewrite(self, xaddr: str) -> str:
         """A service address naming another host is pointed back at the device itself
