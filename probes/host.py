@@ -29,7 +29,7 @@ from probes.drivers.isapi import IsapiClient
 from probes.drivers.onvif import OnvifSession
 from probes.drivers.onvif import prepare as onvif_prepare
 from probes.facts import ChannelSignal, DeviceInfo, HostFacts
-from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, Value
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, ResultFactory, Status, Value
 
 # ---- device access shared with the recording check ---------------------------------
 
@@ -535,25 +535,7 @@ async def _probe_host(
 ) -> list[CheckResult]:
     t = target_of(device_id, ctx)
 
-    def result(
-        device: str,
-        status: Status,
-        reason: str,
-        findings: list[Finding] | tuple[Finding, ...] = (),
-        values: dict[str, Value] | None = None,
-        driver: str | None = None,
-    ) -> CheckResult:
-        return CheckResult(
-            device=device,
-            check=CheckKind.HOST,
-            status=status,
-            reason=reason,
-            at=at,
-            values=values or {},
-            findings=tuple(findings),
-            driver=driver,
-            duration_s=round(time.monotonic() - started, 3),
-        )
+    result = ResultFactory(CheckKind.HOST, at, started)
 
     if t is None:
         if device_id in ctx.inventory.cameras:

@@ -44,7 +44,7 @@ from probes.host import (
     login,
     target_of,
 )
-from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, Value
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, ResultFactory, Status, Value
 
 GAP_MIN = dt.timedelta(seconds=60)
 _JOB_ACTIVE = {"active", "partiallyactive"}
@@ -507,25 +507,7 @@ async def probe_recording(device_id: str, ctx: ProbeContext) -> list[CheckResult
 async def _probe(
     device_id: str, ctx: ProbeContext, started: float, at: dt.datetime
 ) -> list[CheckResult]:
-    def result(
-        device: str,
-        status: Status,
-        reason: str,
-        findings: list[Finding] | tuple[Finding, ...] = (),
-        values: dict[str, Value] | None = None,
-        driver: str | None = None,
-    ) -> CheckResult:
-        return CheckResult(
-            device=device,
-            check=CheckKind.RECORDING,
-            status=status,
-            reason=reason,
-            at=at,
-            values=values or {},
-            findings=tuple(findings),
-            driver=driver,
-            duration_s=round(time.monotonic() - started, 3),
-        )
+    result = ResultFactory(CheckKind.RECORDING, at, started)
 
     inv = ctx.inventory
     rec = inv.recorders.get(device_id)

@@ -6,6 +6,7 @@ Probes know nothing of Prometheus, Alertmanager or the sheet; they return these.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -93,3 +94,34 @@ class CheckResult:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFactory:
+    """Builds the results of one probe run: the check, its time and its start are fixed,
+    so each answer names only what differs (device, status, reason, findings, values)."""
+
+    check: CheckKind
+    at: dt.datetime
+    started: float  # time.monotonic() when the probe began
+
+    def __call__(
+        self,
+        device: str,
+        status: Status,
+        reason: str,
+        findings: list[Finding] | tuple[Finding, ...] = (),
+        values: Mapping[str, Value] | None = None,
+        driver: str | None = None,
+    ) -> CheckResult:
+        return CheckResult(
+            device=device,
+            check=self.check,
+            status=status,
+            reason=reason,
+            at=self.at,
+            values=dict(values or {}),
+            findings=tuple(findings),
+            driver=driver,
+            duration_s=round(time.monotonic() - self.started, 3),
+        )
