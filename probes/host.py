@@ -518,16 +518,8 @@ async def probe_host(device_id: str, ctx: ProbeContext) -> list[CheckResult]:
     try:
         return await _probe_host(device_id, ctx, started, at)
     except Exception as exc:  # a bug must not stop the service; say so plainly
-        return [
-            CheckResult(
-                device=device_id,
-                check=CheckKind.HOST,
-                status=Status.UNKNOWN,
-                reason=f"檢查程式發生錯誤（{type(exc).__name__}）",
-                at=at,
-                duration_s=time.monotonic() - started,
-            )
-        ]
+        result = ResultFactory(CheckKind.HOST, at, started)
+        return [result(device_id, Status.UNKNOWN, f"檢查程式發生錯誤（{type(exc).__name__}）")]
 
 
 async def _probe_host(

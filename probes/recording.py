@@ -492,16 +492,8 @@ async def probe_recording(device_id: str, ctx: ProbeContext) -> list[CheckResult
     try:
         return await _probe(device_id, ctx, started, at)
     except Exception as exc:  # a bug must not stop the service
-        return [
-            CheckResult(
-                device=device_id,
-                check=CheckKind.RECORDING,
-                status=Status.UNKNOWN,
-                reason=f"檢查程式發生錯誤（{type(exc).__name__}）",
-                at=at,
-                duration_s=time.monotonic() - started,
-            )
-        ]
+        result = ResultFactory(CheckKind.RECORDING, at, started)
+        return [result(device_id, Status.UNKNOWN, f"檢查程式發生錯誤（{type(exc).__name__}）")]
 
 
 async def _probe(
