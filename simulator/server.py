@@ -16,7 +16,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import re
 import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,11 +26,10 @@ from inventory.models import Vendor
 from simulator import onvif
 from simulator.campus import World
 from simulator.httpauth import challenge, check_digest, nonce_valid, parse_digest
-from simulator.model import FaultKind, SimDevice, fault_kind
+from simulator.model import FaultKind, SimDevice, fault_kind, vendor_media
 
 log = logging.getLogger("camwatch.simulator")
 
-_ISAPI_PICTURE = re.compile(r"^/ISAPI/Streaming/channels/(\d+)/picture$", re.IGNORECASE)
 
 Handler = Callable[[web.Request, SimDevice], Awaitable[web.StreamResponse]]
 
@@ -183,8 +181,7 @@ class SimulatorServer:
         if (
             path.startswith("/onvif/snapshot/")
             or path == "/onvif-http/snapshot"
-            or (_ISAPI_PICTURE.match(path) and dev.vendor == Vendor.HIKVISION)
-            or (path == "/cgi-bin/snapshot.cgi" and dev.vendor == Vendor.DAHUA)
+            or vendor_snapshot_channel(request, dev) is not None
         ):
             return await self._snapshot_route(request, dev)
         if path.startswith("/onvif/") or path == dev.onvif_path:
@@ -261,15 +258,18 @@ def snapshot_channel(request: web.Request, dev: SimDevice) -> int | None:
     elif path == "/onvif-http/snapshot":
         token = request.query_string
         ch = onvif.channel_of_token(dev, token) or -1
-    elif path == "/cgi-bin/snapshot.cgi":
-        text = request.query.get("channel", "1")
-        ch = int(text) if text.isdigit() else -1
-    elif m := _ISAPI_PICTURE.match(path):
-        stream = m.group(1)
-        ch = int(stream[:-2]) if len(stream) >= 3 else -1
+    elif (vendor_ch := vendor_snapshot_channel(request, dev)) is not None:
+        ch = vendor_ch
     else:
         return None
     return ch if dev.channel(ch) is not None else None
+
+
+def vendor_snapshot_channel(request: web.Request, dev: SimDevice) -> int | None:
+    """The channel of a snapshot by the device's vendor convention (ISAPI picture,
+    Dahua snapshot.cgi), read from the same data the probes build the URL from."""
+    media = vendor_media(dev.vendor)
+    return media.snapshot_channel(request.path_qs) if media else None
 
 
 def unauthorized(dev: SimDevice, realm: str, stale: bool = False) -> web.Response:

@@ -398,7 +398,7 @@ async def test_healthy_stub_device_is_ok(serve) -> None:  # type: ignore[no-unty
     peer = await serve(onvif_device({}))
     res = await probe_host("nvr-x", ctx_for(inventory_for(peer.host, peer.port, [Protocol.ONVIF])))
     assert res[0].status == Status.OK, res[0].reason
-    assert res[0].values["model"] == "NVR-X"
+    assert res[0].values.model == "NVR-X"
 
 
 async def test_onvif_path_from_the_inventory_is_used(serve) -> None:  # type: ignore[no-untyped-def]
@@ -416,7 +416,7 @@ async def test_invalid_device_time_gives_unknown_clock(serve) -> None:  # type: 
     )
     res = await probe_host("nvr-x", ctx_for(inventory_for(peer.host, peer.port, [Protocol.ONVIF])))
     r = res[0]
-    assert r.values["clock_offset_s"] is None
+    assert r.values.clock_offset_s is None
     assert "時間無法解讀" in r.reason
     assert not any(f.code == FindingCode.CLOCK_DRIFT for f in r.findings)
 
@@ -556,7 +556,7 @@ async def test_recorder_too_slow_for_every_channel_keeps_what_it_answered(serve)
     res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv, timeout=2.0))}
     assert time.monotonic() - t0 < 3.0
     assert res["nvr-x"].status == Status.UNKNOWN and "太慢" in res["nvr-x"].reason
-    assert res["nvr-x"].values["disk.1.free_bytes"] == 500 * 1024 * 1024
+    assert res["nvr-x"].values.disk("1").free_bytes == 500 * 1024 * 1024
     assert res["cam-1"].status == Status.OK, res["cam-1"].reason
     assert res["cam-2"].status == Status.UNKNOWN and "未查完" in res["cam-2"].reason
 
@@ -614,7 +614,7 @@ async def test_recording_summary_when_the_recorder_has_no_recording_search(serve
     inv = inventory_for(fresh.host, fresh.port, [Protocol.ONVIF], analog=2)
     res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv))}
     assert res["nvr-x"].status == Status.OK, res["nvr-x"].reason
-    assert 44.5 < float(res["nvr-x"].values["retention_days"]) < 45.5  # type: ignore[arg-type]
+    assert 44.5 < float(res["nvr-x"].values.retention_days) < 45.5  # type: ignore[arg-type]
     assert res["cam-1"].status == Status.OK
 
     old = now - dt.timedelta(hours=3)
