@@ -170,6 +170,14 @@ class ProbeRun:
     def remaining(self) -> float:
         return self.ctx.remaining()
 
+    @property
+    def budget(self) -> float:
+        """The seconds this run was given (for reasons: 「逾時 10 秒」)."""
+        deadline = self.ctx.deadline
+        if deadline is None:
+            return self.ctx.config.timeout
+        return round(deadline - self.started, 1)
+
 
 CheckBody = Callable[[str, ProbeRun], Awaitable[list[CheckResult]]]
 

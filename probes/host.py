@@ -318,7 +318,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
             return [result(device_id, Status.UNKNOWN, f"{channel_label(cam)}：由主機檢查回報")]
         return [result(device_id, Status.UNKNOWN, "清冊中沒有這個裝置")]
 
-    timeout = ctx.config.timeout
+    timeout = run.budget
     want_signals = t.is_recorder and any(
         c.kind == CameraKind.ANALOG or c.address is None for c in ctx.inventory.cameras_of(t.id)
     )

@@ -69,7 +69,7 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
     if camera is None:
         return result(Status.UNKNOWN, "清冊中沒有這支攝影機")
     place = camera.position
-    timeout = ctx.config.timeout
+    timeout = run.budget
     try:
         creds_model = (
             camera.credentials

@@ -280,7 +280,7 @@ async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
             return [result(device_id, Status.UNKNOWN, "錄影由主機的錄影檢查回報")]
         return [result(device_id, Status.UNKNOWN, "清冊中沒有這個主機")]
     cams = sorted(inv.cameras_of(rec.id), key=lambda c: c.channel)
-    timeout = ctx.config.timeout
+    timeout = run.budget
     at = run.at
     # Channels are added to `facts` as each one is searched, so a recorder too slow to
     # answer every channel in time still gets its disks and the channels it did answer
@@ -319,7 +319,7 @@ def judge_recorder(
     """The recorder's result and one per camera channel, from what the drivers told."""
     ctx, result, at = run.ctx, run.result, run.at
     inv = ctx.inventory
-    timeout = ctx.config.timeout
+    timeout = run.budget
     driver = "+".join(facts.drivers)
     cfg = ctx.config
     if not facts.channels and facts.summary_newest is not None:

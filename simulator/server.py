@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
 import json
 import logging
@@ -32,6 +33,13 @@ log = logging.getLogger("camwatch.simulator")
 
 
 Handler = Callable[[web.Request, SimDevice], Awaitable[web.StreamResponse]]
+
+# A vendor's own HTTP API: the path prefix it answers under and the simulator module
+# that speaks it (behind digest auth). One line per vendor driver (docs/extending.md).
+VENDOR_APIS: dict[Vendor, tuple[str, str]] = {
+    Vendor.HIKVISION: ("/ISAPI/", "simulator.isapi"),
+    Vendor.DAHUA: ("/cgi-bin/", "simulator.dahua"),
+}
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -195,14 +203,10 @@ class SimulatorServer:
             return web.Response(
                 status=status, body=xml, content_type="application/soap+xml", charset="utf-8"
             )
-        if path.startswith("/ISAPI/") and dev.vendor == Vendor.HIKVISION:
-            from simulator.isapi import handle as isapi_handle
-
-            return await self._authed(request, dev, isapi_handle)
-        if path.startswith("/cgi-bin/") and dev.vendor == Vendor.DAHUA:
-            from simulator.dahua import handle as dahua_handle
-
-            return await self._authed(request, dev, dahua_handle)
+        api = VENDOR_APIS.get(dev.vendor)
+        if api is not None and path.startswith(api[0]):
+            handle: Handler = importlib.import_module(api[1]).handle
+            return await self._authed(request, dev, handle)
         if path == "/":
             return web.Response(
                 text="<html><body>Web Service</body></html>", content_type="text/html"

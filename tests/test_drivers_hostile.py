@@ -469,6 +469,26 @@ async def test_slow_device_is_unknown_with_timeout_reason_in_bounded_time(serve)
     assert time.monotonic() - t0 < 4.5
 
 
+async def test_the_checks_keep_the_deadline_they_are_given(serve) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler owns the deadline: a check given one (ctx.deadline) answers by it
+    with its own reason, whatever the configured timeout — no check keeps a fraction
+    of the timeout of its own."""
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(8)
+        return web.Response(text="late")
+
+    peer = await serve(slow)
+    inv = inventory_for(peer.host, peer.port, [Protocol.ONVIF, Protocol.ISAPI], analog=1)
+    for probe_fn in (probe_host, probe_recording):
+        t0 = time.monotonic()
+        ctx = ctx_for(inv, timeout=6.0).until(t0 + 1.0)
+        res = await probe_fn("nvr-x", ctx)
+        took = time.monotonic() - t0
+        assert res[0].status == Status.UNKNOWN and "逾時 1 秒" in res[0].reason, res[0].reason
+        assert took < 2.5, (probe_fn.__name__, took)
+
+
 async def test_gigabyte_isapi_reply_is_cut(serve) -> None:  # type: ignore[no-untyped-def]
     async def huge(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "application/xml"})

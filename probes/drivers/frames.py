@@ -28,8 +28,8 @@ from typing import Any
 from inventory.models import Address, Camera, Credentials, Inventory, Protocol
 from probes.drivers.base import Ability, Driver
 from probes.drivers.http import DeviceHttp, HttpLimits, base_url, host_of, safe_url
-from probes.drivers.rtsp import rtsp_base, rtsp_frame, with_credentials
-from probes.drivers.table import drivers_for
+from probes.drivers.rtsp import RtspDriver, rtsp_base, rtsp_frame, with_credentials
+from probes.drivers.table import DRIVERS, drivers_for
 from probes.reasons import DeviceError, ReasonCode
 
 __all__ = [
@@ -61,6 +61,12 @@ class Grab:
     image: Any  # numpy BGR array from RTSP, else None
     source: str  # safe URL (no credentials)
     driver: str
+
+
+# The stream reader: any stream URI, whichever driver or convention named it.
+_reader = DRIVERS[Protocol.RTSP]
+assert isinstance(_reader, RtspDriver)
+STREAMS: RtspDriver = _reader
 
 
 def _framing(protocols: Iterable[Protocol]) -> list[Driver]:
@@ -201,8 +207,7 @@ async def grab_frame(
     for url in rtsp_urls:
         try:
             _same_host(url, hosts)
-            full = with_credentials(url, *credentials) if credentials else url
-            image = await rtsp_frame(full, limits.timeout)
+            image = await STREAMS.read_frame(url, credentials, limits.timeout)
             return Grab(jpeg=None, image=image, source=safe_url(url), driver="rtsp")
         except DeviceError as exc:
             errors.append(exc)

@@ -73,7 +73,15 @@ async def rtsp_frame(url: str, deadline_s: float) -> Any:
 
 
 class RtspDriver(Driver):
+    """Reads the frame of a stream another driver (or the vendor's convention) named."""
+
     name = "rtsp"
     protocol = Protocol.RTSP
     abilities = frozenset({Ability.FRAMES})
     http = False
+
+    async def read_frame(self, url: str, login: tuple[str, str] | None, limit_s: float) -> Any:
+        """One decoded frame of the stream at `url` (given without credentials), within
+        `limit_s` (OpenCV's own open/read timeouts end a reader that outlives it)."""
+        full = with_credentials(url, *login) if login else url
+        return await rtsp_frame(full, limit_s)
