@@ -331,7 +331,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
         async with asyncio.timeout(run.remaining()):
             await gather(link, want_signals, got)
     except TimeoutError:
-        got.errors.append(DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）"))
+        got.errors.append(DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）"))
     finally:
         await link.aclose()
 
@@ -355,7 +355,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
             return [
                 result(device_id, Status.OK, f"{t.label}連線埠可連線（僅確認連線）", driver="tcp")
             ]
-        got.errors.append(DeviceError("unreachable", f"無法連線到主機（埠 {port}）"))
+        got.errors.append(DeviceError(ReasonCode.UNREACHABLE, f"無法連線到主機（埠 {port}）"))
 
     memory = ctx.memory.fact(device_id)
     v = judge_host(t, got, memory, ctx.config.clock_drift_max_s, run.at)

@@ -26,7 +26,7 @@ from probes.context import ProbeRun, SecretError, check_probe, login, target_of
 from probes.drivers.base import Ability, DeviceLink, DriverSession
 from probes.facts import GAP_MIN, ChannelRecording, Disk, DiskStatus
 from probes.gather import Asked, ask_drivers
-from probes.reasons import DeviceError
+from probes.reasons import DeviceError, ReasonCode
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.values import DiskValues, RecordingValues
 from probes.wording import channel_label, fmt_duration
@@ -297,7 +297,7 @@ async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
         async with asyncio.timeout(run.remaining()):
             await gather(link, at, facts)
     except TimeoutError:
-        facts.errors.append(DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）"))
+        facts.errors.append(DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）"))
         facts.timed_out = True
     finally:
         await link.aclose()

@@ -39,6 +39,7 @@ from probes.facts import (
     remember_oldest,
     spans_to_recording,
 )
+from probes.reasons import ReasonCode
 
 _MAX_LINES = 200_000
 
@@ -50,7 +51,7 @@ def parse_kv(body: bytes) -> dict[str, str]:
     except UnicodeDecodeError:
         txt = body.decode("latin-1")
     if txt.lstrip().startswith("<"):
-        raise DeviceError("bad-reply", "主機回覆不是預期的 key=value 格式")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆不是預期的 key=value 格式")
     out: dict[str, str] = {}
     for n, line in enumerate(txt.splitlines()):
         if n > _MAX_LINES:
@@ -64,7 +65,7 @@ def parse_kv(body: bytes) -> dict[str, str]:
                 out.setdefault("result", "OK")
                 continue
             if line.lower().startswith("error"):
-                raise DeviceError("bad-reply", "主機回覆錯誤（Dahua CGI）")
+                raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆錯誤（Dahua CGI）")
             continue
         out[key.strip()] = value.strip()
     return out
@@ -103,7 +104,7 @@ def parse_system_info(
     if vendor is not None:
         manufacturer = parse_kv(vendor).get("vendor") or manufacturer
     if not kv.get("serialNumber") and not model:
-        raise DeviceError("bad-reply", "主機回覆缺少型號與序號")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆缺少型號與序號")
     return DeviceInfo(
         manufacturer=manufacturer,
         model=model,
@@ -262,7 +263,7 @@ class DahuaClient:
         created = parse_kv(await self._get("/cgi-bin/mediaFileFind.cgi?action=factory.create"))
         obj = created.get("result")
         if not obj or not obj.isdigit():
-            raise DeviceError("bad-reply", "主機無法建立錄影查詢")
+            raise DeviceError(ReasonCode.BAD_REPLY, "主機無法建立錄影查詢")
         spans: list[tuple[dt.datetime, dt.datetime]] = []
         try:
             await self._get(

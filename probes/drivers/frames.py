@@ -118,14 +118,15 @@ def _same_host(url: str, allowed: set[str]) -> None:
     host = host_of(url)
     if host not in allowed:
         raise DeviceError(
-            "redirect-refused", f"設備提供的影像位址指向未登錄的主機 {host or '?'}，已拒絕"
+            ReasonCode.REDIRECT_REFUSED,
+            f"設備提供的影像位址指向未登錄的主機 {host or '?'}，已拒絕",
         )
 
 
 def _jpeg(data: bytes) -> bytes:
     """A snapshot reply must be a JPEG (some devices answer 200 with an XML error)."""
     if not data.startswith(b"\xff\xd8"):
-        raise DeviceError("bad-content", "主機回覆的不是 JPEG 影像")
+        raise DeviceError(ReasonCode.BAD_CONTENT, "主機回覆的不是 JPEG 影像")
     return data
 
 
@@ -213,7 +214,7 @@ async def grab_frame(
             errors.append(exc)
     if errors:
         raise errors[0]  # the preferred source's failure says the most
-    raise DeviceError("not-supported", "沒有可取得畫面的方式（無快照或串流位址）")
+    raise DeviceError(ReasonCode.NOT_SUPPORTED, "沒有可取得畫面的方式（無快照或串流位址）")
 
 
 def resolve_credentials(creds: Credentials | None, resolve: Any) -> tuple[str, str] | None:

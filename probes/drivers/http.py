@@ -133,7 +133,7 @@ def _check_pin(response: httpx.Response, limits: HttpLimits) -> None:
     stream = response.extensions.get("network_stream")
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     if not _pin_matches(ssl_object, limits.tls_pin_sha256):
-        raise DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
+        raise DeviceError(ReasonCode.TLS, "主機憑證與登錄的指紋不符，已拒絕連線")
 
 
 def _pin_matches(ssl_object: Any, pin: str) -> bool:
@@ -177,7 +177,7 @@ def _auth(auth: Auth) -> httpx.Auth | None:
 
 
 def _timeout_reason(timeout: float) -> DeviceError:
-    return DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）")
+    return DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）")
 
 
 class DeviceHttp:
@@ -255,8 +255,7 @@ class DeviceHttp:
         allowed = {host_of(url), *(h.lower() for h in self.limits.allowed_hosts)}
         for _hop in range(self.limits.max_redirects + 1):
             if host_of(url) not in allowed:
-                raise DeviceError(
-                    "redirect-refused",
+                raise DeviceError(ReasonCode.REDIRECT_REFUSED,
                     f"主機要求轉向未登錄的位址 {host_of(url) or '?'}，已拒絕",
                 )
             status, hdrs, body = await self._one(method, url, content, headers)
@@ -266,7 +265,7 @@ class DeviceHttp:
                     method, content = "GET", None
                 continue
             return self._judge(HttpReply(status, hdrs, body, safe_url(url)), ok_statuses)
-        raise DeviceError("redirect-refused", "主機轉向次數過多，已停止")
+        raise DeviceError(ReasonCode.REDIRECT_REFUSED, "主機轉向次數過多，已停止")
 
     async def _one(
         self,
@@ -284,14 +283,14 @@ class DeviceHttp:
                 _check_pin(resp, self.limits)
                 declared = resp.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise DeviceError("too-large", _too_large(limit))
+                    raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
                 chunks: list[bytes] = []
                 size = 0
                 if resp.status_code not in (301, 302, 303, 307, 308):
                     async for chunk in resp.aiter_raw():
                         size += len(chunk)
                         if size > limit:
-                            raise DeviceError("too-large", _too_large(limit))
+                            raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
                         chunks.append(chunk)
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
                 return resp.status_code, hdrs, b"".join(chunks)
@@ -300,32 +299,34 @@ class DeviceHttp:
         except DeviceError:
             raise
         except httpx.ConnectTimeout:
-            raise DeviceError("unreachable", "無法連線到主機（連線逾時）") from None
+            raise DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機（連線逾時）") from None
         except httpx.TimeoutException:
             raise _timeout_reason(self.limits.timeout) from None
         except httpx.ConnectError as exc:
-            raise _tls_error(exc) or DeviceError("unreachable", "無法連線到主機") from None
+            raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
         except httpx.RemoteProtocolError:
             # It answered, with something that is not HTTP (or hung up mid-reply).
-            raise DeviceError("bad-reply", "主機回覆的 HTTP 格式錯誤或中途斷線") from None
+            raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆的 HTTP 格式錯誤或中途斷線") from None
         except httpx.HTTPError as exc:
-            raise _tls_error(exc) or DeviceError("disconnected", "與主機的連線中斷") from None
+            lost = DeviceError(ReasonCode.DISCONNECTED, "與主機的連線中斷")
+            raise _tls_error(exc) or lost from None
         except (OSError, ssl.SSLError) as exc:
-            raise _tls_error(exc) or DeviceError("unreachable", "無法連線到主機") from None
+            raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
 
     def _judge(self, reply: HttpReply, ok_statuses: tuple[int, ...]) -> HttpReply:
         if reply.status in (401, 403):
-            raise DeviceError("auth", "帳號或密碼錯誤，主機拒絕登入")
+            raise DeviceError(ReasonCode.AUTH, "帳號或密碼錯誤，主機拒絕登入")
         if reply.status == 404 or reply.status == 501:
-            raise DeviceError("not-supported", f"主機不支援此功能（HTTP {reply.status}）")
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援此功能（HTTP {reply.status}）")
         if reply.status not in ok_statuses:
             if reply.status >= 500 and looks_like_xml(reply.body):
                 return reply  # a SOAP fault or an ISAPI ResponseStatus: the caller reads it
-            raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
+            raise DeviceError(ReasonCode.HTTP_STATUS, f"主機回覆錯誤（HTTP {reply.status}）")
         expect = self.limits.expect_content
         if expect is not None and not reply.content_type.startswith(expect):
             raise DeviceError(
-                "bad-content", f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）"
+                ReasonCode.BAD_CONTENT,
+                f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）",
             )
         return reply
 
@@ -349,11 +350,11 @@ def _tls_error(exc: BaseException) -> DeviceError | None:
     """The DeviceError for a failed TLS handshake (a pin that does not match, or a
     certificate that does not verify); None when `exc` is no TLS failure."""
     if _caused_by(exc, PinMismatch):
-        return DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
+        return DeviceError(ReasonCode.TLS, "主機憑證與登錄的指紋不符，已拒絕連線")
     if _caused_by(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper() or (
         "SSL" in str(exc).upper()
     ):
-        return DeviceError("tls", "主機憑證驗證失敗（TLS）")
+        return DeviceError(ReasonCode.TLS, "主機憑證驗證失敗（TLS）")
     return None
 
 
@@ -417,18 +418,18 @@ def looks_like_xml(body: bytes) -> bool:
 def parse_xml(body: bytes) -> etree._Element:
     """Parse a device's XML reply safely; DeviceError if it is not plain, safe XML."""
     if not looks_like_xml(body):
-        raise DeviceError("bad-xml", "主機回覆不是 XML，無法解讀")
+        raise DeviceError(ReasonCode.BAD_XML, "主機回覆不是 XML，無法解讀")
     upper = body.upper()
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise DeviceError("unsafe-xml", "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
+        raise DeviceError(ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
     parser = etree.XMLParser(**_PARSER_KW)
     try:
         root = etree.fromstring(body, parser=parser)
     except (etree.XMLSyntaxError, ValueError):
-        raise DeviceError("bad-xml", "主機回覆的 XML 格式錯誤，無法解讀") from None
+        raise DeviceError(ReasonCode.BAD_XML, "主機回覆的 XML 格式錯誤，無法解讀") from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
-        raise DeviceError("unsafe-xml", "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
+        raise DeviceError(ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
     return root
 
 

@@ -49,6 +49,7 @@ from probes.facts import (
     remember_oldest,
     spans_to_recording,
 )
+from probes.reasons import ReasonCode
 
 __all__ = ["IsapiClient", "IsapiDriver", "spans_to_recording"]
 
@@ -79,10 +80,10 @@ def _root(body: bytes, expected: str | None = None) -> etree._Element:
         code = text(child(root, "statusCode"))
         sub = text(child(root, "subStatusCode")) or ""
         if code == "4" and "notSupport" in sub:
-            raise DeviceError("not-supported", "主機不支援此功能（ISAPI）")
-        raise DeviceError("bad-reply", f"主機回覆錯誤（ISAPI {sub or code or '?'}）")
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, "主機不支援此功能（ISAPI）")
+        raise DeviceError(ReasonCode.BAD_REPLY, f"主機回覆錯誤（ISAPI {sub or code or '?'}）")
     if expected is not None and local(root.tag) != expected:
-        raise DeviceError("bad-reply", f"主機回覆的內容不是預期的 {expected}")
+        raise DeviceError(ReasonCode.BAD_REPLY, f"主機回覆的內容不是預期的 {expected}")
     return root
 
 

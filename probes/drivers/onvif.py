@@ -125,10 +125,10 @@ def soap_body(body: bytes) -> etree._Element:
     """The first element inside the SOAP Body; a SOAP Fault raises DeviceError."""
     root = parse_xml(body)
     if local(root.tag) != "Envelope":
-        raise DeviceError("bad-reply", "主機回覆不是 SOAP 訊息（ONVIF）")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆不是 SOAP 訊息（ONVIF）")
     bod = child(root, "Body")
     if bod is None or len(bod) == 0:
-        raise DeviceError("bad-reply", "主機回覆的 SOAP 訊息沒有內容（ONVIF）")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆的 SOAP 訊息沒有內容（ONVIF）")
     first = bod[0]
     if local(first.tag) == "Fault":
         raise fault_error(first)
@@ -142,11 +142,11 @@ def fault_error(fault: etree._Element) -> DeviceError:
     )
     words = f"{codes} {reason}"
     if _AUTH_FAULT.search(words):
-        return DeviceError("auth", "帳號或密碼錯誤，主機拒絕登入（ONVIF）")
+        return DeviceError(ReasonCode.AUTH, "帳號或密碼錯誤，主機拒絕登入（ONVIF）")
     if _UNSUPPORTED_FAULT.search(words):
-        return DeviceError("not-supported", "主機不支援此 ONVIF 功能")
+        return DeviceError(ReasonCode.NOT_SUPPORTED, "主機不支援此 ONVIF 功能")
     short = re.sub(r"\s+", " ", reason)[:80] or "?"
-    return DeviceError("fault", f"主機回覆 ONVIF 錯誤：{short}")
+    return DeviceError(ReasonCode.FAULT, f"主機回覆 ONVIF 錯誤：{short}")
 
 
 def parse_system_date_and_time(body: bytes) -> DeviceTime:
@@ -246,7 +246,7 @@ def parse_search_token(body: bytes) -> str:
     el = soap_body(body)
     token = text(child(el, "SearchToken"))
     if not token:
-        raise DeviceError("bad-reply", "主機未回覆錄影查詢代碼（ONVIF）")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機未回覆錄影查詢代碼（ONVIF）")
     return token
 
 
@@ -330,14 +330,14 @@ class _BoundedTransport:
         if reply.status != 200:
             if looks_like_xml(reply.body):
                 soap_body(reply.body)  # raises the fault's DeviceError
-            raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
+            raise DeviceError(ReasonCode.HTTP_STATUS, f"主機回覆錯誤（HTTP {reply.status}）")
         return reply
 
     async def post(self, address: str, message: str, headers: dict[str, str]) -> HttpReply:
         return await self.http.request("POST", address, content=message.encode(), headers=headers)
 
     def load(self, url: str) -> bytes:
-        raise DeviceError("not-supported", "不從裝置下載 WSDL")
+        raise DeviceError(ReasonCode.NOT_SUPPORTED, "不從裝置下載 WSDL")
 
     async def aclose(self) -> None:
         return None
@@ -486,7 +486,7 @@ class OnvifSession:
             assert self.xaddrs is not None
             ns = NS[name]
             if ns not in self.xaddrs:
-                raise DeviceError("not-supported", f"主機不支援 ONVIF {name} 服務")
+                raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援 ONVIF {name} 服務")
             cam.xaddrs[ns] = self._rewrite(self.xaddrs[ns])
         svc = await cam.create_onvif_service(name)
         for client in (svc.zeep_client, svc.zeep_client_authless):
@@ -508,14 +508,14 @@ class OnvifSession:
             raise
         except (TypeError, ValueError, AttributeError, LookupError) as exc:
             # zeep could not build the request (never a device reply problem)
-            raise DeviceError("bad-reply", f"無法建立 ONVIF 請求 {op}") from exc
+            raise DeviceError(ReasonCode.BAD_REPLY, f"無法建立 ONVIF 請求 {op}") from exc
         except Exception as exc:  # zeep/onvif wrap everything in their own errors
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, DeviceError):
                 raise cause from None
-            raise DeviceError("bad-reply", f"ONVIF {op} 失敗") from None
+            raise DeviceError(ReasonCode.BAD_REPLY, f"ONVIF {op} 失敗") from None
         if not isinstance(reply, HttpReply):
-            raise DeviceError("bad-reply", f"ONVIF {op} 回覆無法解讀")
+            raise DeviceError(ReasonCode.BAD_REPLY, f"ONVIF {op} 回覆無法解讀")
         return reply.body
 
     async def system_time(self) -> tuple[DeviceTime, float]:
@@ -691,7 +691,7 @@ async def media_uris(
     if not profiles:
         if not snapshot:
             return None, None
-        raise DeviceError("not-supported", "主機沒有 ONVIF 影像設定檔")
+        raise DeviceError(ReasonCode.NOT_SUPPORTED, "主機沒有 ONVIF 影像設定檔")
     profile = profiles[channel - 1] if 0 < channel <= len(profiles) else profiles[0]
     snap: str | None = None
     if snapshot:

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from inventory.models import Address, Protocol
 from probes.drivers.base import Ability, Driver
-from probes.reasons import DeviceError
+from probes.reasons import DeviceError, ReasonCode
 
 # FFmpeg options for the RTSP fallback (measured: first frame ~0.74 s instead of ~2 s).
 FFMPEG_CAPTURE_OPTIONS = "rtsp_transport;tcp|analyzeduration;500000|probesize;500000"
@@ -52,10 +52,10 @@ def read_rtsp_frame(url: str, timeout: float) -> Any:
         )
     try:
         if not cap.isOpened():
-            raise DeviceError("unreachable", "無法開啟即時影像串流（RTSP）")
+            raise DeviceError(ReasonCode.UNREACHABLE, "無法開啟即時影像串流（RTSP）")
         ok, frame = cap.read()
         if not ok or frame is None:
-            raise DeviceError("bad-reply", "即時影像串流沒有畫面（RTSP）")
+            raise DeviceError(ReasonCode.BAD_REPLY, "即時影像串流沒有畫面（RTSP）")
         return frame
     finally:
         cap.release()
@@ -69,7 +69,8 @@ async def rtsp_frame(url: str, deadline_s: float) -> Any:
             asyncio.to_thread(read_rtsp_frame, url, deadline_s), deadline_s
         )
     except TimeoutError:
-        raise DeviceError("timeout", f"即時影像串流無回應（逾時 {deadline_s:g} 秒）") from None
+        reason = f"即時影像串流無回應（逾時 {deadline_s:g} 秒）"
+        raise DeviceError(ReasonCode.TIMEOUT, reason) from None
 
 
 class RtspDriver(Driver):
