@@ -28,7 +28,7 @@ from probes.context import (
     target_of,
 )
 from probes.drivers.base import Ability, DeviceLink, DriverSession
-from probes.facts import ChannelSignal, DeviceInfo, DeviceTime, HostFacts
+from probes.facts import ChannelSignal, DeviceInfo, HostFacts
 from probes.gather import Asked, ask_drivers
 from probes.reasons import DeviceError, ReasonCode, worst
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
@@ -85,44 +85,32 @@ def extra_budget(timeout: float) -> float:
 
 async def gather(link: DeviceLink, want_signals: bool, got: Gathered) -> Gathered:
     """Fill `got` from the device's drivers (in place: what was learnt survives the
-    deadline)."""
-    info: DeviceInfo | None = None
-    dtime: DeviceTime | None = None
-    uptime: float | None = None
-    signals: list[ChannelSignal] = []
+    deadline). A fact is known once a driver gave it (an empty signal list is none)."""
 
     def missing() -> set[Ability]:
-        out = set()
-        if info is None:
-            out.add(Ability.DEVICE_INFO)
-        if dtime is None:
-            out.add(Ability.CLOCK)
-        if uptime is None:
-            out.add(Ability.UPTIME)
-        if want_signals and not signals:
-            out.add(Ability.SIGNALS)
-        return out
+        f = got.facts
+        known = {
+            Ability.DEVICE_INFO: f.info is not None,
+            Ability.CLOCK: f.time is not None,
+            Ability.UPTIME: f.uptime_s is not None,
+            Ability.SIGNALS: bool(f.signals) or not want_signals,
+        }
+        return {a for a, k in known.items() if not k}
 
     async def ask(s: DriverSession, ability: Ability) -> bool:
-        nonlocal info, dtime, uptime, signals
         if ability == Ability.DEVICE_INFO:
-            info = await s.device_info()
-            got.facts = replace(got.facts, info=info)
+            got.facts = replace(got.facts, info=await s.device_info())
             return True
         if ability == Ability.CLOCK:
             reading = await s.clock()
-            dtime = reading.time
-            got.facts = replace(got.facts, time=dtime)
-            got.clock_offset_s, got.clock_raw = reading.offset_s, dtime.raw
+            got.facts = replace(got.facts, time=reading.time)
+            got.clock_offset_s, got.clock_raw = reading.offset_s, reading.time.raw
             return True
         if ability == Ability.UPTIME:
-            uptime = await s.uptime()
-            got.facts = replace(got.facts, uptime_s=uptime)
-            return uptime is not None
-        found = await s.signals(link.channels())
-        signals = list(found)
-        got.facts = replace(got.facts, signals=signals)
-        return bool(signals)
+            got.facts = replace(got.facts, uptime_s=await s.uptime())
+            return got.facts.uptime_s is not None
+        got.facts = replace(got.facts, signals=list(await s.signals(link.channels())))
+        return bool(got.facts.signals)
 
     asked = Asked(errors=got.errors)
     try:
