@@ -9,9 +9,13 @@ device becomes `unknown` or `fail` with a reason.
 
 from __future__ import annotations
 
+import logging
+
 from inventory.models import CameraKind, Inventory
 from probes.context import DeviceMemory, ProbeConfig, ProbeContext, ProbeFn
 from probes.result import CheckKind, CheckResult
+
+log = logging.getLogger("camwatch.probes")
 
 __all__ = [
     "DeviceMemory",
@@ -82,4 +86,8 @@ async def prepare(inventory: Inventory) -> None:
     used = {p for r in inventory.recorders.values() for p in r.protocols}
     used |= {p for c in inventory.cameras.values() for p in c.protocols}
     for driver in drivers_for(used):
-        await driver.prepare()
+        try:
+            await driver.prepare()
+        except Exception as exc:  # the checks try again, and say why if it still fails
+            log.warning("driver set-up failed",
+                        extra={"fields": {"driver": driver.name, "error": type(exc).__name__}})
