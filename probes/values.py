@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
+NONE = type(None)
 JSON = dict[str, Any]
 
 
@@ -69,14 +71,14 @@ class _Values:
 
 
 def _kinds(cls: type[T]) -> type[T]:
-    """Record each field's JSON kind from its annotation (`float | None` → float)."""
+    """Record each plain field's JSON kind from its annotation (`float | None` →
+    float); other fields (the disks) are read by the class itself."""
+    hints = typing.get_type_hints(cls)
     kinds: dict[str, str] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        ann = str(f.type)
-        for kind in ("float", "int", "bool", "str"):
-            if ann.startswith(kind):
-                kinds[f.name] = kind
-                break
+        plain = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not NONE]
+        if len(plain) == 1 and plain[0] in (float, int, bool, str):
+            kinds[f.name] = plain[0].__name__
     cls._kinds = kinds  # type: ignore[attr-defined]
     return cls
 
