@@ -36,6 +36,7 @@ from inventory.models import (
     Vendor,
 )
 from simulator.model import (
+    MODEL_QUIRKS,
     ChannelState,
     DeviceKind,
     Disk,
@@ -394,6 +395,7 @@ def build_world(
             disks=disks,
             channels=channels,
             scene_seed=seed,
+            quirks=MODEL_QUIRKS.get(rec.model or model, frozenset()),
         )
         world.devices[rec.id] = dev
     for cam in inventory.cameras.values():

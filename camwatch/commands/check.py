@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from camwatch.logs import native_output_silenced
 from camwatch.scheduler import probe_once
 from camwatch.service import (
     MEMORY_KEY,
@@ -124,7 +125,10 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
         sys.exit(2)
     plan = plan_for(inventory, devices)
     try:
-        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json))
+        # Under --json, native libraries' noise (FFmpeg, libjpeg) must not reach the
+        # output: stdout is the JSON, stderr camwatch's own errors.
+        with native_output_silenced(as_json):
+            results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json))
     except StartupError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
