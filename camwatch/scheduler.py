@@ -199,12 +199,19 @@ def guard_s(timeout: float) -> float:
     return timeout + min(2.0, 0.1 * timeout)
 
 
-def timeout_result(check: CheckKind, device: str, timeout: float, started: float) -> CheckResult:
+# Names the device in a reason the scheduler writes itself (a timeout), as the checks'
+# own reasons do: 「教學大樓1樓走廊東側鏡頭：」. Returns "" when there is nothing to add.
+SubjectOf = Callable[[CheckKind, str], str]
+
+
+def timeout_result(
+    check: CheckKind, device: str, timeout: float, started: float, subject: str = ""
+) -> CheckResult:
     return CheckResult(
         device=device,
         check=check,
         status=Status.UNKNOWN,
-        reason=f"檢查逾時（{timeout:g} 秒內無回應）",
+        reason=f"{subject}檢查逾時（{timeout:g} 秒內無回應）",
         at=utcnow(),
         driver=None,
         duration_s=time.monotonic() - started,
@@ -247,6 +254,7 @@ class Scheduler:
         sinks: Sequence[Sink] = (),
         state: LatestState | None = None,
         rng: random.Random | None = None,
+        subject_of: SubjectOf | None = None,
     ) -> None:
         if concurrency < 1 or per_recorder < 1:
             raise ValueError("concurrency limits must be at least 1")
@@ -263,6 +271,7 @@ class Scheduler:
         self._sinks = list(sinks)
         self._state = state
         self._rng = rng or random.Random()
+        self._subject_of = subject_of
 
         self._heap: list[_Entry] = []
         self._seq = 0
@@ -502,7 +511,8 @@ class Scheduler:
             self.timeouts[entry.check] += 1
             if self._state is not None:
                 self._state.probes.errors[(entry.check.value, "timeout")] += 1
-            return [timeout_result(entry.check, entry.device, self._timeout, started)]
+            subject = self._subject_of(entry.check, entry.device) if self._subject_of else ""
+            return [timeout_result(entry.check, entry.device, self._timeout, started, subject)]
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a probe must not raise; if one does, it is a bug
@@ -581,6 +591,7 @@ async def probe_once(
     retries: int = 1,
     backoff: float = 1.0,
     on_done: Callable[[CheckKind, str, list[CheckResult]], None] | None = None,
+    subject_of: SubjectOf | None = None,
 ) -> list[CheckResult]:
     """Run every planned pair once under the same limits as the service (for
     `camwatch check`); returns all results. Recorders' checks go first, since cameras'
@@ -599,7 +610,8 @@ async def probe_once(
                     async with asyncio.timeout(guard_s(probe_timeout)):
                         results = await run_probe(check, device, started + probe_timeout)
                 except TimeoutError:
-                    results = [timeout_result(check, device, probe_timeout, started)]
+                    subject = subject_of(check, device) if subject_of else ""
+                    results = [timeout_result(check, device, probe_timeout, started, subject)]
                 except Exception as exc:
                     results = [error_result(check, device, exc, started)]
             if attempt >= retries or not _worth_retrying(results, device, check):

@@ -274,10 +274,11 @@ def judge_host(
         # The camera's own card or share, judged as its storage (the recorder's disks
         # are the recording check's).
         storage = judge_disks(got.disks, disk_full_pct, got.overwrite, memory)
-        findings += storage.findings
+        # 「攝影機記憶卡 1 故障」: the camera's part, named as the camera's
+        findings += [replace(f, reason=f"{t.label}{f.reason}") for f in storage.findings]
         values = replace(values, disks=storage.values)
         if storage.problems:
-            problems += storage.problems
+            problems += [f"{t.label}{p}" for p in storage.problems]
             status = Status.FAIL
         notes += storage.notes
         if not storage.problems and not storage.notes and storage.summary:

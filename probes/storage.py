@@ -47,7 +47,7 @@ class StorageVerdict:
 
 # A device's name that only repeats the number ("HDD1", "Disk 1", "hdd1", "SD1") or is
 # the Linux device node ("/dev/sda"), which its web page does not show
-_BARE_NAME = re.compile(r"(hdd|disk|drive|sd)\s*\d+|.*/dev/\S+.*", re.IGNORECASE)
+_BARE_NAME = re.compile(r"(hdd|disk|drive|sd|mmc)\s*(\d+|[a-z])|.*/dev/\S+.*", re.IGNORECASE)
 
 
 def label(d: Disk) -> str:
@@ -106,10 +106,12 @@ def judge_disks(
         return verdict
     warned = set(memory.get(WARNED_KEY, [])) if memory is not None else set()
     still_full: set[str] = set()
+    told: set[str] = set()  # entries a problem or a note already names
     values: list[DiskValues] = []
     for d in disks:
         name = label(d)
         ok: bool | None = True
+        before = len(verdict.problems) + len(verdict.notes)
         if d.status == DiskStatus.FAILED:
             ok = False
             word = "離線" if d.kind == StorageKind.NAS else "故障"
@@ -140,6 +142,8 @@ def judge_disks(
                 verdict.findings.append(
                     Finding(FindingCode.DISK_FULL_OVERWRITE_UNKNOWN, msg, subject=f"disk-{d.id}")
                 )
+        if len(verdict.problems) + len(verdict.notes) > before:
+            told.add(d.id)
         if d.status == DiskStatus.UNKNOWN and ok:
             ok = None
         values.append(
@@ -169,7 +173,7 @@ def judge_disks(
         else:
             memory.pop(WARNED_KEY, None)
     verdict.values = tuple(values)
-    verdict.summary = summary(disks)
+    verdict.summary = summary([d for d in disks if d.id not in told])
     return verdict
 
 

@@ -114,6 +114,9 @@ MODELS: dict[tuple[Vendor, str], tuple[str, str, str]] = {
 }
 
 
+_HTTP_PROTOCOLS = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
+
+
 def address_for(base: str, block: int, index: int) -> str:
     """`base` is two octets ("127.50"); block 0.. for recorders, 100.. for cameras."""
     return f"{base}.{block + index // 250}.{index % 250 + 1}"
@@ -396,6 +399,7 @@ def build_world(
             channels=channels,
             scene_seed=seed,
             quirks=MODEL_QUIRKS.get(rec.model or model, frozenset()),
+            serves_http=bool(_HTTP_PROTOCOLS & set(rec.protocols)),
         )
         world.devices[rec.id] = dev
     for cam in inventory.cameras.values():

@@ -114,6 +114,10 @@ class Quirk(StrEnum):
     # ISAPI: /ISAPI/ContentMgmt/InputProxy/channels/status not offered (older NVR
     # firmware, as the DS-7616NI-Q2 V4.30 the issue-13 capture came from)
     ISAPI_NO_PROXY_STATUS = "isapi-no-proxy-status"
+    # ISAPI: the account may log in but not take pictures: 403 with ResponseStatus
+    # statusCode 4 / subStatusCode lowPrivilege on /ISAPI/Streaming/channels/N01/picture
+    # (the ISAPI error for a user without the remote live-view right)
+    ISAPI_PICTURE_LOW_PRIVILEGE = "isapi-picture-low-privilege"
 
 
 # Quirks of the models the simulated campus may use, from their captured replies.
@@ -258,6 +262,9 @@ class SimDevice:
     channel_no: int | None = None  # cameras: their channel on that recorder
     faults: dict[FaultKind, float] = field(default_factory=dict)
     quirks: frozenset[Quirk] = frozenset()
+    # Listens on its HTTP (ONVIF, ISAPI, CGI) ports: not a recorder the inventory lists
+    # with SNMP alone, which is then what a real one would be to camwatch (nothing on 80).
+    serves_http: bool = True
     # The recorder's "disk full" setting: overwrite its oldest footage (the vendors'
     # default) or stop recording. The disk-full fault turns it off (a full disk is only
     # a fault on a recorder that does not overwrite).

@@ -24,6 +24,7 @@ from camwatch.service import (
     memory_from_json,
     probe_context,
     runner_for,
+    subject_for,
 )
 from camwatch.settings import Settings
 from camwatch.tui import check_table, device_answers, lookup_in
@@ -93,6 +94,7 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
             plan, run_probe, recorder_of=lambda d: load_key(inventory, d),
             concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
             probe_timeout=settings.timeout, retries=settings.retries, on_done=done,
+            subject_of=subject_for(inventory),
         )
     finally:
         if shown:
