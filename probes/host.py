@@ -423,7 +423,10 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
 
     http_protocols = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
     tcp_listed = bool((http_protocols | {Protocol.RTSP}) & set(t.protocols))
-    refused = any(e.reason_code == ReasonCode.SNMP_AUTH for e in got.errors)
+    # It answered, refusing: an SNMP user it rejects, or every question forbidden.
+    refused = any(e.reason_code == ReasonCode.SNMP_AUTH for e in got.errors) or (
+        bool(got.errors) and all(e.reason_code == ReasonCode.FORBIDDEN for e in got.errors)
+    )
     if got.driver is None and tcp_listed and not refused and not any(
         e.final for e in got.errors
     ):

@@ -731,3 +731,22 @@ async def test_an_ip_cameras_failed_card_is_found_by_its_host_check() -> None:
     assert FindingCode.DISK_FAILED in {f.code for f in r.findings}
     assert r.reason.startswith("攝影機") and "記憶卡 1" in r.reason and "主機" not in r.reason
 
+
+
+def test_a_cameras_card_is_exported_as_its_disk() -> None:
+    from prometheus_client import generate_latest
+
+    from camwatch.state import LatestState
+    from exporters.metrics import make_registry
+    from probes.result import CheckKind
+    from probes.values import DiskValues, HostValues
+
+    campus = small_campus(None, set_env=False)
+    cam = campus.ip_camera("hikvision")
+    card = DiskValues("card-1", ok=False, free_bytes=0, capacity_bytes=237708 * MB, kind="card")
+    state = LatestState()
+    state.update([CheckResult(cam, CheckKind.HOST, Status.FAIL, "攝影機記憶卡 1 故障",
+                              dt.datetime.now(dt.UTC), HostValues(up=True, disks=(card,)))])
+    text = generate_latest(make_registry(state, campus.inventory)).decode()
+    assert f'camwatch_disk_ok{{device="{cam}",disk="card-1"}} 0.0' in text
+    assert f'camwatch_disk_capacity_bytes{{device="{cam}",disk="card-1"}}' in text
