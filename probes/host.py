@@ -274,14 +274,22 @@ def judge_host(
         # The camera's own card or share, judged as its storage (the recorder's disks
         # are the recording check's).
         storage = judge_disks(got.disks, disk_full_pct, got.overwrite, memory)
+        # A network share the camera cannot reach is its settings' problem, not the
+        # camera failing (its page shows the share "offline" and the camera working).
+        shares = {f"disk-{d.id}" for d in got.disks if d.kind == StorageKind.NAS}
+        own = [x for x in storage.findings if x.subject not in shares]
+        remote = [x.reason for x in storage.findings if x.subject in shares]
         # 「攝影機記憶卡 1 故障」: the camera's part, named as the camera's
-        findings += [replace(f, reason=f"{t.label}{f.reason}") for f in storage.findings]
+        findings += [replace(x, reason=f"{t.label}{x.reason}") for x in own]
         values = replace(values, disks=storage.values)
-        if storage.problems:
-            problems += [f"{t.label}{p}" for p in storage.problems]
+        notes += remote
+        faults = [x.reason for x in own if x.code != FindingCode.DISK_FULL_OVERWRITE_UNKNOWN]
+        if faults:
+            problems += [f"{t.label}{p}" for p in faults]
             status = Status.FAIL
-        notes += storage.notes
-        if not storage.problems and not storage.notes and storage.summary:
+        told = set(faults) | set(remote)
+        notes += [n for n in storage.notes if n not in told]
+        if not faults and not storage.notes and storage.summary:
             notes.append(storage.summary)
 
     if problems:

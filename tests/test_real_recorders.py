@@ -750,3 +750,31 @@ def test_a_cameras_card_is_exported_as_its_disk() -> None:
     text = generate_latest(make_registry(state, campus.inventory)).decode()
     assert f'camwatch_disk_ok{{device="{cam}",disk="card-1"}} 0.0' in text
     assert f'camwatch_disk_capacity_bytes{{device="{cam}",disk="card-1"}}' in text
+
+
+def test_a_cameras_offline_network_share_is_a_remark_not_a_failed_camera() -> None:
+    # DS-2CD2146G2-ISU's Storage reply (devices_json): no card, an NFS share "offline"
+    shaped = b"""<?xml version="1.0" encoding="UTF-8"?>
+<storage version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<hddList version="1.0" xmlns="http://www.hikvision.com/ver10/XMLSchema" size="8"></hddList>
+<nasList version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<nas version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema"><id>9</id>
+<addressingFormatType>ipaddress</addressingFormatType><ipAddress>10.0.0.9</ipAddress>
+<portNo>0</portNo><nasType>NFS</nasType><path>/volume2/Cameras</path>
+<status>offline</status><capacity>0</capacity><freeSpace>0</freeSpace>
+<property>RW</property><mountType>NFS</mountType></nas></nasList>
+<workMode>quota</workMode></storage>"""
+    campus = small_campus(None, set_env=False)
+    from probes.context import target_of
+    from probes.facts import DeviceInfo, HostFacts
+
+    cam = campus.ip_camera("hikvision")
+    t = target_of(cam, ProbeContext(campus.inventory, SecretStore()))
+    assert t is not None
+    (share,) = isapi.parse_storage(shaped)
+    assert (share.id, share.kind, share.status) == ("nas-9", StorageKind.NAS, DiskStatus.FAILED)
+    got = Gathered(facts=HostFacts(info=DeviceInfo(model="DS-2CD2146G2-ISU")), driver="isapi",
+                   disks=[share])
+    v = judge_host(t, got, {}, 60, dt.datetime.now(dt.UTC))
+    assert v.status == Status.OK and v.findings == []
+    assert "網路儲存 9（/volume2/Cameras）離線（offline）" in v.reason
