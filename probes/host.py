@@ -298,8 +298,8 @@ def judge_host(
         head = f"{t.label}正常運作"
         if got.driver == "snmp":
             # Only the SNMP agent answered: say so, and what it calls itself.
-            told = info.model or info.description
-            head += f"（SNMP 有回應：{told}）" if told else "（SNMP 有回應）"
+            who = info.model or info.description
+            head += f"（SNMP 有回應：{who}）" if who else "（SNMP 有回應）"
         parts = [head]
         if f.uptime_s is not None:
             parts.append(f"已開機 {fmt_duration(f.uptime_s)}")
