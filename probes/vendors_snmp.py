@@ -433,6 +433,38 @@ ALL_TABLES: tuple[DiskTable, ...] = (
 )
 
 
+# sysObjectID's enterprise number → the profile of an agent the inventory calls
+# "generic" (Synology answers with net-snmp's 8072: not told apart this way).
+ENTERPRISE_PROFILES: dict[str, str] = {
+    "50001": "hikvision",
+    "1004849": "dahua",
+    "24681": "qnap",
+}
+
+
 def profile_for(vendor: str) -> VendorProfile:
     """The profile for an inventory vendor; unknown vendors get HOST-RESOURCES."""
     return PROFILES.get(str(vendor).lower(), PROFILES["generic"])
+
+
+def enterprise_of(object_id: str | None) -> str:
+    """The enterprise number of a sysObjectID ("1.3.6.1.4.1.50001" → "50001")."""
+    parts = (object_id or "").strip(".").split(".")
+    return parts[6] if len(parts) > 6 and parts[:6] == ["1", "3", "6", "1", "4", "1"] else ""
+
+
+def profile_by_object_id(object_id: str | None) -> VendorProfile | None:
+    """The vendor profile an agent's sysObjectID names, if it is one camwatch knows."""
+    vendor = ENTERPRISE_PROFILES.get(enterprise_of(object_id))
+    return PROFILES[vendor] if vendor else None
+
+
+def profile_answering(answered: set[str]) -> VendorProfile | None:
+    """The vendor whose identity scalars an agent answered (a Synology DSM says it is
+    net-snmp in sysObjectID but answers SYNOLOGY-SYSTEM-MIB), most answered first."""
+    best, count = None, 0
+    for profile in PROFILES.values():
+        n = len(answered & set(profile.identity.oids()))
+        if n > count:
+            best, count = profile, n
+    return best

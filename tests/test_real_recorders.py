@@ -778,3 +778,27 @@ def test_a_cameras_offline_network_share_is_a_remark_not_a_failed_camera() -> No
     v = judge_host(t, got, {}, 60, dt.datetime.now(dt.UTC))
     assert v.status == Status.OK and v.findings == []
     assert "網路儲存 9（/volume2/Cameras）離線（offline）" in v.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "profile", "model"),
+    [(HIKVISION_NVR, "hikvision", None), (SYNOLOGY_DSM7, "synology", "DS214se"),
+     (DAHUA_NVR, "dahua", "DHI-NVR4216-4KS2")],
+)
+def test_a_recorder_listed_as_generic_is_read_by_what_its_agent_says(
+    text: str, profile: str, model: str | None
+) -> None:
+    # sysObjectID names Hikvision and Dahua; a DSM says net-snmp but answers its MIB
+    reading = host_reading(dict(walk(text)), "generic")
+    assert reading.profile == profile
+    assert reading.identity is not None and reading.identity.model == model
+
+
+async def test_an_snmp_only_synology_listed_as_generic_still_shows_its_volume() -> None:
+    async with world_with("generic", **SNMP_ONLY) as (w, rec):
+        w.sim.device(rec).vendor = Vendor.SYNOLOGY  # the inventory does not say so
+        w.sim.device(rec).model = "DS920+"
+        host = mine(await probe_host(rec, w.ctx), rec)
+        r = mine(await probe_recording(rec, w.ctx), rec)
+    assert host.values is not None and host.values.model == "DS920+"
+    assert "儲存空間 1（/volume1）已用" in r.reason and "儲存集區 1" in r.reason

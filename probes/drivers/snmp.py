@@ -46,9 +46,13 @@ from probes.reasons import DeviceError, ReasonCode
 from probes.vendors_snmp import (
     ENTERPRISES,
     HEALTH_ORDER,
+    PROFILES,
     DiskHealth,
     DiskTable,
     VendorProfile,
+    enterprise_of,
+    profile_answering,
+    profile_by_object_id,
     profile_for,
 )
 
@@ -170,6 +174,7 @@ class SnmpReading:
     error: SnmpError | None = None
     duration_s: float = 0.0
     identity: DeviceInfo | None = None  # the host reading: who the device says it is
+    profile: str = "generic"  # whose vendor tables apply (told by the agent if unlisted)
 
     @property
     def ok(self) -> bool:
@@ -461,8 +466,7 @@ def parse_identity(values: Mapping[str, PlainValue], profile: VendorProfile) -> 
         status = "、".join(odd)  # a value the MIB does not name: told, not judged
     elif answered:
         status, healthy = f"{answered[0][0]} {answered[0][2]}", True
-    object_id = _text(v.get(SYS_OBJECT_ID)) or ""
-    enterprise = object_id.split(".")[6] if object_id.startswith("1.3.6.1.4.1.") else ""
+    enterprise = enterprise_of(_text(v.get(SYS_OBJECT_ID)))
     return DeviceInfo(
         manufacturer=ident.manufacturer or ENTERPRISES.get(enterprise),
         model=first(ident.model),
@@ -1167,9 +1171,12 @@ def _deadline(target: SnmpTarget, requests: int) -> float:
 
 
 def host_oids(vendor: str | VendorProfile = "generic") -> list[str]:
-    """What the host check GETs: the system group and the vendor's identity scalars."""
+    """What the host check GETs: the system group and the vendor's identity scalars (of
+    every vendor when the inventory says "generic": the reply's sysObjectID tells whose
+    apply, see `host_reading`)."""
     profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
-    return list(dict.fromkeys([*SYSTEM_OIDS, *profile.identity.oids()]))
+    profiles = PROFILES.values() if profile.vendor == "generic" else (profile,)
+    return list(dict.fromkeys([*SYSTEM_OIDS, *(o for p in profiles for o in p.identity.oids())]))
 
 
 async def read_host(target: SnmpTarget, vendor: str | VendorProfile = "generic") -> SnmpReading:
@@ -1223,10 +1230,18 @@ def host_reading(
             ),
             duration_s=duration_s,
         )
+    system = parse_system(values)
+    if profile.vendor == "generic":
+        # The inventory does not say whose device it is: the agent does.
+        answered = {k.strip(".") for k in values}
+        profile = (
+            profile_by_object_id(system.object_id) or profile_answering(answered) or profile
+        )
     return SnmpReading(
-        system=parse_system(values),
+        system=system,
         identity=parse_identity(values, profile),
         duration_s=duration_s,
+        profile=profile.vendor,
     )
 
 
@@ -1436,6 +1451,10 @@ class SnmpDriver(Driver):
         return _SnmpSession(self, link)
 
 
+# Device memory: the vendor profile an agent the inventory calls "generic" showed itself
+_PROFILE_KEY = "snmp_profile"
+
+
 class _SnmpSession(DriverSession):
     _host: SnmpReading | None = None
 
@@ -1479,6 +1498,9 @@ class _SnmpSession(DriverSession):
             except TimeoutError:
                 reading = SnmpReading(error=_timeout_error(target, "session deadline"))
             self._host = reading
+            if reading.ok and self._vendor == "generic":
+                # remembered for the recording check: whose disk tables to walk
+                self.link.memory[_PROFILE_KEY] = reading.profile
         if self._host.error is not None:
             raise _device_error(self._host.error)
         return self._host
@@ -1494,15 +1516,25 @@ class _SnmpSession(DriverSession):
     async def disks(self) -> list[Disk] | None:
         timeout = self.link.ctx.config.timeout
         target = self._target(min(3.0, timeout / 3), retries=1 if self._alone else 0)
+        profile = profile_for(self._vendor)
+        if profile.vendor == "generic":
+            told = self.link.memory.get(_PROFILE_KEY)
+            profile = PROFILES.get(told, profile) if isinstance(told, str) else profile
         try:
             async with asyncio.timeout(max(1.0, timeout / 2 if self._alone else timeout / 3)):
-                reading = await read_recorder(target, self._vendor)
+                reading = await read_recorder(target, profile)
+                found = profile_by_object_id(reading.system.object_id if reading.system else None)
+                if reading.ok and profile.vendor == "generic" and found is not None:
+                    # A brand the inventory calls "generic" whose sysObjectID says whose
+                    # disk tables it serves: read those.
+                    profile = found
+                    reading = await read_recorder(target, profile)
         except TimeoutError:
             raise DeviceError(ReasonCode.SNMP_TIMEOUT, _timeout_error(target, "").reason) from None
         if reading.error is not None:
             raise _device_error(reading.error)
-        found = snmp_disks(reading, self._vendor)
-        if not found:
+        storage = snmp_disks(reading, profile)
+        if not storage:
             # It answered, but with no disk, pool or volume: say so, not "no protocol".
-            raise DeviceError(ReasonCode.NOT_SUPPORTED, no_storage_reason(reading, self._vendor))
-        return found
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, no_storage_reason(reading, profile))
+        return storage
