@@ -802,3 +802,38 @@ async def test_an_snmp_only_synology_listed_as_generic_still_shows_its_volume() 
         r = mine(await probe_recording(rec, w.ctx), rec)
     assert host.values is not None and host.values.model == "DS920+"
     assert "儲存空間 1（/volume1）已用" in r.reason and "儲存集區 1" in r.reason
+
+
+@pytest.mark.parametrize(
+    ("vendor", "quirk", "text"),
+    [
+        ("hikvision", Quirk.SNMP_SYSDESCR_ONLY, HIKVISION_SYSDESCR_ONLY),
+        ("hikvision", Quirk.SNMP_DISKS_WITHOUT_STATUS, HIKVISION_NVR),
+        ("dahua", Quirk.SNMP_NO_DISK_TABLE, DAHUA_NVR),
+    ],
+)
+def test_the_simulator_serves_the_captured_agent_shapes(vendor: str, quirk: Quirk,
+                                                         text: str) -> None:
+    """The simulated agent of each quirk serves the OIDs of the walk of that shape (the
+    enterprise subtrees and the system group; a disk table's rows as the capture's)."""
+    import re
+
+    from simulator.model import DeviceKind, SimDevice
+    from simulator.model import Disk as SimDisk
+    from simulator.snmp import device_records
+
+    dev = SimDevice("r", DeviceKind.RECORDER, Vendor(vendor), model="M", firmware="1.0",
+                    serial="S", disks=[SimDisk(1, 6 * 10**12, 10**12)], quirks=frozenset({quirk}))
+    ours = {oid for oid, _t, _v in device_records(dev)}
+    real = {oid for oid, _v in walk(text)}
+
+    def shape(oids: set[str]) -> set[str]:
+        return {re.sub(r"\.241\.1\.(\d+)\.\d+\.0$", r".241.1.\1.N.0", o) for o in oids
+                if o.startswith("1.3.6.1.4.1.") or o.startswith("1.3.6.1.2.1.1.")
+                or o.startswith("1.3.6.1.2.1.25.")}
+
+    system = {o for o in shape(ours) if o.startswith("1.3.6.1.2.1.1.")}
+    assert shape(real) - system <= shape(ours), shape(real) - shape(ours)
+    assert not {o for o in shape(ours) if o.startswith("1.3.6.1.2.1.25.")} - shape(real)
+    vendor_ours = {o for o in shape(ours) if o.startswith("1.3.6.1.4.1.")}
+    assert vendor_ours == {o for o in shape(real) if o.startswith("1.3.6.1.4.1.")}
