@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from camwatch.clock import Clock, default_clock
 from inventory.models import (
     Address,
     Building,
@@ -42,7 +43,6 @@ from simulator.model import (
     FaultKind,
     SimDevice,
     stable_int,
-    utcnow,
 )
 
 NVR_PASSWORD_REF = "${CAMWATCH_DEMO_NVR_PASSWORD}"  # noqa: S105 (a reference)
@@ -331,10 +331,13 @@ def build_world(
     resolve: Callable[[str], str],
     port_offset: int = 0,
     boot_time: dt.datetime | None = None,
+    clock: Clock | None = None,
 ) -> World:
     """SimDevices for every recorder and camera. `resolve` turns a credential reference
-    (${ENV} / secret:KEY) into the password the simulated device expects."""
-    now = utcnow()
+    (${ENV} / secret:KEY) into the password the simulated device expects. Every device
+    runs on `clock` (default: camwatch's clock, which CAMWATCH_CLOCK may pin)."""
+    clock = clock or default_clock()
+    now = clock.now()
     world = World()
     cache: dict[str, str] = {}
 
@@ -394,6 +397,7 @@ def build_world(
             disks=disks,
             channels=channels,
             scene_seed=seed,
+            clock=clock,
         )
         world.devices[rec.id] = dev
     for cam in inventory.cameras.values():
@@ -430,6 +434,7 @@ def build_world(
             scene_seed=seed,
             recorder_id=cam.recorder,
             channel_no=cam.channel,
+            clock=clock,
         )
         if rec_dev is not None:
             ch = rec_dev.channel(cam.channel)

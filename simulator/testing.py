@@ -16,6 +16,7 @@ resolves the inventory's ${...} references) and writes the inventory YAML to
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import secrets
@@ -27,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from camwatch.clock import Clock
 from camwatch.secrets import SecretStore
 from inventory.models import Inventory, InventoryFile
 from simulator.campus import (
@@ -81,6 +83,10 @@ class SimulatedCampus:
     - `rtsp`: serve GStreamer RTSP streams for up to this many devices (default 0 = none;
       simulator/rtsp.py). When GStreamer cannot run, `rtsp_unavailable` says why.
     - `videos`: camera id -> video file the camera plays instead of its scene.
+    - `scene_time`: "HH:MM" (or a `datetime.time`): every scene lit for that local time of
+      day (a test that depends on day or night pins it, and tests both);
+      `scene_speed`: the scene time runs N times faster (simulator.scenes.SceneClock).
+    - `clock`: the clock the devices run on (default: camwatch.clock's, CAMWATCH_CLOCK).
     """
 
     def __init__(
@@ -93,14 +99,24 @@ class SimulatedCampus:
         snmp: bool = True,
         rtsp: int = 0,
         videos: Mapping[str, str] | None = None,
+        scene_time: str | dt.time | None = None,
+        scene_speed: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         inv = to_inventory(inventory) if isinstance(inventory, InventoryFile) else inventory
         self.inventory = inv
         self._resolve = make_resolver(passwords)
-        self.world: World = build_world(inv, self._resolve, port_offset=port_offset)
+        self.world: World = build_world(inv, self._resolve, port_offset=port_offset, clock=clock)
         for cam_id, path in (videos or {}).items():
             self.world.get(cam_id).video_path = str(path)
-        self.server = SimulatorServer(self.world, frame_size=frame_size)
+        scene_clock = None
+        if scene_time is not None or scene_speed is not None:
+            from simulator.scenes import SceneClock, parse_scene_time
+
+            at = parse_scene_time(scene_time) if isinstance(scene_time, str) else scene_time
+            scene_clock = SceneClock(at=at, speed=scene_speed)
+        self.scene_clock = scene_clock
+        self.server = SimulatorServer(self.world, frame_size=frame_size, scene_clock=scene_clock)
         self.control = control
         self.snmp = snmp
         self.rtsp = rtsp

@@ -110,6 +110,21 @@ def _fail(message: str) -> None:
     help="Snapshot resolution WxH (1920x1080 for benchmarks).",
 )
 @click.option(
+    "--scene-time",
+    default=None,
+    metavar="HH:MM",
+    help="Light every scene for this local time of day (06:00-18:00 day, else night/IR); "
+    "default: each device's local time.",
+)
+@click.option(
+    "--scene-speed",
+    default=None,
+    type=click.FloatRange(min=0),
+    metavar="N",
+    help="Run the scene time N times faster (from --scene-time, or from the devices' "
+    "local time): 1440 = a simulated day per minute.",
+)
+@click.option(
     "--ready-file",
     type=click.Path(path_type=Path),
     default=None,
@@ -132,6 +147,8 @@ def group(
     write_inventory: Path | None,
     serve: bool,
     frame_size: str,
+    scene_time: str | None,
+    scene_speed: float | None,
     ready_file: Path | None,
 ) -> None:
     """Serve a simulated campus that speaks ONVIF, ISAPI, Dahua CGI and snapshots,
@@ -153,6 +170,13 @@ def group(
     except ValueError:
         _fail(f"--frame-size {frame_size!r}: expected WxH such as 640x360")
         return
+    if scene_time is not None:
+        from simulator.scenes import parse_scene_time
+
+        try:
+            parse_scene_time(scene_time)
+        except ValueError as exc:
+            _fail(f"--scene-time {exc}")
     parsed = []
     for text in faults:
         try:
@@ -209,6 +233,8 @@ def group(
                 snmp,
                 rtsp,
                 video_map,
+                scene_time,
+                scene_speed,
             )
         )
 
@@ -224,6 +250,8 @@ async def _serve(
     snmp: bool = True,
     rtsp: int = 0,
     videos: dict[str, str] | None = None,
+    scene_time: str | None = None,
+    scene_speed: float | None = None,
 ) -> None:
     from camwatch.secrets import SecretError, SecretStore
     from inventory.models import Inventory
@@ -241,6 +269,8 @@ async def _serve(
             snmp=snmp,
             rtsp=rtsp,
             videos=videos,
+            scene_time=scene_time,
+            scene_speed=scene_speed,
         )
     except SecretError as exc:
         _fail(f"credentials: {exc}")
@@ -279,6 +309,8 @@ async def _serve(
         click.echo(f"RTSP streams for up to {rtsp} devices (GStreamer)")
     elif sim.rtsp_unavailable:
         click.echo(f"RTSP not served: {sim.rtsp_unavailable}")
+    if sim.scene_clock is not None:
+        click.echo(f"scenes lit for {sim.scene_clock.describe()}")
     if control:
         click.echo(f"fault control API: http://{control}/faults")
     if faults:
