@@ -116,6 +116,16 @@ class Gathered:
     errors: list[DeviceError] = field(default_factory=list)
 
 
+def clock_skew(at: dt.datetime, started: float) -> float:
+    """Seconds the probes' clock is ahead of the host's `time.time()`: 0 unless camwatch's
+    clock is pinned. `at` is ctx.now() when the probe began, at monotonic `started`.
+
+    The drivers time their exchanges with the host's clock (zeep's WS-Security stamps
+    need it); a device's clock is judged against the probes' own clock, so a measured
+    offset moves by this much."""
+    return at.timestamp() - (time.time() - (time.monotonic() - started))
+
+
 def _offset(device_utc: dt.datetime | None, probe_epoch: float) -> float | None:
     if device_utc is None:
         return None
@@ -574,6 +584,8 @@ async def _probe_host(
             ]
         got.errors.append(DeviceError("unreachable", f"無法連線到主機（埠 {port}）"))
 
+    if got.clock_offset_s is not None:
+        got.clock_offset_s = round(got.clock_offset_s - clock_skew(at, started), 3)
     memory = ctx.memory.fact(device_id)
     v = judge_host(t, got, memory, ctx.config.clock_drift_max_s, at)
     out = [result(device_id, v.status, v.reason, v.findings, v.values, got.driver)]

@@ -40,6 +40,7 @@ from probes.host import (
     Target,
     campus_tz,
     channel_label,
+    clock_skew,
     fmt_duration,
     login,
     target_of,
@@ -546,8 +547,12 @@ async def _probe(
         facts.channels = {
             c.channel: ChannelRecording(c.channel, None, newest, oldest) for c in cams
         }
-    # Footage times are in the device's clock: compare them with the device's "now".
-    dev_now = at + dt.timedelta(seconds=facts.clock_offset_s or 0.0)
+    # Footage times are in the device's clock: compare them with the device's "now"
+    # (the offset was measured against the host's clock; `at` is the probes' clock).
+    offset = 0.0
+    if facts.clock_offset_s is not None:
+        offset = facts.clock_offset_s - clock_skew(at, started)
+    dev_now = at + dt.timedelta(seconds=offset)
     out: list[CheckResult] = []
     ch_verdicts = [
         judge_channel(

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from camwatch.clock import default_clock
 from camwatch.scheduler import probe_once
 from camwatch.service import (
     MEMORY_KEY,
@@ -69,7 +70,9 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
 async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
                     settings_path: Path | None, progress: bool) -> list[CheckResult]:
     settings = load_settings_or_fail(settings_path)
-    ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings))
+    clock = default_clock()
+    ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings),
+                        clock)
     run_probe = runner_for(ctx)
     console = Console(stderr=True)
     bar = Progress(TextColumn("檢查中 probing"), BarColumn(), MofNCompleteColumn(),
@@ -91,6 +94,7 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
             plan, run_probe, recorder_of=lambda d: load_key(inventory, d),
             concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
             probe_timeout=settings.timeout, retries=settings.retries, on_done=done,
+            now=clock.now,
         )
     finally:
         if shown:

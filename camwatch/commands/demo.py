@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -36,6 +35,8 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
+from camwatch.clock import default_clock, local_now
+from camwatch.clock import now as clock_now
 from camwatch.logs import event, setup_logging
 from camwatch.service import (
     Service,
@@ -399,7 +400,8 @@ def capture(path: Path, best: int, inventory: Inventory, state: Any, info: LiveI
     if score <= best:
         return best
     rec = Console(record=True, width=140, file=io.StringIO(), force_terminal=True)
-    rec.print(live_view(inventory, state.get, info, since=state.status_since))
+    rec.print(live_view(inventory, state.get, info, since=state.status_since,
+                        now=clock_now()))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rec.export_svg(title="camwatch demo"), encoding="utf-8")
     return score
@@ -412,8 +414,8 @@ def write_sheets(store_url: str, inventory: Inventory, output: Path,
                  interval_days: int) -> tuple[list[Path], list[str]]:
     from camwatch.store import Store
 
-    zone = ZoneInfo(inventory.campus.timezone)
-    month = dt.datetime.now(zone).strftime("%Y-%m")
+    # the campus' month on camwatch's clock
+    month = local_now(default_clock(), inventory.campus.timezone).strftime("%Y-%m")
     output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     problems: list[str] = []
@@ -533,7 +535,8 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
                         shot_score = capture(screenshot, shot_score, inventory, state, info)
                     if live:
                         lv.update(live_view(inventory, state.get, info,
-                                            since=state.status_since))
+                                            since=state.status_since,
+                                            now=service.clock.now()))
                     else:
                         for line in scenario.log[seen_events:]:
                             console.print(f"scenario: {line}")
