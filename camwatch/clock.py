@@ -68,7 +68,7 @@ class PinnedClock:
 
     def env_value(self) -> str:
         """The CAMWATCH_CLOCK value that gives another process this very clock."""
-        return f"{self.start.isoformat()}@{self.anchor:.6f}"
+        return f"{self.start.isoformat()}@{self.anchor!r}"  # repr: the float round-trips
 
     @classmethod
     def starting_now(cls, start: dt.datetime) -> PinnedClock:

@@ -81,3 +81,17 @@ def test_manual_clock_moves_only_when_told():
     assert c.now() == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with pytest.raises(ValueError, match="timezone-aware"):
         clock.ManualClock(dt.datetime(2026, 1, 1))
+
+
+def test_each_test_and_its_subprocesses_run_on_the_one_clock():
+    """Under `make test-clock` each test starts at the pinned instant (tests/conftest.py)
+    and a process it starts reads the very same clock; otherwise both read the host's."""
+    ours = clock.default_clock()
+    code = ("from camwatch import clock; import sys; "
+            "sys.stdout.write(clock.default_clock().now().isoformat())")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    theirs = dt.datetime.fromisoformat(out)
+    assert abs((ours.now() - theirs).total_seconds()) < 30
+    if isinstance(ours, clock.PinnedClock):
+        assert dt.timedelta(0) <= theirs - ours.start < dt.timedelta(seconds=30)

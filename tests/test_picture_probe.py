@@ -26,7 +26,6 @@ testing = pytest.importorskip("simulator.testing", reason="simulator not present
 
 # The scenes are lit for a pinned local time of day (never the wall clock's), so these
 # tests pass at any hour; those whose outcome depends on the light run at day and night.
-pytestmark = pytest.mark.clock
 DAY, NIGHT = "12:40", "02:10"
 
 LEARN = 3

@@ -18,8 +18,6 @@ from inventory.models import Vendor
 from simulator import scenes
 from simulator.model import ChannelState, DeviceKind, FaultKind, SimDevice
 
-pytestmark = pytest.mark.clock
-
 NOON = scenes.SceneClock(at=dt.time(12, 40))
 NIGHT = scenes.SceneClock(at=dt.time(2, 10))
 
