@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from camwatch.clock import Clock, default_clock, local_today
 from camwatch.logs import event
 from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
-from camwatch.secrets import SecretError, SecretStore
+from camwatch.secrets import SecretError, SecretStore, find_secrets_beside
 from camwatch.settings import Settings, SettingsError, load_settings
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
@@ -64,6 +64,21 @@ def load_inventory_or_fail(paths: Sequence[Path]) -> Inventory:
         return load_inventory(paths)
     except InventoryError as exc:
         raise StartupError(exc.summary()) from None
+
+
+def with_secrets_beside(settings: Settings, inventory_paths: Sequence[Path]) -> Settings:
+    """When no secrets file is configured, the one beside the inventory: `campus.yaml` ->
+    `campus.secrets.yaml` (as `camwatch simulate --write-inventory` writes it)."""
+    if settings.secrets_file is not None:
+        return settings
+    found = find_secrets_beside(inventory_paths)
+    if not found:
+        return settings
+    if len(found) > 1:
+        names = ", ".join(str(p) for p in found)
+        raise StartupError(f"secrets: several secrets files beside the inventory ({names}); "
+                           "set CAMWATCH_SECRETS_FILE to the one to use")
+    return settings.model_copy(update={"secrets_file": found[0]})
 
 
 def probe_config(settings: Settings) -> ProbeConfig:

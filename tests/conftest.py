@@ -50,6 +50,8 @@ CLOCK_MODULES: dict[str, str] = {
     "test_exporters_landing": "the landing page's local time",
     "test_inventory_cli": "registry export: legal holds still in force today",
     "test_trust_footage": "the picture check of a running service, day or night",
+    "test_simulator_newcomer": "simulate, check and run as three processes on one clock "
+                               "(device clocks, footage ages and pictures agree)",
 }
 
 

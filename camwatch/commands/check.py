@@ -24,6 +24,7 @@ from camwatch.service import (
     memory_from_json,
     probe_context,
     runner_for,
+    with_secrets_beside,
 )
 from camwatch.settings import Settings
 from camwatch.tui import check_table, device_answers, lookup_in
@@ -68,8 +69,9 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
 
 
 async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
-                    settings_path: Path | None, progress: bool) -> list[CheckResult]:
-    settings = load_settings_or_fail(settings_path)
+                    settings_path: Path | None, progress: bool,
+                    inventory_paths: Sequence[Path] = ()) -> list[CheckResult]:
+    settings = with_secrets_beside(load_settings_or_fail(settings_path), inventory_paths)
     clock = default_clock()
     ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings),
                         clock)
@@ -114,6 +116,10 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
 
     DEVICE... are recorder or camera ids from the inventory (all devices when none).
     Exit status 1 when any check failed (否).
+
+    Credentials: ${ENV_VAR} references come from the environment, secret:KEY ones from
+    CAMWATCH_SECRETS_FILE or, when that is unset, from INVENTORY.secrets.yaml beside the
+    inventory file (what `camwatch simulate --write-inventory` writes).
     """
     try:
         inventory = load_inventory_or_fail(list(inventory_paths))
@@ -127,7 +133,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
         sys.exit(2)
     plan = plan_for(inventory, devices)
     try:
-        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json))
+        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json,
+                                        inventory_paths=inventory_paths))
     except StartupError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
