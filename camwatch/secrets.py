@@ -62,6 +62,10 @@ class SecretStore:
         self._values = {str(k): str(v) for k, v in data.items()}
         return self._values
 
+    def values(self) -> dict[str, str]:
+        """Every KEY: value of the secrets file (a copy); SecretError as `check`."""
+        return dict(self._load())
+
     def check(self) -> None:
         """Read the secrets file now, if one is configured, so that a file readable by
         others (or missing, or broken) stops a command at start-up with one clear
@@ -146,4 +150,4 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     readable by others or broken."""
     if not path.exists():
         return {}
-    return dict(SecretStore(path)._load())
+    return SecretStore(path).values()

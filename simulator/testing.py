@@ -226,19 +226,38 @@ class SmallCampus:
         raise KeyError("no analog camera")
 
 
-def free_port_triplet(host: str = "127.0.0.1") -> tuple[int, int, int]:
-    """Three random high ports (free on `host` at the time of asking)."""
-    rng = random.Random()
-    out: list[int] = []
-    while len(out) < 3:
-        port = rng.randint(20000, 60000)
-        if port in out:
-            continue
-        with socket.socket() as s:
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to client sockets (32768 on Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(host: str, port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):  # TCP for HTTP/RTSP, UDP for SNMP
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind((host, port))
             except OSError:
-                continue
+                return False
+    return True
+
+
+def free_port_triplet(host: str = "127.0.0.1") -> tuple[int, int, int]:
+    """Three random high ports free on `host` (TCP and UDP) at the time of asking.
+
+    They are below the kernel's ephemeral range: a client socket anywhere on the machine
+    (an SNMP or HTTP client of a test running beside this one) takes its port from that
+    range bound to 0.0.0.0, which would collide with a simulated device binding it later."""
+    rng = random.Random()
+    high = max(20100, _ephemeral_low() - 1)
+    out: list[int] = []
+    while len(out) < 3:
+        port = rng.randint(20000, high)
+        if port in out or not _bindable(host, port):
+            continue
         out.append(port)
     return out[0], out[1], out[2]
 

@@ -35,15 +35,17 @@ BASE_PORTS = (18080, 18554, 18161)
 
 
 def free_offset(hosts: list[str]) -> int:
-    """A port offset that moves the simulator's three ports onto free ones."""
+    """A port offset that moves the simulator's three ports onto free ones (TCP and UDP),
+    below the kernel's ephemeral range (32768 up) that client sockets take ports from."""
     rng = random.Random()
     for _ in range(200):
-        offset = rng.randint(2000, 40000)
+        offset = rng.randint(1000, 14000)
         try:
             for host in hosts:
                 for base in BASE_PORTS:
-                    with socket.socket() as s:
-                        s.bind((host, base + offset))
+                    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                        with socket.socket(socket.AF_INET, kind) as s:
+                            s.bind((host, base + offset))
         except OSError:
             continue
         return offset
