@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import heapq
 import logging
 import queue
@@ -27,9 +28,10 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from camwatch.clock import default_clock
 from camwatch.logs import event
 from camwatch.state import LatestState
-from probes.result import CheckKind, CheckResult, Status, utcnow
+from probes.result import CheckKind, CheckResult, Status
 
 log = logging.getLogger("camwatch.scheduler")
 
@@ -194,6 +196,9 @@ class LagStats:
         return out
 
 
+Now = Callable[[], dt.datetime]
+
+
 def guard_s(timeout: float) -> float:
     """How long after the deadline a probe that ignores it is cut off."""
     return timeout + min(2.0, 0.1 * timeout)
@@ -204,27 +209,27 @@ def guard_s(timeout: float) -> float:
 SubjectOf = Callable[[CheckKind, str], str]
 
 
-def timeout_result(
-    check: CheckKind, device: str, timeout: float, started: float, subject: str = ""
-) -> CheckResult:
+def timeout_result(check: CheckKind, device: str, timeout: float, started: float,
+                   now: Now | None = None, subject: str = "") -> CheckResult:
     return CheckResult(
         device=device,
         check=check,
         status=Status.UNKNOWN,
         reason=f"{subject}檢查逾時（{timeout:g} 秒內無回應）",
-        at=utcnow(),
+        at=(now or default_clock().now)(),
         driver=None,
         duration_s=time.monotonic() - started,
     )
 
 
-def error_result(check: CheckKind, device: str, exc: BaseException, started: float) -> CheckResult:
+def error_result(check: CheckKind, device: str, exc: BaseException, started: float,
+                 now: Now | None = None) -> CheckResult:
     return CheckResult(
         device=device,
         check=check,
         status=Status.UNKNOWN,
         reason=f"檢查程式發生錯誤（{type(exc).__name__}），請通知系統管理者",
-        at=utcnow(),
+        at=(now or default_clock().now)(),
         driver=None,
         duration_s=time.monotonic() - started,
     )
@@ -254,8 +259,11 @@ class Scheduler:
         sinks: Sequence[Sink] = (),
         state: LatestState | None = None,
         rng: random.Random | None = None,
+        now: Now | None = None,
         subject_of: SubjectOf | None = None,
     ) -> None:
+        """`now`: camwatch's clock, for the results the scheduler writes itself (a probe
+        that timed out or raised) and the time a cycle ended."""
         if concurrency < 1 or per_recorder < 1:
             raise ValueError("concurrency limits must be at least 1")
         self._plan = list(dict.fromkeys(plan))  # a pair planned twice still runs once
@@ -271,6 +279,7 @@ class Scheduler:
         self._sinks = list(sinks)
         self._state = state
         self._rng = rng or random.Random()
+        self._now = now or default_clock().now
         self._subject_of = subject_of
 
         self._heap: list[_Entry] = []
@@ -512,7 +521,8 @@ class Scheduler:
             if self._state is not None:
                 self._state.probes.errors[(entry.check.value, "timeout")] += 1
             subject = self._subject_of(entry.check, entry.device) if self._subject_of else ""
-            return [timeout_result(entry.check, entry.device, self._timeout, started, subject)]
+            return [timeout_result(entry.check, entry.device, self._timeout, started, self._now,
+                                   subject)]
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a probe must not raise; if one does, it is a bug
@@ -520,7 +530,7 @@ class Scheduler:
                   device=entry.device, error=f"{type(exc).__name__}: {exc}")
             if self._state is not None:
                 self._state.probes.errors[(entry.check.value, "exception")] += 1
-            return [error_result(entry.check, entry.device, exc, started)]
+            return [error_result(entry.check, entry.device, exc, started, self._now)]
         if self._state is not None:
             elapsed = time.monotonic() - started
             drivers = {r.driver for r in results if r.device == entry.device} - {None}
@@ -547,7 +557,7 @@ class Scheduler:
         st.checks_done[check] += 1
         if self._cycle_done[check] >= self._per_check_total[check]:
             # every device has had this check once more: a cycle ended
-            st.last_cycle_end[check] = time.time()
+            st.last_cycle_end[check] = self._now().timestamp()
             st.lag_seconds[check] = self._cycle_lag_max[check]
             self._cycle_done[check] = 0
             self._cycle_lag_max[check] = 0.0
@@ -591,6 +601,7 @@ async def probe_once(
     retries: int = 1,
     backoff: float = 1.0,
     on_done: Callable[[CheckKind, str, list[CheckResult]], None] | None = None,
+    now: Now | None = None,
     subject_of: SubjectOf | None = None,
 ) -> list[CheckResult]:
     """Run every planned pair once under the same limits as the service (for
@@ -611,9 +622,10 @@ async def probe_once(
                         results = await run_probe(check, device, started + probe_timeout)
                 except TimeoutError:
                     subject = subject_of(check, device) if subject_of else ""
-                    results = [timeout_result(check, device, probe_timeout, started, subject)]
+                    results = [timeout_result(check, device, probe_timeout, started, now,
+                                              subject)]
                 except Exception as exc:
-                    results = [error_result(check, device, exc, started)]
+                    results = [error_result(check, device, exc, started, now)]
             if attempt >= retries or not _worth_retrying(results, device, check):
                 break
             await asyncio.sleep(backoff * (2**attempt))

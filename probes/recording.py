@@ -261,7 +261,7 @@ async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
     # judged.
     facts = RecFacts(overwrite=rec.overwrite, disk_full_pct=ctx.config.disk_full_pct)
     try:
-        link = DeviceLink(t, ctx, login(t, ctx))
+        link = DeviceLink(t, ctx, login(t, ctx), run.clock_skew_s)
     except SecretError as exc:
         reason = f"無法取得登入密碼：{exc}"
         return [result(device_id, Status.UNKNOWN, reason)] + [
