@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,6 +106,10 @@ ORDER = (
 )
 
 
+# How often an IP camera's own storage is read by the host check (seconds).
+STORAGE_EVERY = 300.0
+
+
 def extra_budget(timeout: float) -> float:
     """Time allowed for each further driver (uptime, signals) after one answered."""
     return max(0.5, min(2.0, timeout / 4))
@@ -117,6 +122,12 @@ async def gather(
     deadline). A fact is known once a driver gave it (an empty signal list is none).
     `want_storage`: an IP camera, whose own card or share is judged here."""
     full_pct = link.ctx.config.disk_full_pct
+    # A camera's card changes slowly: read at most every STORAGE_EVERY seconds, and
+    # judged from what was read in between (in-process, per device).
+    kept = link.state("host-storage")
+    if want_storage and time.monotonic() - kept.get("at", -STORAGE_EVERY) < STORAGE_EVERY:
+        got.disks = list(kept.get("disks", []))
+        got.overwrite, got.overwrite_asked = kept.get("overwrite"), True
 
     def missing() -> set[Ability]:
         f = got.facts
@@ -153,10 +164,12 @@ async def gather(
                 )
                 for d in disks
             ]
+            kept.update(at=time.monotonic(), disks=list(got.disks), overwrite=None)
             return True
         if ability == Ability.OVERWRITE:
             got.overwrite_asked = True
             got.overwrite = await s.overwrite()
+            kept["overwrite"] = got.overwrite
             return got.overwrite is not None
         got.facts = replace(got.facts, signals=list(await s.signals(link.channels())))
         return bool(got.facts.signals)

@@ -1179,14 +1179,16 @@ def host_oids(vendor: str | VendorProfile = "generic") -> list[str]:
     return list(dict.fromkeys([*SYSTEM_OIDS, *(o for p in profiles for o in p.identity.oids())]))
 
 
-async def read_host(target: SnmpTarget, vendor: str | VendorProfile = "generic") -> SnmpReading:
+async def read_host(
+    target: SnmpTarget, vendor: str | VendorProfile = "generic", *, identity: bool = True
+) -> SnmpReading:
     """The host check's SNMP reading: one GET of the system group (sysDescr, sysObjectID,
-    sysUpTime, sysName, hrSystemUptime) and the vendor's identity scalars (model,
-    firmware, serial, the device's own status). An agent that answers any of them is a
-    device that is up. Never raises."""
+    sysUpTime, sysName, hrSystemUptime) and, with `identity`, the vendor's identity
+    scalars (model, firmware, serial, the device's own status). An agent that answers
+    any of them is a device that is up. Never raises."""
     started = time.monotonic()
     profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
-    oids = host_oids(profile)
+    oids = host_oids(profile) if identity else list(SYSTEM_OIDS)
     try:
         async with asyncio.timeout(_deadline(target, 2)):
             try:
@@ -1457,6 +1459,7 @@ _PROFILE_KEY = "snmp_profile"
 
 class _SnmpSession(DriverSession):
     _host: SnmpReading | None = None
+    _with_identity = False
 
     @property
     def abilities(self) -> frozenset[Ability]:
@@ -1482,9 +1485,11 @@ class _SnmpSession(DriverSession):
         except (SecretError, ValueError):
             raise DeviceError(ReasonCode.SNMP_CONFIG, "SNMP 帳號設定無法使用") from None
 
-    async def _read_host(self) -> SnmpReading:
-        """One GET per check for identity and uptime (asked one after the other)."""
-        if self._host is None:
+    async def _read_host(self, identity: bool) -> SnmpReading:
+        """One GET per check for identity and uptime (asked one after the other). Only
+        the system group when identity is not asked (another protocol told it)."""
+        if self._host is None or (identity and not self._with_identity):
+            self._with_identity = identity
             timeout = self.link.ctx.config.timeout
             if self._alone:
                 # The only protocol: time for one retry (UDP drops a datagram now and then)
@@ -1494,7 +1499,7 @@ class _SnmpSession(DriverSession):
                 target = self._target(max(0.5, min(2.0, timeout / 4)))
             try:
                 async with asyncio.timeout(target.budget_s * 2 + 0.5):
-                    reading = await read_host(target, self._vendor)
+                    reading = await read_host(target, self._vendor, identity=identity)
             except TimeoutError:
                 reading = SnmpReading(error=_timeout_error(target, "session deadline"))
             self._host = reading
@@ -1506,11 +1511,11 @@ class _SnmpSession(DriverSession):
         return self._host
 
     async def device_info(self) -> DeviceInfo:
-        reading = await self._read_host()
+        reading = await self._read_host(identity=True)
         return reading.identity or DeviceInfo()
 
     async def uptime(self) -> float | None:
-        reading = await self._read_host()
+        reading = await self._read_host(identity=False)
         return reading.system.uptime_s if reading.system else None
 
     async def disks(self) -> list[Disk] | None:
