@@ -17,6 +17,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +29,7 @@ from typing import Any, Protocol
 from camwatch.logs import event
 from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
 from camwatch.secrets import SecretError, SecretStore
-from camwatch.settings import Settings, SettingsError, load_settings
+from camwatch.settings import Settings, SettingsError, load_settings, unknown_variables
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
 from probes.api import DeviceMemory, ProbeConfig, ProbeContext, planned_checks, probe, recorder_of
@@ -62,6 +64,18 @@ def load_inventory_or_fail(paths: Sequence[Path]) -> Inventory:
         return load_inventory(paths)
     except InventoryError as exc:
         raise StartupError(exc.summary()) from None
+
+
+def credential_variables(inventory: Inventory) -> set[str]:
+    """The environment variables the inventory's ${VAR} credential references name."""
+    text = inventory.model_dump_json()
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+
+
+def settings_warnings(inventory: Inventory) -> list[str]:
+    """Misspelt CAMWATCH_* variables (they would be silently ignored), with the closest
+    setting; the inventory's credential variables are not settings and are fine."""
+    return unknown_variables(os.environ, credential_variables(inventory))
 
 
 def probe_config(settings: Settings) -> ProbeConfig:

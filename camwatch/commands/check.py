@@ -23,6 +23,7 @@ from camwatch.service import (
     memory_from_json,
     probe_context,
     runner_for,
+    settings_warnings,
 )
 from camwatch.settings import Settings
 from camwatch.tui import check_table, device_answers, lookup_in
@@ -116,6 +117,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
     except StartupError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    for warning in settings_warnings(inventory):
+        click.echo(f"camwatch check: warning: {warning}", err=True)
     unknown = [d for d in devices if d not in inventory.recorders and d not in inventory.cameras]
     if unknown:
         click.echo(f"unknown device(s): {', '.join(unknown)} (not in the inventory; "

@@ -130,6 +130,10 @@ def command(
         inventory = load_inventory(list(inventory_paths))
     except InventoryError as exc:
         _fail(exc.summary())
+    from camwatch.service import settings_warnings
+
+    for warning in settings_warnings(inventory):
+        click.echo(f"camwatch report: warning: {warning}", err=True)
     try:
         check_unit(inventory, unit_id)
         parse_month(month, now, inventory.campus.timezone)

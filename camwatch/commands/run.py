@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
 import click
 
-from camwatch.logs import setup_logging
+from camwatch.logs import event, setup_logging
 from camwatch.scheduler import ShardError, parse_shard
 from camwatch.service import (
     Service,
     StartupError,
     load_inventory_or_fail,
     load_settings_or_fail,
+    settings_warnings,
 )
+
+log = logging.getLogger("camwatch.run")
 
 
 @click.command("run")
@@ -36,6 +40,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
         setup_logging(settings.log_level, settings.log_format, settings.log_file)
         shard_kn = parse_shard(shard) if shard else None
         inventory = load_inventory_or_fail(list(inventory_paths))
+        for warning in settings_warnings(inventory):
+            event(log, "setting ignored", logging.WARNING, problem=warning)
         service = Service(settings, inventory, shard=shard_kn)
         asyncio.run(service.run_until_signalled())
     except (StartupError, ShardError) as exc:
