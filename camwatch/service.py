@@ -181,7 +181,9 @@ class EngineAlerting:
         from exporters.alerting import AlertEngine, AlertEvent
 
         self.engine = AlertEngine(inventory, debounce=settings.alert_debounce,
-                                  recovery=settings.alert_recovery)
+                                  recovery=settings.alert_recovery,
+                                  flap_window=settings.flap_window,
+                                  flap_changes=settings.flap_changes)
         self.engine.load(saved)
         self._store = store
         self._settings = settings
@@ -202,8 +204,7 @@ class EngineAlerting:
                                    dt.datetime.now(dt.UTC))
 
     def observe(self, results: Sequence[CheckResult]) -> None:
-        for r in results:
-            self.engine.observe(r)
+        self.engine.observe_run(results)  # one probe run: channels explain their recorder
         if self.pusher is not None:
             self.pusher.notify()
 

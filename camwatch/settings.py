@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     alert_debounce: int = Field(default=2, ge=1, description="failures in a row before alerting")
     alert_recovery: int = Field(default=2, ge=1, description="successes in a row before resolving")
     alert_resend_interval: float = Field(default=60.0, ge=1.0, le=3600)
+    # DeviceFlapping (設備不穩定): answers that changed flap_changes times within the last
+    # flap_window judged checks of a device; 0 turns flap detection off
+    flap_window: int = Field(default=10, ge=0, le=100, description="checks looked back on")
+    flap_changes: int = Field(default=4, ge=2, le=99, description="changes that mean unstable")
 
     # Secrets and trust
     secrets_file: Path | None = Field(default=None, description="YAML key: value, mode 0600")
