@@ -19,14 +19,13 @@ import heapq
 import logging
 import queue
 import random
-import re
 import threading
 import time
-import zlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from camwatch import shards
 from camwatch.logs import event
 from camwatch.state import LatestState
 from probes.result import CheckKind, CheckResult, Status, utcnow
@@ -37,27 +36,7 @@ RunProbe = Callable[[CheckKind, str], Awaitable[list[CheckResult]]]
 Sink = Callable[[Sequence[CheckResult]], None]
 
 
-# --- sharding -------------------------------------------------------------------------
-
-
-class ShardError(ValueError):
-    pass
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'K/N' with 1 <= K <= N (e.g. 2/3 is the second of three instances)."""
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not m:
-        raise ShardError(f"--shard {text!r}: expected K/N, e.g. 1/3")
-    k, n = int(m.group(1)), int(m.group(2))
-    if n < 1 or not 1 <= k <= n:
-        raise ShardError(f"--shard {text!r}: K must be between 1 and N (e.g. 1/3 … 3/3)")
-    return k, n
-
-
-def shard_of(key: str, n: int) -> int:
-    """Stable shard (1-based) of a key: the same on every machine and every restart."""
-    return zlib.crc32(key.encode("utf-8")) % n + 1
+# --- sharding (camwatch/shards.py; kept importable from here) -------------------------
 
 
 def filter_shard(
@@ -71,8 +50,7 @@ def filter_shard(
     in the same shard, so the per-recorder limit holds across instances and an analog
     camera's host answer (from its recorder's host check) is produced where it is needed.
     """
-    k, n = shard
-    return [(c, d) for c, d in plan if shard_of(recorder_of(d), n) == k]
+    return shards.filter_shard(plan, shard, lambda entry: recorder_of(entry[1]))
 
 
 # --- sinks ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -26,10 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from camwatch import shards
 from camwatch.logs import event
 from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
 from camwatch.secrets import SecretError, SecretStore
 from camwatch.settings import Settings, SettingsError, load_settings, unknown_variables
+from camwatch.shards import shard_text
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
 from probes.api import DeviceMemory, ProbeConfig, ProbeContext, planned_checks, probe, recorder_of
@@ -288,20 +291,42 @@ class Service:
     def url(self) -> str | None:
         return self.http.url if self.http is not None else None
 
+    def state_key(self, key: str) -> str:
+        """kv_state keys per shard: instances writing one log never share their state."""
+        return key if self.shard is None else f"{key}@{shard_text(self.shard)}"
+
+    def my_devices(self) -> list[str] | None:
+        """The devices this instance probes and records (None: all of them)."""
+        if self.shard is None:
+            return None
+        devices = [*self.inventory.recorders, *self.inventory.cameras]
+        return shards.filter_shard(devices, self.shard,
+                                   lambda d: recorder_of(self.inventory, d))
+
     async def start(self) -> None:
         s = self.settings
-        # 1. the inspection log, and what it remembers for probes and alerts
+        # 1. the inspection log (one writer per log or shard), and what it remembers
         if self.open_store is not None or s.store_url:
-            opener = self.open_store or _open_store
+            from camwatch.store import StoreBusyError
+
+            opener = self.open_store or functools.partial(_open_store,
+                                                          writer=shard_text(self.shard))
             try:
                 self.store = await asyncio.to_thread(opener, s.store_url)
+            except StoreBusyError as exc:
+                raise StartupError(str(exc)) from None
             except Exception as exc:
                 raise StartupError(f"inspection log: {exc}") from None
         memory = DeviceMemory()
         saved_alerts: dict[str, Any] | None = None
         if self.store is not None:
-            memory = memory_from_json(await asyncio.to_thread(self.store.load_state, MEMORY_KEY))
-            saved_alerts = await asyncio.to_thread(self.store.load_state, ALERTS_KEY)
+            doc = await asyncio.to_thread(self.store.load_state, self.state_key(MEMORY_KEY))
+            if doc is None and self.shard is not None:  # split from one instance: its
+                # baselines are as good for this shard's cameras
+                doc = await asyncio.to_thread(self.store.load_state, MEMORY_KEY)
+            memory = memory_from_json(doc)
+            saved_alerts = await asyncio.to_thread(self.store.load_state,
+                                                   self.state_key(ALERTS_KEY))
         self.ctx = probe_context(s, self.inventory, memory)
 
         # 2. alerts
@@ -398,10 +423,10 @@ class Service:
             return
         try:
             if self.ctx is not None:
-                await asyncio.to_thread(self.store.save_state, MEMORY_KEY,
+                await asyncio.to_thread(self.store.save_state, self.state_key(MEMORY_KEY),
                                         memory_to_json(self.ctx.memory))
             if self.alerting is not None:
-                await asyncio.to_thread(self.store.save_state, ALERTS_KEY,
+                await asyncio.to_thread(self.store.save_state, self.state_key(ALERTS_KEY),
                                         self.alerting.export_state())
         except Exception as exc:
             event(log, "cannot persist state", logging.ERROR,
@@ -432,7 +457,8 @@ class Service:
         try:
             if hasattr(store, "daily_housekeeping"):
                 store.daily_housekeeping(now, self.inventory.campus.timezone,
-                                         self.settings.inspection_interval_days)
+                                         self.settings.inspection_interval_days,
+                                         self.my_devices())
             if hasattr(store, "purge"):
                 store.purge(now - dt.timedelta(days=self.settings.log_retention_days))
         except Exception as exc:
@@ -492,10 +518,10 @@ def _preload_probes() -> None:
             importlib.import_module(name)
 
 
-def _open_store(url: str) -> StoreLike:
+def _open_store(url: str, writer: str | None = None) -> StoreLike:
     from camwatch.store import Store
 
-    store: StoreLike = Store.open(url)
+    store: StoreLike = Store.open(url, writer=writer)
     return store
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from camwatch.logs import event, setup_logging
-from camwatch.scheduler import ShardError, parse_shard
 from camwatch.service import (
     Service,
     StartupError,
@@ -18,6 +17,7 @@ from camwatch.service import (
     load_settings_or_fail,
     settings_warnings,
 )
+from camwatch.shards import ShardError, parse_shard
 
 log = logging.getLogger("camwatch.run")
 
