@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 from camwatch import shards
 from camwatch.logs import event
-from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
+from camwatch.logwriter import LoggedStore, LogWriter
+from camwatch.scheduler import RunProbe, Scheduler, Sink, filter_shard
 from camwatch.secrets import SecretError, SecretStore
 from camwatch.settings import Settings, SettingsError, load_settings, unknown_variables
 from camwatch.shards import shard_text
@@ -149,6 +150,53 @@ def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
     )
 
 
+# Settings a running service cannot change: a reload says so and keeps the running value.
+RESTART_ONLY = ("listen", "tls_cert", "tls_key", "store_url", "alertmanager_url",
+                "log_format", "log_file", "concurrency", "per_recorder_concurrency",
+                "store_backlog_max")
+
+
+class ReloadError(Exception):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def restart_only_changes(running: Settings, new: Settings) -> list[str]:
+    return [f"{name} changed: takes effect at the next restart (still "
+            f"{_shown(name, getattr(running, name))})"
+            for name in RESTART_ONLY if getattr(running, name) != getattr(new, name)]
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "store_url" and isinstance(value, str):
+        from sqlalchemy.engine import make_url
+
+        with contextlib.suppress(Exception):
+            return str(make_url(value).render_as_string(hide_password=True))
+        return "<store URL>"
+    return str(value)
+
+
+def _view_changed(old: Any, new: Any) -> bool:
+    """A camera whose picture comes from elsewhere now: its baselines no longer hold."""
+    if old is None:
+        return True
+    return bool((old.recorder, old.channel, old.address) != (new.recorder, new.channel,
+                                                             new.address))
+
+
+def plan_answers(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]]
+                 ) -> list[tuple[CheckKind, str]]:
+    """Answers the plan produces beyond its own pairs: a recorder's recording check
+    answers for each camera channel, its host check for analog and address-less ones."""
+    out: list[tuple[CheckKind, str]] = []
+    for check, device in plan:
+        if device in inventory.recorders and check in (CheckKind.HOST, CheckKind.RECORDING):
+            out.extend((check, c.id) for c in inventory.cameras_of(device))
+    return out
+
+
 # --- the seams to the outputs -------------------------------------------------------------
 
 
@@ -193,6 +241,7 @@ class EngineAlerting:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-log")
         self._client: Any = None
         self.pusher: Any = None
+        self.state_key = ALERTS_KEY  # the service gives each shard its own
         self._task: asyncio.Task[None] | None = None
 
         def on_event(ev: AlertEvent) -> None:
@@ -215,12 +264,25 @@ class EngineAlerting:
         state: dict[str, Any] = self.engine.dump()
         return state
 
+    def reconfigure(self, settings: Settings, inventory: Inventory) -> None:
+        """After a reload: new thresholds; alerts of devices taken out are resolved."""
+        e = self.engine
+        e.inventory = inventory
+        e.debounce, e.recovery = settings.alert_debounce, settings.alert_recovery
+        e.flap_window, e.flap_changes = settings.flap_window, settings.flap_changes
+        self._settings = settings
+        if self.pusher is not None:
+            self.pusher.resend_interval = settings.alert_resend_interval
+        e.forget_devices({*inventory.recorders, *inventory.cameras}, dt.datetime.now(dt.UTC))
+        if self.pusher is not None:
+            self.pusher.notify()
+
     def firing(self) -> Sequence[Any]:
         return list(self.engine.firing())
 
     async def _save(self, doc: dict[str, Any]) -> None:
         if self._store is not None:
-            await asyncio.to_thread(self._store.save_state, ALERTS_KEY, doc)
+            await asyncio.to_thread(self._store.save_state, self.state_key, doc)
 
     async def start(self) -> None:
         import httpx
@@ -274,11 +336,14 @@ class Service:
     alerting_factory: AlertingFactory | None = None
     report_provider: ReportProvider | None = None
     extra_sinks: Sequence[Sink] = ()
+    # where inventory and settings were read from: a reload reads them again
+    inventory_paths: Sequence[Path] = ()
+    settings_path: Path | None = None
 
     def __post_init__(self) -> None:
         self.state = LatestState()
         self.store: StoreLike | None = None
-        self.store_sink: ThreadedBatchSink | None = None
+        self.store_sink: LogWriter | None = None
         self.alerting: Alerting | None = None
         self.scheduler: Scheduler | None = None
         self.http: Any = None
@@ -286,6 +351,8 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._reload_lock = asyncio.Lock()
+        self.state.reload.last_success_at = time.time()
 
     @property
     def url(self) -> str | None:
@@ -329,12 +396,22 @@ class Service:
                                                    self.state_key(ALERTS_KEY))
         self.ctx = probe_context(s, self.inventory, memory)
 
+        # the writer: results and repair events wait out a log that cannot be written
+        alert_store: Any = self.store
+        if self.store is not None:
+            self.store_sink = LogWriter(
+                self.store, self.state.store,  # type: ignore[arg-type]
+                max_held=max(s.store_backlog_max, 4 * len(planned_checks(self.inventory))))
+            alert_store = LoggedStore(self.store, self.store_sink)
+
         # 2. alerts
         factory = self.alerting_factory
         if factory is None and s.alertmanager_url:
             factory = default_alerting
         if factory is not None:
-            self.alerting = factory(s, self.inventory, self.store, saved_alerts)
+            self.alerting = factory(s, self.inventory, alert_store, saved_alerts)
+            if hasattr(self.alerting, "state_key"):
+                self.alerting.state_key = self.state_key(ALERTS_KEY)
             await self.alerting.start()
 
         # 3. HTTP
@@ -342,11 +419,12 @@ class Service:
         from exporters.http import HttpServer
 
         try:
-            self.http = HttpServer(s, self.state, self.inventory,
+            self.http = HttpServer(s, self.state, lambda: self.inventory,
                                    report_provider=self.report_provider or self._report,
                                    alerts=self._alerts_for_page,
                                    baseline_reset=baseline_resetter(lambda: self.ctx,
-                                                                    self._persist))
+                                                                    self._persist),
+                                   reload=self.reload)
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StartupError(f"TLS: cannot use certificate {s.tls_cert} and key {s.tls_key} "
@@ -363,16 +441,12 @@ class Service:
         if self.probe_fn is probe:
             await asyncio.to_thread(_preload_probes)
         sinks: list[Sink] = [self.state.update]
-        if self.store is not None:
-            self.store_sink = ThreadedBatchSink(self.store.record_results)
+        if self.store_sink is not None:
             sinks.append(self.store_sink)
         if self.alerting is not None:
             sinks.append(self.alerting.observe)
         sinks.extend(self.extra_sinks)
-        plan = planned_checks(self.inventory)
-        rec_of: Callable[[str], str] = lambda d: recorder_of(self.inventory, d)  # noqa: E731
-        if self.shard is not None:
-            plan = filter_shard(plan, self.shard, rec_of)
+        plan = self.plan()
         self.scheduler = Scheduler(
             plan, runner_for(self.ctx, self.probe_fn),
             intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
@@ -390,6 +464,117 @@ class Service:
               alertmanager="on" if self.alerting is not None else "off",
               store="on" if self.store is not None else "off")
 
+    def plan(self) -> list[tuple[CheckKind, str]]:
+        """The checks this instance runs: its shard of the inventory's plan."""
+        plan = planned_checks(self.inventory)
+        if self.shard is not None:
+            plan = filter_shard(plan, self.shard, lambda d: recorder_of(self.inventory, d))
+        return plan
+
+    # -- reload (SIGHUP, POST /admin/reload) ---------------------------------------------
+
+    async def reload(self, source: str = "SIGHUP") -> dict[str, Any]:
+        """Read inventory and settings again, as Prometheus does with its config. A valid
+        new inventory takes effect at once, and devices that did not change keep their
+        state (latest answers, alerts, baselines, schedule); anything invalid is refused
+        whole and the running inventory and settings stay. Settings that only a restart
+        can change (listen, TLS, store, Alertmanager URL, log output, concurrency) are
+        said as warnings."""
+        async with self._reload_lock:
+            st = self.state.reload
+            st.last_attempt_at = time.time()
+            st.source = source
+            event(log, "reload requested", source=source)
+            if self._stopping or self.ctx is None or self.scheduler is None:
+                errors = ["the service is not running"]
+            elif not self.inventory_paths:
+                errors = ["this process was not started from inventory files: nothing to "
+                          "read again"]
+            else:
+                errors = []
+                try:
+                    settings, inventory = await asyncio.to_thread(self._read_again)
+                except ReloadError as exc:
+                    errors = exc.lines
+            if errors:
+                st.success = False
+                st.errors = errors
+                event(log, "reload refused; the running inventory and settings stay",
+                      logging.ERROR, source=source, errors=" | ".join(errors))
+                return {"ok": False, "source": source, "errors": errors}
+            warnings = settings_warnings(inventory) + restart_only_changes(self.settings,
+                                                                           settings)
+            changes = self._apply(settings, inventory)
+            st.success = True
+            st.last_success_at = time.time()
+            st.errors = []
+            st.warnings = warnings
+            event(log, "reloaded inventory and settings", source=source, **changes,
+                  warnings=" | ".join(warnings) or None)
+            return {"ok": True, "source": source, "warnings": warnings, **changes}
+
+    def _read_again(self) -> tuple[Settings, Inventory]:
+        from camwatch.settings import load_settings
+        from inventory.errors import InventoryError
+        from inventory.loader import load_inventory
+
+        lines: list[str] = []
+        settings: Settings | None = None
+        inventory: Inventory | None = None
+        try:
+            settings = load_settings(self.settings_path)
+        except SettingsError as exc:
+            lines.extend(str(exc).splitlines())
+        try:
+            inventory = load_inventory(list(self.inventory_paths))
+        except InventoryError as exc:
+            lines.extend(exc.summary().splitlines())
+        if settings is not None:
+            try:
+                SecretStore(settings.secrets_file).check()
+            except SecretError as exc:
+                lines.append(f"secrets: {exc}")
+        if lines or settings is None or inventory is None:
+            raise ReloadError(lines or ["cannot read inventory or settings"])
+        return settings, inventory
+
+    def _apply(self, settings: Settings, inventory: Inventory) -> dict[str, int]:
+        """Swap in a validated inventory and settings (on the loop, at once)."""
+        assert self.ctx is not None and self.scheduler is not None
+        old = self.inventory
+        before = {**old.recorders, **old.cameras}
+        after = {**inventory.recorders, **inventory.cameras}
+        removed = set(before) - set(after)
+        added = set(after) - set(before)
+        changed = {d for d in set(before) & set(after) if before[d] != after[d]}
+        # what needs a restart keeps its running value
+        settings = settings.model_copy(update={k: getattr(self.settings, k)
+                                               for k in RESTART_ONLY})
+        self.settings = settings
+        self.inventory = inventory
+        ctx = self.ctx
+        ctx.inventory = inventory
+        ctx.config = probe_config(settings)
+        ctx.secrets = SecretStore(settings.secrets_file)
+        for d in removed | changed:  # facts (vendor quirks, uptime) are learned again
+            ctx.memory.facts.pop(d, None)
+        for d in removed | {c for c in changed & set(inventory.cameras)
+                            if _view_changed(old.cameras.get(c), inventory.cameras[c])}:
+            ctx.memory.baselines.pop(d, None)  # a camera that looks elsewhere now
+        plan = self.plan()
+        self.scheduler.replan(plan, intervals=intervals(settings), timeout=settings.timeout,
+                              retries=settings.retries, jitter=settings.jitter)
+        self.state.forget({(d, c) for c, d in plan} | {(d, c) for c, d in plan_answers(
+            inventory, plan)})
+        reconfigure = getattr(self.alerting, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(settings, inventory)
+        if self.http is not None:
+            self.http.reconfigure(settings)
+        logging.getLogger().setLevel(settings.log_level)
+        return {"devices": len(after), "added": len(added), "removed": len(removed),
+                "changed": len(changed), "checks": len(plan)}
+
     async def stop(self) -> None:
         if self._stopping:
             await self._stopped.wait()
@@ -404,13 +589,13 @@ class Service:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if self.store_sink is not None:
-            await asyncio.to_thread(self.store_sink.close)
         await self._persist()
         if self.alerting is not None:
             with contextlib.suppress(Exception):
                 await self.alerting.stop()
             await self._persist()  # what the pusher sent while stopping
+        if self.store_sink is not None:  # after the alerts: their last events go too
+            await asyncio.to_thread(self.store_sink.close)
         if self.http is not None:
             await self.http.stop()
         if self.store is not None:
@@ -481,32 +666,49 @@ class Service:
             raise LookupError("no inspection log configured")
         store = self.store
         return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt,
-                                       self.settings.inspection_interval_days)
+                                       self.settings.inspection_interval_days,
+                                       self.settings.log_gap_min_s)
 
     async def run_until_signalled(self) -> None:
-        """Start, wait for SIGINT/SIGTERM, stop cleanly."""
+        """Start, reload on SIGHUP, wait for SIGINT/SIGTERM, stop cleanly."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        started = asyncio.Event()
+        hups: list[asyncio.Task[Any]] = []
+
+        def on_hup() -> None:  # installed before start: an early SIGHUP must not kill
+            async def later() -> None:
+                await started.wait()
+                await self.reload("SIGHUP")
+
+            hups.append(asyncio.create_task(later(), name="reload"))
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
         try:
             await self.start()
+            started.set()
             await stop.wait()
             event(log, "signal received, stopping")
         finally:
+            for t in hups:
+                t.cancel()
             await self.stop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
                     loop.remove_signal_handler(sig)
 
 
 def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str,
-                  interval_days: int = 14) -> bytes:
+                  interval_days: int = 14, gap_min_s: float = 600.0) -> bytes:
     """G's monthly sheet (reports/sheet.py) for one unit, as bytes."""
     from reports.sheet import produce
 
-    data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days)
+    data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days,
+                          gap_min_s=gap_min_s)
     return data
 
 

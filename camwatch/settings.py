@@ -36,10 +36,10 @@ OTHER_VARIABLES = frozenset({
     "CAMWATCH_CLOCK",  # camwatch's own clock (tests pin it)
 })
 OTHER_PREFIXES = ("CAMWATCH_DEMO_", "CAMWATCH_TEST_")
-# Intervals: below 0.1 s a check would run in a tight loop; above a day the daily record
-# would have days without a single answer.
+# Intervals: below 0.1 s a check would run in a tight loop. Up to 1e9 s (never, in
+# practice: bench/run.py turns a check kind off that way); inf and nan are refused.
 MIN_INTERVAL_S = 0.1
-MAX_INTERVAL_S = 86400.0
+MAX_INTERVAL_S = 1e9
 
 
 class Settings(BaseSettings):
@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:9093")
     store_url: str = Field(default="sqlite:///var/camwatch.db", description="SQLAlchemy URL")
     log_retention_days: int = Field(default=1095, ge=1, description="inspection log kept 3 years")
+    # results waiting while the log cannot be written (a full disk), after compaction;
+    # past this the oldest give way to a recorded gap (紀錄中斷)
+    store_backlog_max: int = Field(default=200_000, ge=100, le=10_000_000)
+    # a hole in the log (camwatch stopped, or could not write) shorter than this is
+    # sampling, not an outage; longer ones are marked 紀錄中斷 on the sheet
+    log_gap_min_s: float = Field(default=600.0, ge=0, le=86400)
 
     # Schedule (seconds)
     host_interval: float = Field(default=60.0, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)

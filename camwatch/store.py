@@ -750,8 +750,9 @@ class Store:
                             seen_updates[cur.id] = (at, _jsonable(dict(r.values)))
                         continue
                     if cur is not None:
+                        # the current row ends here; repeats of it earlier in this
+                        # batch still moved its last_seen (kept in seen_updates)
                         end_updates[cur.id] = at
-                        seen_updates.pop(cur.id, None)
                 row = {
                     "device": r.device,
                     "check_kind": r.check.value,
@@ -901,6 +902,14 @@ class Store:
             res = conn.execute(k.update().where(k.c.key == key).values(value=doc, updated_at=now))
             if res.rowcount == 0:
                 conn.execute(k.insert().values(key=key, value=doc, updated_at=now))
+
+    def load_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every document whose key starts with `prefix` (e.g. one per shard)."""
+        k = kv_state
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(k.c.key, k.c.value)
+                                .where(k.c.key.startswith(prefix, autoescape=True))).all()
+        return {r.key: dict(r.value) for r in rows if isinstance(r.value, dict)}
 
     def load_state(self, key: str) -> dict[str, Any] | None:
         k = kv_state

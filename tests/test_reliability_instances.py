@@ -101,7 +101,10 @@ async def test_shards_on_postgresql_never_collide(tmp_path: Path, pg_url: str) -
     plan = planned_checks(inv)
     shard_plans = {k: [p for p in plan if shard_of(recorder_of(inv, p[1]), 2) == k]
                    for k in (1, 2)}
-    async with SimulatedCampus(inv, campus.passwords):
+    async with SimulatedCampus(inv, campus.passwords) as sim:
+        # a fault, so that each instance's alert engine has state to keep
+        for rec in inv.recorders:
+            await sim.fault(rec, "disk-failed", 1)
         # alerts on (an Alertmanager nobody answers at: the engine's state is kept anyway)
         env = env_for(campus.passwords, pg_url, CAMWATCH_ALERTMANAGER_URL="http://127.0.0.1:9")
         one = CamwatchProcess(campus.path, env, tmp_path, args=("--shard", "1/2"), name="one")

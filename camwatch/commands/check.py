@@ -62,7 +62,15 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
         from camwatch.store import Store
 
         with Store.open(url, migrate=False) as store:
-            return memory_from_json(store.load_state(MEMORY_KEY))
+            doc = store.load_state(MEMORY_KEY)
+            if doc is None:  # instances with --shard keep one memory per shard
+                merged = DeviceMemory()
+                for part in store.load_states(f"{MEMORY_KEY}@").values():
+                    mem = memory_from_json(part)
+                    merged.facts.update(mem.facts)
+                    merged.baselines.update(mem.baselines)
+                return merged
+            return memory_from_json(doc)
     except Exception:
         return None  # no log yet, or not reachable: judge without memory
 

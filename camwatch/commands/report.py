@@ -168,6 +168,7 @@ def command(
             month,
             interval_days=settings.inspection_interval_days,
             now=now,
+            gap_min_s=settings.log_gap_min_s,
         )
         data = render_pdf(sheet) if fmt == "pdf" else render_xlsx(sheet)
     except ReportError as exc:

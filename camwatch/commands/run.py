@@ -34,6 +34,10 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
     """Run the service: probes on a schedule, /metrics, repair alerts, the inspection log.
 
     Stops cleanly on Ctrl-C or SIGTERM (the log is flushed and state kept for the next start).
+    On SIGHUP (or POST /admin/reload) it reads the inventory and settings again: a valid
+    new inventory takes effect at once, keeping the state of devices that did not change;
+    an invalid one is refused, said on the landing page and in
+    camwatch_inventory_last_reload_success, and the running one stays.
     """
     try:
         settings = load_settings_or_fail(settings_path)
@@ -42,7 +46,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
         inventory = load_inventory_or_fail(list(inventory_paths))
         for warning in settings_warnings(inventory):
             event(log, "setting ignored", logging.WARNING, problem=warning)
-        service = Service(settings, inventory, shard=shard_kn)
+        service = Service(settings, inventory, shard=shard_kn,
+                          inventory_paths=list(inventory_paths), settings_path=settings_path)
         asyncio.run(service.run_until_signalled())
     except (StartupError, ShardError) as exc:
         click.echo(f"camwatch run: {exc}", err=True)
