@@ -270,7 +270,7 @@ class LogWriter:
             if not marker_before:
                 first = lost[0]
                 marker = dataclasses.replace(first, status=Status.UNKNOWN, reason=GAP_REASON,
-                                             findings=(), values={})
+                                             findings=(), values=None)
                 runs.insert(idx, _Run(first=marker, last=None, seq=next(self._seq)))
                 self._held += 1
             self._note_lost(start, end, len(lost))

@@ -17,6 +17,7 @@ from camwatch.logwriter import GAP_REASON, LogWriter
 from camwatch.state import StoreHealth
 from camwatch.store import Store
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import HostValues
 
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 
@@ -57,12 +58,12 @@ def results(n: int, seed: int = 1) -> list[CheckResult]:
         findings = (Finding(FindingCode.CAMERA_UNREACHABLE, "離線"),) if fail else ()
         out.append(CheckResult(dev, CheckKind.HOST, Status.FAIL if fail else Status.OK,
                                "離線" if fail else "正常", T0 + dt.timedelta(seconds=i),
-                               values={"i": i}, findings=findings))
+                               values=HostValues(uptime_s=float(i)), findings=findings))
     return out
 
 
 def history(store: Store) -> list[tuple[Any, ...]]:
-    return [(t.device, t.status, t.started_at, t.last_seen_at, t.ended_at, dict(t.values))
+    return [(t.device, t.status, t.started_at, t.last_seen_at, t.ended_at, t.values)
             for t in store.transitions()]
 
 
