@@ -622,12 +622,16 @@ class Service:
                   error=f"{type(exc).__name__}: {exc}")
 
     async def _housekeeping(self) -> None:
-        """Persist probe memory and alert state now and then; once a day write the
-        daily snapshot and the inspection record, and purge the log past retention."""
+        """Persist probe memory and alert state now and then; at start and after each
+        local midnight write every daily snapshot and inspection record still missing
+        (a restart across midnight loses no day), and purge the log past retention."""
         last_day: dt.date | None = None
         next_persist = time.monotonic() + PERSIST_EVERY_S
+        first = True
         while True:
-            await asyncio.sleep(min(5.0, PERSIST_EVERY_S))
+            if not first:
+                await asyncio.sleep(min(5.0, PERSIST_EVERY_S))
+            first = False
             if time.monotonic() >= next_persist:
                 await self._persist()
                 next_persist = time.monotonic() + PERSIST_EVERY_S
@@ -635,20 +639,21 @@ class Service:
             if store is None:
                 continue
             today = _local_today(self.inventory.campus.timezone)
-            if last_day is None:
+            if today != last_day:
+                await asyncio.to_thread(self._daily, store, last_day is not None)
                 last_day = today
-            elif today != last_day:
-                last_day = today
-                await asyncio.to_thread(self._daily, store)
 
-    def _daily(self, store: Any) -> None:
+    def _daily(self, store: Any, purge: bool = True) -> None:
         now = dt.datetime.now(dt.UTC)
         try:
-            if hasattr(store, "daily_housekeeping"):
-                store.daily_housekeeping(now, self.inventory.campus.timezone,
-                                         self.settings.inspection_interval_days,
-                                         self.my_devices())
-            if hasattr(store, "purge"):
+            if hasattr(store, "catch_up_daily"):
+                days = store.catch_up_daily(now, self.inventory.campus.timezone,
+                                            self.settings.inspection_interval_days,
+                                            self.my_devices(), self.settings.log_retention_days)
+                if days:
+                    event(log, "daily records written", days=",".join(d.isoformat()
+                                                                      for d in days))
+            if purge and hasattr(store, "purge"):
                 store.purge(now - dt.timedelta(days=self.settings.log_retention_days))
         except Exception as exc:
             event(log, "daily housekeeping failed", logging.ERROR,

@@ -1125,6 +1125,55 @@ class Store:
                 )
                 self.record_inspection(date, start, end, wanted)
 
+    def catch_up_daily(
+        self, now: dt.datetime, tz: str = "Asia/Taipei", interval_days: int = 14,
+        devices: Iterable[str] | None = None, max_days: int = 1095,
+    ) -> list[dt.date]:
+        """Write every daily snapshot and inspection missing up to yesterday (local), from
+        the transitions: the service calls this at start and after each local midnight,
+        so a day is not lost because camwatch was stopped, restarted or asleep when its
+        midnight passed. Days without any data stay without rows. Returns the days
+        written."""
+        zone = ZoneInfo(tz)
+        wanted = None if devices is None else list(dict.fromkeys(devices))
+        yesterday = _aware(now).astimezone(zone).date() - dt.timedelta(days=1)
+        t, s, i = check_transitions, daily_snapshots, inspections
+        with self.engine.connect() as conn:
+            first_q = sa.select(sa.func.min(t.c.started_at))
+            snap_q = sa.select(s.c.day).distinct()
+            insp_q = sa.select(i.c.inspection_date).distinct()
+            if wanted is not None:
+                first = None
+                snapped: set[dt.date] = set()
+                inspected: set[dt.date] = set()
+                for chunk in _chunks(wanted):
+                    f = conn.execute(first_q.where(t.c.device.in_(chunk))).scalar()
+                    first = f if first is None or (f is not None and f < first) else first
+                    snapped |= set(conn.execute(snap_q.where(s.c.device.in_(chunk))).scalars())
+                    inspected |= set(conn.execute(insp_q.where(i.c.device.in_(chunk)))
+                                     .scalars())
+            else:
+                first = conn.execute(first_q).scalar()
+                snapped = set(conn.execute(snap_q).scalars())
+                inspected = set(conn.execute(insp_q).scalars())
+        if first is None:
+            return []
+        day = max(_aware(first).astimezone(zone).date(), yesterday - dt.timedelta(days=max_days))
+        written: list[dt.date] = []
+        while day <= yesterday:
+            if day not in snapped and self.snapshot_day(day, tz, wanted):
+                written.append(day)
+            for date, first_day, last_day in inspection_periods(day.year, day.month,
+                                                                interval_days):
+                if date == day and date not in inspected:
+                    start = dt.datetime.combine(first_day, dt.time(), zone).astimezone(dt.UTC)
+                    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(),
+                                              zone).astimezone(dt.UTC)
+                    if self.record_inspection(date, start, end, wanted) and day not in written:
+                        written.append(day)
+            day += dt.timedelta(days=1)
+        return written
+
     # -- retention of the log itself
 
     def purge(self, older_than: dt.datetime) -> dict[str, int]:

@@ -119,8 +119,10 @@ def roc_month(year: int, month: int) -> str:
     return f"{year - 1911}年{month}月"
 
 
-def parse_month(text: str, now: dt.datetime, tz: str = "Asia/Taipei") -> tuple[int, int]:
-    """'2026-11' -> (2026, 11); a clear ReportError for anything else or a future month."""
+def parse_month(text: str, now: dt.datetime | None,
+                tz: str = "Asia/Taipei") -> tuple[int, int]:
+    """'2026-11' -> (2026, 11); a clear ReportError for anything else or, given `now`, a
+    month after the campus' current one (`now` None: the form only)."""
     m = MONTH_RE.fullmatch(text.strip()) if isinstance(text, str) else None
     if m is None:
         raise ReportError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)")
@@ -129,6 +131,8 @@ def parse_month(text: str, now: dt.datetime, tz: str = "Asia/Taipei") -> tuple[i
         raise ReportError(f"month {text!r}: the month must be 01 to 12")
     if year < 1912:
         raise ReportError(f"month {text!r}: the year must be 1912 (民國元年) or later")
+    if now is None:
+        return year, month
     today = now.astimezone(ZoneInfo(tz)).date()
     if (year, month) > (today.year, today.month):
         raise ReportError(
@@ -235,6 +239,9 @@ def _recorder_label(rec: Recorder, inventory: Inventory) -> str:
     return f"主機地點：{where}；機號：{rec.name}（{rec.id}{number}）"
 
 
+REPORTED_AFTER = dt.timedelta(days=1)  # how long after a month its faults' alerts count
+
+
 def _related_alerts(ep: _Episode, alerts: Sequence[AlertRecord]) -> list[AlertRecord]:
     """Repair alerts for this fault: the device's alerts fired while it lasted."""
     slack = dt.timedelta(minutes=10)
@@ -307,7 +314,7 @@ def _episodes_text(
     fired = len(related)
     resolved = sum(1 for a in related if a.resolved_at is not None and a.resolved_at <= until)
     if fired == 0:
-        repair = "未報修（故障未達告警條件）"
+        repair = "未報修（故障未達告警條件）" if last.end is not None else "尚未報修"
     elif resolved >= fired:
         repair = f"已申請修復 {fired} 次，均已修復"
     else:
@@ -498,7 +505,9 @@ def build_sheet(
             f"no inspections recorded for unit {unit_id} ({unit.name}) in {month} — "
             "run `camwatch run` first (or `camwatch demo` to try it)"
         )
-    alerts = store.alert_history(all_devices, month_start, month_end)
+    # A fault of this month may be reported just after it: an alert fired at 00:00 on
+    # the 1st for a fault that began on the 30th is this month's repair request.
+    alerts = store.alert_history(all_devices, month_start, month_end + REPORTED_AFTER)
 
     by_device: dict[str, list[Transition]] = defaultdict(list)
     for t in trans:

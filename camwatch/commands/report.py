@@ -114,7 +114,7 @@ def command(
 
     now = dt.datetime.now(dt.UTC)
     try:
-        parse_month(month, now + dt.timedelta(days=1))  # the form; the campus day is checked below
+        parse_month(month, None)  # the form now; the month against the campus' today below
     except ReportError as exc:
         _fail(str(exc))
 
