@@ -583,11 +583,11 @@ class Store:
     refusing with StoreBusyError when another instance holds it, and starts a session
     whose `kept_until` every committed batch moves forward."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, writer_lock: _WriterLock | None = None) -> None:
         self.engine = engine
         self._lock = threading.Lock()
         self._current: dict[tuple[str, str], _Current] = {}
-        self._writer_lock: _WriterLock | None = None
+        self._writer_lock = writer_lock  # released by close()
         self.session: LogSession | None = None
         self._load_current()
 
@@ -603,9 +603,8 @@ class Store:
                 lock = _writer_lock(engine, url, _me(writer))
             if migrate:
                 upgrade(engine)
-            store = cls(engine)
+            store = cls(engine, writer_lock=lock)
             if writer is not None:
-                store._writer_lock = lock
                 store.begin_session(writer)
             return store
         except StoreError:
