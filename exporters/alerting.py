@@ -273,6 +273,7 @@ class AlertEngine:
     # resolved alerts Alertmanager has not yet acknowledged (the pusher acks them)
     _unsent_resolved: dict[str, Alert] = field(default_factory=dict)
     _flaps: dict[tuple[str, str], _Flap] = field(default_factory=dict)
+    _flap_alerts: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> owner
     # keys of alerts due but held back by a failing cause (tracks and flapping alerts)
     _held: set[str] = field(default_factory=set)
     # (alertname, label, value) -> keys of the tracks of inhibiting alerts: every track
@@ -391,6 +392,8 @@ class AlertEngine:
                 continue
             del self._flaps[owner]
             self.changed = True
+            if flap.alert is not None:
+                self._flap_alerts.pop(flap.alert.key, None)
             if flap.alert is not None and flap.alert.key not in self._held:
                 flap.alert.ends_at = at
                 self._unsent_resolved[flap.alert.key] = flap.alert
@@ -467,8 +470,8 @@ class AlertEngine:
                     if self.inhibited_by(track.labels, key) is None:
                         events.append(self._fire(key, track, at))
                     continue
-                flap = next((f for f in self._flaps.values()
-                             if f.alert is not None and f.alert.key == key), None)
+                owner = self._flap_alerts.get(key)
+                flap = self._flaps.get(owner) if owner is not None else None
                 if flap is None or flap.alert is None:
                     self._held.discard(key)
                 elif self.inhibited_by(flap.alert.labels, key) is None:
@@ -502,8 +505,7 @@ class AlertEngine:
         self.changed = True
         changes = flap.changes()
         events: list[AlertEvent] = []
-        device_flapping = any(f.alert is not None for (d, _), f in self._flaps.items()
-                              if d == result.device)
+        device_flapping = flap_key(result.device) in self._flap_alerts
         if flap.alert is None and changes >= self.flap_changes and not device_flapping:
             # one DeviceFlapping per device: a camera that drops off the network flaps
             # in its host check and in its recorder's channel alike
@@ -511,6 +513,7 @@ class AlertEngine:
             key = alert_key(labels)
             flap.alert = Alert(key=key, labels=labels, annotations=annotations,
                                starts_at=result.at)
+            self._flap_alerts[key] = owner
             self._unsent_resolved.pop(key, None)
             if self.inhibited_by(labels, key) is not None:
                 self._held.add(key)
@@ -520,6 +523,7 @@ class AlertEngine:
             if changes <= self.flap_changes // 2:
                 alert = flap.alert
                 flap.alert = None
+                self._flap_alerts.pop(alert.key, None)
                 if alert.key in self._held:
                     self._held.discard(alert.key)  # never sent: nothing to resolve
                 else:
@@ -575,6 +579,7 @@ class AlertEngine:
         self._owned.clear()
         self._unsent_resolved.clear()
         self._flaps.clear()
+        self._flap_alerts.clear()
         self._held.clear()
         self._sources.clear()
         if not data or data.get("version") != 1:
@@ -600,7 +605,9 @@ class AlertEngine:
                     self._flaps[(device, check)] = _Flap.from_json(f)
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
-        known = set(self._tracks) | {f.alert.key for f in self._flaps.values() if f.alert}
+        self._flap_alerts.update({f.alert.key: owner for owner, f in self._flaps.items()
+                                  if f.alert is not None})
+        known = set(self._tracks) | set(self._flap_alerts)
         self._held.update(str(k) for k in (data.get("held") or []) if str(k) in known)
         self._held.difference_update(k for k, t in self._tracks.items() if t.alert is not None)
         self._recheck = bool(self._held)
@@ -643,6 +650,11 @@ class AlertEngine:
             "runbook": RUNBOOK.format(anchor=spec.alertname.lower()),
         }
         return labels, annotations
+
+
+def flap_key(device: str) -> str:
+    """The key of a device's DeviceFlapping alert (one per device)."""
+    return alert_key({"alertname": FLAPPING.alertname, "device": device})
 
 
 def alert_key(labels: dict[str, str]) -> str:
