@@ -307,49 +307,67 @@ class LogWriter:
         return [(slot, run, r) for _, _, slot, run, r in cand[:limit]]
 
     def _write_some(self) -> bool:
+        """One attempt: the recorded gap, the oldest results, the repair events. Each step
+        that commits is booked at once, so a later step failing never writes it twice."""
         with self._cv:
             healthy = self.health.failing_since is None
             taken = self._take(self._max_batch if healthy else self._chunk)
             events = list(self._events)
-            gap = self._gap
+            gap, self._gap = self._gap, None  # taken: a failure below puts it back
         try:
             if gap is not None:
                 self._store.record_gap(gap[0], gap[1], GAP_REASON, gap[2])
+                gap = None
+                with self._cv:
+                    if self._gap is None:
+                        self.health.gap_since = None
             if taken:
                 self._store.record_results([r for _, _, r in taken])
-            for ev in events:
+                with self._cv:
+                    self._mark_written(taken)
+                    taken = []
+            while events:
+                ev = events[0]
                 self._store.record_alert_event(ev.kind, ev.alertname, ev.device, ev.labels,
                                                ev.at)
-        except Exception as exc:  # the log cannot be written now: keep everything
+                with self._cv:
+                    if self._events and self._events[0] is ev:
+                        self._events.popleft()
+                events.pop(0)
+        except Exception as exc:  # the log cannot be written now: keep what is left
+            with self._cv:
+                if gap is not None:  # back, merged with any loss meanwhile
+                    self._gap = gap if self._gap is None else (
+                        min(gap[0], self._gap[0]), max(gap[1], self._gap[1]),
+                        gap[2] + self._gap[2])
             self._failed(exc)
             return False
         with self._cv:
-            if gap is not None and self._gap == gap:
-                self._gap = None
-                self.health.gap_since = None
-            for _ in events:
-                self._events.popleft()
-            written = 0
-            for slot, run, r in taken:
-                if run.first is r:
-                    run.first = None
-                elif run.last is r:
-                    run.last = None
-                else:
-                    continue
-                written += 1
-                self._held -= 1
-                if run.first is None and run.last is None:
-                    runs = self._runs.get(slot, [])
-                    if run in runs:
-                        runs.remove(run)
-                    if not runs:
-                        self._runs.pop(slot, None)
-            self._succeeded(written)
+            self._succeeded()
             if not self._held:
                 self._order.clear()
             self._publish()
         return True
+
+    def _mark_written(self, taken: list[tuple[Slot, _Run, CheckResult]]) -> None:
+        written = 0
+        for slot, run, r in taken:
+            runs = self._runs.get(slot, [])
+            if run not in runs:
+                continue  # given way to the bound meanwhile: already booked there
+            if run.first is r:
+                run.first = None
+            elif run.last is r:
+                run.last = None
+            else:
+                continue  # a newer result took its place meanwhile; that one still waits
+            written += 1
+            self._held -= 1
+            if run.first is None and run.last is None:
+                runs.remove(run)
+                if not runs:
+                    self._runs.pop(slot, None)
+        self.health.written_total += written
 
     def _failed(self, exc: BaseException) -> None:
         with self._cv:
@@ -370,9 +388,8 @@ class LogWriter:
                        "be written with their own times", logging.ERROR,
                   error=h.last_error, waiting=waiting)
 
-    def _succeeded(self, written: int) -> None:
+    def _succeeded(self) -> None:
         h = self.health
-        h.written_total += written
         h.last_success_at = time.time()
         self._retry_at = 0.0
         if h.failing_since is not None:

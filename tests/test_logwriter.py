@@ -148,3 +148,39 @@ def test_close_during_an_outage_gives_up_quickly_and_says_so(
             w.close(timeout=10)
         assert time.monotonic() - started < 5
         assert "results lost at shutdown" in caplog.text
+
+
+def test_a_step_that_failed_after_another_committed_writes_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """Results commit, then the repair event fails: the retry writes the event only (a
+    second write of the same results would end rows at old times)."""
+    rs = results(120, seed=3)
+    with Store.open(f"sqlite:///{tmp_path / 'ref.db'}") as ref:
+        ref.record_results(rs)
+        expected = history(ref)
+
+    class EventsFail(Switch):
+        def record_alert_event(self, *args: Any) -> bool:
+            self.calls += 1
+            if self.full:
+                raise OSError(28, "database or disk is full")
+            return self.store.record_alert_event(*args)
+
+        def record_results(self, results: Sequence[CheckResult]) -> int:
+            return self.store.record_results(results)
+
+    with Store.open(f"sqlite:///{tmp_path / 'log.db'}") as store:
+        sw = EventsFail(store)
+        sw.full = True
+        health = StoreHealth()
+        w = LogWriter(sw, health, max_delay=0.01, retry_initial=0.02, retry_max=0.05)
+        w.record_alert_event("fired", "CameraUnreachable", "cam-1", {}, rs[5].at)
+        for i in range(0, 120, 20):
+            w(rs[i:i + 20])
+        wait_for(lambda: health.write_errors_total >= 3)
+        sw.full = False
+        assert w.flush(10)
+        w.close()
+        assert history(store) == expected
+        assert len(store.alert_history(["cam-1"])) == 1
