@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from camwatch.clock import now as clock_now
 from camwatch.logs import event
 from camwatch.state import StoreHealth
 from probes.result import CheckResult, Status
@@ -107,7 +108,7 @@ class LogWriter:
         chunk: int = 5_000,
         retry_initial: float = 0.5,
         retry_max: float = 15.0,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        now: Callable[[], dt.datetime] = clock_now,
         name: str = "log-writer",
     ) -> None:
         self._store = store
@@ -390,7 +391,7 @@ class LogWriter:
 
     def _succeeded(self) -> None:
         h = self.health
-        h.last_success_at = time.time()
+        h.last_success_at = self._now().timestamp()
         self._retry_at = 0.0
         if h.failing_since is not None:
             since = h.failing_since

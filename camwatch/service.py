@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from camwatch import shards
+from camwatch.clock import Clock, default_clock, local_today
 from camwatch.logs import event
 from camwatch.logwriter import LoggedStore, LogWriter
 from camwatch.scheduler import RunProbe, Scheduler, Sink, filter_shard
-from camwatch.secrets import SecretError, SecretStore
+from camwatch.secrets import SecretError, SecretStore, find_secrets_beside
 from camwatch.settings import Settings, SettingsError, load_settings, unknown_variables
 from camwatch.shards import shard_text
 from camwatch.state import LatestState
@@ -83,6 +84,21 @@ def settings_warnings(inventory: Inventory) -> list[str]:
     return unknown_variables(os.environ, credential_variables(inventory))
 
 
+def with_secrets_beside(settings: Settings, inventory_paths: Sequence[Path]) -> Settings:
+    """When no secrets file is configured, the one beside the inventory: `campus.yaml` ->
+    `campus.secrets.yaml` (as `camwatch simulate --write-inventory` writes it)."""
+    if settings.secrets_file is not None:
+        return settings
+    found = find_secrets_beside(inventory_paths)
+    if not found:
+        return settings
+    if len(found) > 1:
+        names = ", ".join(str(p) for p in found)
+        raise StartupError(f"secrets: several secrets files beside the inventory ({names}); "
+                           "set CAMWATCH_SECRETS_FILE to the one to use")
+    return settings.model_copy(update={"secrets_file": found[0]})
+
+
 def probe_config(settings: Settings) -> ProbeConfig:
     return ProbeConfig(
         timeout=settings.timeout,
@@ -94,7 +110,9 @@ def probe_config(settings: Settings) -> ProbeConfig:
 
 
 def probe_context(settings: Settings, inventory: Inventory,
-                  memory: DeviceMemory | None = None) -> ProbeContext:
+                  memory: DeviceMemory | None = None, clock: Clock | None = None) -> ProbeContext:
+    """The probes' context; their `now` is camwatch's clock (`clock`, default the process
+    clock, which CAMWATCH_CLOCK may pin)."""
     secrets = SecretStore(settings.secrets_file)
     try:
         secrets.check()  # a secrets file readable by others is refused at start-up
@@ -105,6 +123,7 @@ def probe_context(settings: Settings, inventory: Inventory,
         secrets=secrets,
         config=probe_config(settings),
         memory=memory or DeviceMemory(),
+        now=(clock or default_clock()).now,
     )
 
 
@@ -231,9 +250,10 @@ class EngineAlerting:
     the inspection log (repair requested / repaired) on a worker thread."""
 
     def __init__(self, settings: Settings, inventory: Inventory, store: StoreLike | None,
-                 saved: dict[str, Any] | None) -> None:
+                 saved: dict[str, Any] | None, clock: Clock | None = None) -> None:
         from exporters.alerting import AlertEngine, AlertEvent
 
+        self.clock = clock or default_clock()
         self.engine = AlertEngine(inventory, debounce=settings.alert_debounce,
                                   recovery=settings.alert_recovery,
                                   flap_window=settings.flap_window,
@@ -256,7 +276,7 @@ class EngineAlerting:
         self.engine.listeners.append(on_event)
         # alerts of devices taken out of the inventory since the last run are resolved
         self.engine.forget_devices({*inventory.recorders, *inventory.cameras},
-                                   dt.datetime.now(dt.UTC))
+                                   self.clock.now())
 
     def observe(self, results: Sequence[CheckResult]) -> None:
         self.engine.observe_run(results)  # one probe run: channels explain their recorder
@@ -276,7 +296,7 @@ class EngineAlerting:
         self._settings = settings
         if self.pusher is not None:
             self.pusher.resend_interval = settings.alert_resend_interval
-        e.forget_devices({*inventory.recorders, *inventory.cameras}, dt.datetime.now(dt.UTC))
+        e.forget_devices({*inventory.recorders, *inventory.cameras}, self.clock.now())
         if self.pusher is not None:
             self.pusher.notify()
 
@@ -296,6 +316,7 @@ class EngineAlerting:
         self.pusher = AlertmanagerPusher(
             self.engine, self._settings.alertmanager_url, self._client,
             resend_interval=self._settings.alert_resend_interval, save=self._save,
+            now=self.clock.now,
         )
         if self._settings.alertmanager_url:  # without one the engine only keeps the log
             self._task = asyncio.create_task(self.pusher.run(), name="alertmanager-pusher")
@@ -322,8 +343,8 @@ def _record_alert_event(store: Any, kind: str, alertname: str, device: str,
 
 
 def default_alerting(settings: Settings, inventory: Inventory, store: StoreLike | None,
-                     saved: dict[str, Any] | None) -> Alerting:
-    return EngineAlerting(settings, inventory, store, saved)
+                     saved: dict[str, Any] | None, clock: Clock | None = None) -> Alerting:
+    return EngineAlerting(settings, inventory, store, saved, clock)
 
 
 # --- the service --------------------------------------------------------------------------
@@ -339,6 +360,8 @@ class Service:
     alerting_factory: AlertingFactory | None = None
     report_provider: ReportProvider | None = None
     extra_sinks: Sequence[Sink] = ()
+    # What "now" and "today" are for every output (camwatch.clock; tests pin it).
+    clock: Clock = dataclasses.field(default_factory=default_clock)
     # where inventory and settings were read from: a reload reads them again
     inventory_paths: Sequence[Path] = ()
     settings_path: Path | None = None
@@ -355,7 +378,7 @@ class Service:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._reload_lock = asyncio.Lock()
-        self.state.reload.last_success_at = time.time()
+        self.state.reload.last_success_at = self.clock.now().timestamp()
 
     @property
     def url(self) -> str | None:
@@ -379,8 +402,8 @@ class Service:
         if self.open_store is not None or s.store_url:
             from camwatch.store import StoreBusyError
 
-            opener = self.open_store or functools.partial(_open_store,
-                                                          writer=shard_text(self.shard))
+            opener = self.open_store or functools.partial(
+                _open_store, clock=self.clock, writer=shard_text(self.shard))
             try:
                 self.store = await asyncio.to_thread(opener, s.store_url)
             except StoreBusyError as exc:
@@ -397,20 +420,21 @@ class Service:
             memory = memory_from_json(doc)
             saved_alerts = await asyncio.to_thread(self.store.load_state,
                                                    self.state_key(ALERTS_KEY))
-        self.ctx = probe_context(s, self.inventory, memory)
+        self.ctx = probe_context(s, self.inventory, memory, self.clock)
 
         # the writer: results and repair events wait out a log that cannot be written
         alert_store: Any = self.store
         if self.store is not None:
             self.store_sink = LogWriter(
                 self.store, self.state.store,  # type: ignore[arg-type]
-                max_held=max(s.store_backlog_max, 4 * len(planned_checks(self.inventory))))
+                max_held=max(s.store_backlog_max, 4 * len(planned_checks(self.inventory))),
+                now=self.clock.now)
             alert_store = LoggedStore(self.store, self.store_sink)
 
         # 2. alerts
         factory = self.alerting_factory
         if factory is None and s.alertmanager_url:
-            factory = default_alerting
+            factory = functools.partial(default_alerting, clock=self.clock)
         if factory is not None:
             self.alerting = factory(s, self.inventory, alert_store, saved_alerts)
             if hasattr(self.alerting, "state_key"):
@@ -424,7 +448,7 @@ class Service:
         try:
             self.http = HttpServer(s, self.state, lambda: self.inventory,
                                    report_provider=self.report_provider or self._report,
-                                   alerts=self._alerts_for_page,
+                                   alerts=self._alerts_for_page, now=self.clock.now,
                                    baseline_reset=baseline_resetter(lambda: self.ctx,
                                                                     self._persist),
                                    reload=self.reload)
@@ -456,7 +480,7 @@ class Service:
             intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
             concurrency=s.concurrency, per_recorder=s.per_recorder_concurrency,
             timeout=s.timeout, retries=s.retries, jitter=s.jitter,
-            sinks=sinks, state=self.state,
+            sinks=sinks, state=self.state, now=self.clock.now,
         )
         self.scheduler.start()
         self.state.scheduler.overdue_fn = self.scheduler.overdue
@@ -486,7 +510,7 @@ class Service:
         said as warnings."""
         async with self._reload_lock:
             st = self.state.reload
-            st.last_attempt_at = time.time()
+            st.last_attempt_at = self.clock.now().timestamp()
             st.source = source
             event(log, "reload requested", source=source)
             if self._stopping or self.ctx is None or self.scheduler is None:
@@ -510,7 +534,7 @@ class Service:
                                                                            settings)
             changes = self._apply(settings, inventory)
             st.success = True
-            st.last_success_at = time.time()
+            st.last_success_at = self.clock.now().timestamp()
             st.errors = []
             st.warnings = warnings
             event(log, "reloaded inventory and settings", source=source, **changes,
@@ -638,13 +662,13 @@ class Service:
             store = self.store
             if store is None:
                 continue
-            today = _local_today(self.inventory.campus.timezone)
+            today = local_today(self.clock, self.inventory.campus.timezone)
             if today != last_day:
                 await asyncio.to_thread(self._daily, store, last_day is not None)
                 last_day = today
 
     def _daily(self, store: Any, purge: bool = True) -> None:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         try:
             if hasattr(store, "catch_up_daily"):
                 days = store.catch_up_daily(now, self.inventory.campus.timezone,
@@ -676,7 +700,7 @@ class Service:
         store = self.store
         return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt,
                                        self.settings.inspection_interval_days,
-                                       self.settings.log_gap_min_s)
+                                       self.clock.now(), self.settings.log_gap_min_s)
 
     async def run_until_signalled(self) -> None:
         """Start, reload on SIGHUP, wait for SIGINT/SIGTERM, stop cleanly."""
@@ -712,12 +736,14 @@ class Service:
 
 
 def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str,
-                  interval_days: int = 14, gap_min_s: float = 600.0) -> bytes:
-    """G's monthly sheet (reports/sheet.py) for one unit, as bytes."""
+                  interval_days: int = 14, now: dt.datetime | None = None,
+                  gap_min_s: float = 600.0) -> bytes:
+    """G's monthly sheet (reports/sheet.py) for one unit, as bytes; `now` is camwatch's
+    clock (default the process clock)."""
     from reports.sheet import produce
 
     data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days,
-                          gap_min_s=gap_min_s)
+                          now=now, gap_min_s=gap_min_s)
     return data
 
 
@@ -729,14 +755,9 @@ def _preload_probes() -> None:
             importlib.import_module(name)
 
 
-def _open_store(url: str, writer: str | None = None) -> StoreLike:
+def _open_store(url: str, clock: Clock | None = None, writer: str | None = None) -> StoreLike:
     from camwatch.store import Store
 
-    store: StoreLike = Store.open(url, writer=writer)
+    store: StoreLike = Store.open(url, now=(clock or default_clock()).now, writer=writer)
     return store
 
-
-def _local_today(tz: str) -> dt.date:
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(tz)).date()

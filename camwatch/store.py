@@ -40,7 +40,7 @@ import os
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from camwatch.clock import default_clock
 from camwatch.shards import ALL_SHARDS, parse_shard
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, values_from_json
 from probes.values import CheckValues, values_json
@@ -460,8 +461,8 @@ class WriterInfo:
             return None
 
 
-def _me(shard: str) -> WriterInfo:
-    return WriterInfo(shard, os.getpid(), socket.gethostname(), dt.datetime.now(dt.UTC))
+def _me(shard: str, now: Callable[[], dt.datetime]) -> WriterInfo:
+    return WriterInfo(shard, os.getpid(), socket.gethostname(), now())
 
 
 class _WriterLock:
@@ -581,10 +582,17 @@ class Store:
     `Store.open(url, writer="all" | "K/N")` opens it for writing as one `camwatch run`:
     it claims the log (SQLite: a lock file; PostgreSQL: an advisory lock per shard),
     refusing with StoreBusyError when another instance holds it, and starts a session
-    whose `kept_until` every committed batch moves forward."""
+    whose `kept_until` every committed batch moves forward.
 
-    def __init__(self, engine: Engine, *, writer_lock: _WriterLock | None = None) -> None:
+    `now` (default: camwatch's clock) stamps what the log writes on its own account:
+    when a state was saved, when an inspection was recorded, an alert event given no time,
+    when a session began and ended.
+    """
+
+    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] | None = None, *,
+                 writer_lock: _WriterLock | None = None) -> None:
         self.engine = engine
+        self.now = now or default_clock().now
         self._lock = threading.Lock()
         self._current: dict[tuple[str, str], _Current] = {}
         self._writer_lock = writer_lock  # released by close()
@@ -594,16 +602,19 @@ class Store:
     # -- opening
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, writer: str | None = None) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool = True, now: Callable[[], dt.datetime] | None = None,
+        writer: str | None = None,
+    ) -> Store:
         """Open (creating if needed) the log at `url` and upgrade its schema to head."""
         lock: _WriterLock | None = None
         try:
             engine = _create_engine(url)
             if writer is not None:  # before migrating: two instances never race there
-                lock = _writer_lock(engine, url, _me(writer))
+                lock = _writer_lock(engine, url, _me(writer, now or default_clock().now))
             if migrate:
                 upgrade(engine)
-            store = cls(engine, writer_lock=lock)
+            store = cls(engine, now, writer_lock=lock)
             if writer is not None:
                 store.begin_session(writer)
             return store
@@ -622,7 +633,7 @@ class Store:
             # on a full disk this fails: the session then simply ends at its kept_until
             with contextlib.suppress(Exception), self.engine.begin() as conn:
                 conn.execute(s.update().where(s.c.id == self.session.id)
-                             .values(ended_at=dt.datetime.now(dt.UTC)))
+                             .values(ended_at=self.now()))
         self.engine.dispose()
         if self._writer_lock is not None:
             self._writer_lock.release()
@@ -631,7 +642,7 @@ class Store:
     # -- sessions and gaps
 
     def begin_session(self, shard: str) -> LogSession:
-        me = _me(shard)
+        me = _me(shard, self.now)
         s = log_sessions
         with self.engine.begin() as conn:
             new_id = conn.execute(
@@ -672,7 +683,7 @@ class Store:
                 "shard": shard or (self.session.shard if self.session else ALL_SHARDS),
                 "started_at": _aware(start), "ended_at": _aware(end),
                 "reason": _text(reason), "results_lost": int(results_lost),
-                "recorded_at": dt.datetime.now(dt.UTC)})
+                "recorded_at": self.now()})
 
     def gaps(self, start: dt.datetime | None = None,
              end: dt.datetime | None = None) -> list[LogGap]:
@@ -834,7 +845,7 @@ class Store:
         A repeated `fired` for an alert that is still open changes nothing; `resolved`
         closes the open one. Returns whether a row was written.
         """
-        when = _aware(at or dt.datetime.now(dt.UTC))
+        when = _aware(at or self.now())
         a = alert_events
         open_q = (
             sa.select(a.c.id)
@@ -896,7 +907,7 @@ class Store:
 
     def save_state(self, key: str, value: Mapping[str, Any]) -> None:
         doc = _jsonable(dict(value))
-        now = dt.datetime.now(dt.UTC)
+        now = self.now()
         k = kv_state
         with self.engine.begin() as conn:
             res = conn.execute(k.update().where(k.c.key == key).values(value=doc, updated_at=now))
@@ -1038,7 +1049,7 @@ class Store:
         trans = self.transitions(wanted, start, end)
         times = status_times(trans, start, end)
         names = sorted({d for d, _ in times} | set(wanted or []))
-        now = dt.datetime.now(dt.UTC)
+        now = self.now()
         rows = []
         for device in names:
             answers = {

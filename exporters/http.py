@@ -39,6 +39,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from camwatch.clock import now as clock_now
 from camwatch.settings import Settings
 from camwatch.state import LatestState
 from exporters.metrics import make_registry
@@ -87,7 +88,7 @@ class HttpContext:
         self.now = now
         self.baseline_reset = baseline_reset
         self.reload = reload
-        self.registry = make_registry(state, inventory)
+        self.registry = make_registry(state, inventory, now=now)
 
     @property
     def inventory(self) -> Inventory:
@@ -500,7 +501,7 @@ def build_app(settings: Settings, state: LatestState,
               inventory: Inventory | Callable[[], Inventory], *,
               report_provider: ReportProvider | None = None,
               alerts: AlertsSource | None = None,
-              now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+              now: Callable[[], dt.datetime] = clock_now,
               baseline_reset: BaselineReset | None = None,
               reload: Reload | None = None,
               ) -> web.Application:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from camwatch.clock import now as clock_now
 from camwatch.shards import covers
 from camwatch.store import (
     AlertRecord,
@@ -472,7 +473,7 @@ def build_sheet(
     gap_min_s: float = 600.0,
 ) -> Sheet:
     """The sheet of `unit_id` for `month` ("YYYY-MM") from the inspection log."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock_now()
     tz = inventory.campus.timezone
     zone = ZoneInfo(tz)
     check_unit(inventory, unit_id)

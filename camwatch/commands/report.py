@@ -9,7 +9,6 @@ recorded, broken inventory or settings) with one clear message; 2 usage.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -109,10 +108,11 @@ def command(
     recorder, with the three answers 是/否, the faulty lens positions and the repair
     requests, for the office head (帳管單位主管) to sign.
     """
+    from camwatch.clock import default_clock
     from camwatch.settings import SettingsError, load_settings
     from reports.sheet import ReportError, check_unit, parse_month
 
-    now = dt.datetime.now(dt.UTC)
+    now = default_clock().now()
     try:
         parse_month(month, None)  # the form now; the month against the campus' today below
     except ReportError as exc:

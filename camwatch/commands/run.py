@@ -16,6 +16,7 @@ from camwatch.service import (
     load_inventory_or_fail,
     load_settings_or_fail,
     settings_warnings,
+    with_secrets_beside,
 )
 from camwatch.shards import ShardError, parse_shard
 
@@ -38,6 +39,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
     new inventory takes effect at once, keeping the state of devices that did not change;
     an invalid one is refused, said on the landing page and in
     camwatch_inventory_last_reload_success, and the running one stays.
+    secret:KEY credentials come from CAMWATCH_SECRETS_FILE or, when that is unset, from
+    INVENTORY.secrets.yaml beside the inventory file.
     """
     try:
         settings = load_settings_or_fail(settings_path)
@@ -46,6 +49,7 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
         inventory = load_inventory_or_fail(list(inventory_paths))
         for warning in settings_warnings(inventory):
             event(log, "setting ignored", logging.WARNING, problem=warning)
+        settings = with_secrets_beside(settings, inventory_paths)
         service = Service(settings, inventory, shard=shard_kn,
                           inventory_paths=list(inventory_paths), settings_path=settings_path)
         asyncio.run(service.run_until_signalled())
