@@ -180,10 +180,23 @@ class _Episode:
 
 
 def _episodes(transitions: Sequence[Transition], inventory: Inventory) -> list[_Episode]:
-    """Fault stretches per (device at fault, check), merging back-to-back rows."""
+    """Fault stretches per (device at fault, check), merging back-to-back rows.
+
+    A recorder's failure without a finding of its own while its channels fail with
+    theirs (「第 5 路錄影異常」) is those channels' fault, told once under each camera:
+    like the alert engine, which raises no CheckFailed for it."""
+    channels: dict[tuple[str, CheckKind], list[tuple[dt.datetime, dt.datetime]]] = \
+        defaultdict(list)
+    for t in transitions:
+        if t.status == Status.FAIL and t.findings and t.device in inventory.cameras:
+            channels[(inventory.cameras[t.device].recorder, t.check)].append(
+                (t.started_at, t.end))
     atoms: list[tuple[str, CheckKind, Transition, str]] = []
     for t in transitions:
         if t.status != Status.FAIL:
+            continue
+        if not t.findings and any(a <= t.end and t.started_at <= b
+                                  for a, b in channels.get((t.device, t.check), ())):
             continue
         if t.findings:
             for f in t.findings:
