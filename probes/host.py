@@ -39,6 +39,7 @@ from probes.context import (
     target_of,
 )
 from probes.drivers.base import Ability, DeviceLink, DriverSession
+from probes.drivers.table import drivers_for
 from probes.facts import ChannelSignal, DeviceInfo, Disk, HostFacts, StorageKind
 from probes.gather import Asked, ask_drivers
 from probes.reasons import DeviceError, ReasonCode, worst
@@ -54,6 +55,7 @@ __all__ = [
     "gather",
     "judge_host",
     "judge_signals",
+    "last_resort_port",
     "probe_host",
 ]
 
@@ -71,6 +73,15 @@ async def tcp_connect(host: str, port: int, limit_s: float) -> bool:
     except (OSError, TimeoutError):
         pass
     return True
+
+
+def last_resort_port(t: Target) -> int:
+    """The port a TCP connect tries when no driver answered: the HTTP port if any listed
+    driver speaks HTTP (the table says which), else the RTSP port of an RTSP-only device."""
+    speaks_http = any(d.http for d in drivers_for(t.protocols))
+    if Protocol.RTSP in t.protocols and not speaks_http:
+        return t.address.rtsp_port
+    return t.address.http_port
 
 
 # ---- gathering facts ---------------------------------------------------------------
@@ -442,8 +453,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
     finally:
         await link.aclose()
 
-    http_protocols = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
-    tcp_listed = bool((http_protocols | {Protocol.RTSP}) & set(t.protocols))
+    tcp_listed = Protocol.RTSP in t.protocols or any(d.http for d in drivers_for(t.protocols))
     # It answered, refusing: an SNMP user it rejects, or every question forbidden.
     refused = any(e.reason_code == ReasonCode.SNMP_AUTH for e in got.errors) or (
         bool(got.errors) and all(e.reason_code == ReasonCode.FORBIDDEN for e in got.errors)
@@ -453,8 +463,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
     ):
         # No protocol gave an answer: is anything listening on a port the inventory
         # lists? (An SNMP-only recorder lists none: its agent's silence is the answer.)
-        only_rtsp = Protocol.RTSP in t.protocols and not http_protocols & set(t.protocols)
-        port = t.address.rtsp_port if only_rtsp else t.address.http_port
+        port = last_resort_port(t)
         limit = max(0.2, min(3.0, run.remaining()))
         if await tcp_connect(t.address.host, port, limit):
             if got.errors:
