@@ -682,6 +682,10 @@ class Service:
                 last_day = today
 
     def _daily(self, store: Any, purge: bool = True) -> None:
+        # The day's last results may still wait in the writer's queue at midnight: a row
+        # written without them would answer "nothing recorded" for a checked device.
+        if self.store_sink is not None:
+            self.store_sink.flush(timeout=15.0)
         now = self.clock.now()
         try:
             if hasattr(store, "catch_up_daily"):
