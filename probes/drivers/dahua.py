@@ -77,11 +77,14 @@ _INDEX = re.compile(r"^(?P<name>[A-Za-z_.]+?)\[(?P<i>\d+)\]\.(?P<rest>.+)$")
 def table(kv: dict[str, str], prefix: str) -> dict[int, dict[str, str]]:
     """Rows of a flattened table: table(kv, "items") → {0: {"StartTime": ...}, ...}."""
     rows: dict[int, dict[str, str]] = {}
-    pat = re.compile(rf"^{re.escape(prefix)}\[(\d+)\]\.(.+)$")
+    head = prefix + "["
+    cut = len(head)
     for key, value in kv.items():
-        m = pat.match(key)
-        if m:
-            rows.setdefault(int(m.group(1)), {})[m.group(2)] = value
+        if not key.startswith(head):
+            continue
+        index, sep, field = key[cut:].partition("].")
+        if sep and field and index.isdecimal():
+            rows.setdefault(int(index), {})[field] = value
     return rows
 
 
@@ -114,11 +117,22 @@ def parse_system_info(
     )
 
 
+_DAHUA_TIME = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})\s*"
+)
+
+
 def parse_dahua_time(value: str | None, tz: dt.tzinfo) -> dt.datetime | None:
     """`2024-5-1 10:00:00` (device local time, no offset) → aware UTC, None if invalid."""
     if not value:
         return None
-    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})\s*", value)
+    if len(value) == 19 and value[10] == " " and value[4] == value[7] == "-":
+        # the usual form (2024-05-01 10:00:00), parsed in C; anything odd falls through
+        try:
+            return dt.datetime.fromisoformat(value).replace(tzinfo=tz).astimezone(dt.UTC)
+        except ValueError:
+            pass
+    m = _DAHUA_TIME.fullmatch(value)
     if not m:
         return parse_datetime(value, default_tz=tz)
     try:
@@ -260,30 +274,60 @@ class DahuaClient:
     async def find_spans(
         self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
     ) -> list[tuple[dt.datetime, dt.datetime]]:
-        created = parse_kv(await self._get("/cgi-bin/mediaFileFind.cgi?action=factory.create"))
+        async with MediaFinder(self) as finder:
+            return await finder.spans(channel, start, end, max_pages=max_pages)
+
+
+class MediaFinder:
+    """One mediaFileFind object for a whole recording check: created once, then per
+    search findFile, findNextFile (pages of 100) and close, destroyed at the end —
+    as Dahua's HTTP API describes the finder's life, without a new one per channel."""
+
+    def __init__(self, client: DahuaClient) -> None:
+        self.client = client
+        self.obj: str | None = None
+
+    async def __aenter__(self) -> MediaFinder:
+        created = parse_kv(
+            await self.client._get("/cgi-bin/mediaFileFind.cgi?action=factory.create")
+        )
         obj = created.get("result")
         if not obj or not obj.isdigit():
             raise DeviceError(ReasonCode.BAD_REPLY, "主機無法建立錄影查詢")
+        self.obj = obj
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.obj is not None:
+            obj, self.obj = self.obj, None
+            with contextlib.suppress(DeviceError):
+                await self.client._get(f"/cgi-bin/mediaFileFind.cgi?action=destroy&object={obj}")
+
+    async def spans(
+        self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        c, obj = self.client, self.obj
+        if obj is None:
+            raise RuntimeError("MediaFinder used outside 'async with'")
         spans: list[tuple[dt.datetime, dt.datetime]] = []
         try:
-            await self._get(
+            await c._get(
                 f"/cgi-bin/mediaFileFind.cgi?action=findFile&object={obj}"
                 f"&condition.Channel={channel}"
-                f"&condition.StartTime={_fmt(start, self.tz)}"
-                f"&condition.EndTime={_fmt(end, self.tz)}"
+                f"&condition.StartTime={_fmt(start, c.tz)}"
+                f"&condition.EndTime={_fmt(end, c.tz)}"
             )
             for _ in range(max_pages):
-                page = await self._get(
+                page = await c._get(
                     f"/cgi-bin/mediaFileFind.cgi?action=findNextFile&object={obj}&count=100"
                 )
-                found = parse_find_next(page, self.tz)
+                found = parse_find_next(page, c.tz)
                 spans.extend(found)
                 if len(found) < 100:
                     break
         finally:
-            for action in ("close", "destroy"):
-                with contextlib.suppress(DeviceError):
-                    await self._get(f"/cgi-bin/mediaFileFind.cgi?action={action}&object={obj}")
+            with contextlib.suppress(DeviceError):
+                await c._get(f"/cgi-bin/mediaFileFind.cgi?action=close&object={obj}")
         return spans
 
 
@@ -349,14 +393,15 @@ class _DahuaSession(DriverSession):
                 raise
         memory = self.link.memory
         window = now - dt.timedelta(hours=24)
-        for ch in self.link.channels():
-            recent = await c.find_spans(ch, window, now)
-            oldest = oldest_cached(memory, ch, now)
-            if oldest is None:
-                early = await c.find_spans(
-                    ch, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
-                )
-                oldest = min((s for s, _ in early), default=None)
-                remember_oldest(memory, ch, oldest, now)
-            out.channel(spans_to_recording(ch, None, recent, oldest, GAP_MIN), spans=True)
+        async with MediaFinder(c) as finder:
+            for ch in self.link.channels():
+                recent = await finder.spans(ch, window, now)
+                oldest = oldest_cached(memory, ch, now)
+                if oldest is None:
+                    early = await finder.spans(
+                        ch, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
+                    )
+                    oldest = min((s for s, _ in early), default=None)
+                    remember_oldest(memory, ch, oldest, now)
+                out.channel(spans_to_recording(ch, None, recent, oldest, GAP_MIN), spans=True)
         return True
