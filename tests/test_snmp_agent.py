@@ -71,10 +71,10 @@ async def campus() -> AsyncIterator[tuple[dict[str, SimDevice], SnmpAgents]]:
 
 
 def _target(
-    agents: SnmpAgents, dev: SimDevice, auth: V2c | V3 | None = None, codec: str = "pysnmp"
+    agents: SnmpAgents, dev: SimDevice, auth: V2c | V3 | None = None
 ) -> SnmpTarget:
     host, port = agents.addresses[dev.id]
-    return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=0.5, retries=0, codec=codec)
+    return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=0.5, retries=0)
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "dahua", "synology", "generic"])
@@ -197,12 +197,11 @@ async def test_offline_auth_and_slow_faults(campus) -> None:
     dev.clear_faults()
 
 
-@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
-async def test_malformed_values_do_not_raise(campus, codec: str) -> None:
+async def test_malformed_values_do_not_raise(campus) -> None:
     devices, agents = campus
     dev = devices["generic"]
     dev.apply_fault(FaultKind.MALFORMED)
-    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
+    reading = await read_recorder(_target(agents, dev), "generic")
     assert reading.ok
     assert reading.system is not None and reading.system.uptime_s is None
     assert reading.storage == ()  # junk sizes are left out, never guessed
@@ -239,8 +238,7 @@ def test_records_are_sorted_and_unique() -> None:
         assert keys == sorted(keys) and len(set(keys)) == len(keys)
 
 
-@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
-async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec: str) -> None:
+async def test_endless_and_non_increasing_tables_end(campus, monkeypatch) -> None:
     """A broken agent that never ends a table, or answers with the OID it was asked,
     still gives a bounded reading."""
     from pysnmp.proto import rfc1902
@@ -270,9 +268,11 @@ async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec:
     monkeypatch.setattr(_Responder, "_answer", endless)
     monkeypatch.setattr(driver, "MAX_ROWS", 300)
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
+    reading = await read_recorder(_target(agents, dev), "generic")
     assert time.monotonic() - started < 10
-    assert reading.system is not None and reading.system.sys_uptime_s == 1.0
+    # the system group is one GET, answered as usual; the endless table is cut
+    assert reading.system is not None and reading.system.name == dev.id
+    assert len(reading.storage) <= 300
 
     def same(self, device, pdu):
         asked = [tuple(oid) for oid, _val in v2c.apiPDU.get_varbinds(pdu)]
@@ -280,6 +280,6 @@ async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec:
 
     monkeypatch.setattr(_Responder, "_answer", same)
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
+    reading = await read_recorder(_target(agents, dev), "generic")
     assert time.monotonic() - started < 5
     assert reading.storage == () and reading.disks == ()

@@ -562,7 +562,8 @@ def local(tag: object) -> str:
 
 def iter_local(el: etree._Element, name: str) -> Iterator[etree._Element]:
     """All descendants (and el itself) with this local name, in document order."""
-    return el.iter("{*}" + name)
+    found: Iterator[etree._Element] = el.iter("{*}" + name)
+    return found
 
 
 def child(el: etree._Element | None, *path: str) -> etree._Element | None:
@@ -578,7 +579,8 @@ def child(el: etree._Element | None, *path: str) -> etree._Element | None:
 def children(el: etree._Element | None, name: str) -> list[etree._Element]:
     if el is None:
         return []
-    return el.findall("{*}" + name)
+    found: list[etree._Element] = el.findall("{*}" + name)
+    return found
 
 
 def text(el: etree._Element | None, *path: str) -> str | None:
