@@ -634,11 +634,65 @@ def _request(
     return out
 
 
-async def _run(
-    target: SnmpTarget, op: str, oids: Sequence[str], reps: int = 10
-) -> list[tuple[str, PlainValue | None]]:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), _request, target, op, oids, reps)
+def _poll_sync(
+    target: SnmpTarget,
+    scalars: Sequence[str],
+    columns: Sequence[str],
+    limit: int,
+    deadline: float,
+) -> tuple[dict[str, PlainValue], list[Pair]]:
+    """A whole poll in one worker thread (one hand-off per poll, not per request): one
+    GET of the scalars, then each column walked with GETBULK. Bounded by `limit` rows
+    per column and by `deadline` (time.monotonic()) between requests."""
+    values: dict[str, PlainValue] = {}
+    if scalars:
+        got = _request(target, "get", scalars, 10)
+        values = {oid: v for oid, v in got if v is not None}
+    pairs: list[Pair] = []
+    for base in columns:
+        pairs += _walk_sync(target, base, limit, deadline)
+    return values, pairs
+
+
+# Rows each table column had at the last poll of a target: the next walk asks for as
+# many in one request. Net-SNMP's own decoding costs tens of microseconds per integer,
+# so the varbinds a walk fetches past a column's end are most of what it wastes.
+_rows_seen: dict[tuple[str, int, str], int] = {}
+
+
+def _walk_sync(target: SnmpTarget, base: str, limit: int, deadline: float) -> list[Pair]:
+    """One column, GETBULK after GETBULK until it ends, is not increasing (a broken
+    agent) or reaches `limit` rows."""
+    hint = (target.host, target.port, base)
+    reps = min(50, _rows_seen.get(hint, 9) + 1)
+    cursor, ckey = base, _oid_tuple(base)
+    pairs: list[Pair] = []
+    ended = False
+    while not ended and len(pairs) < limit:
+        if time.monotonic() > deadline:
+            raise _Failed(_timeout_error(target, "poll deadline"))
+        varbinds = _request(target, "bulk_get", [cursor], reps)
+        if not varbinds:
+            break
+        for name, plain in varbinds:
+            if plain is None or not name.startswith(base + "."):
+                ended = True
+                break
+            key = _oid_tuple(name)
+            if key <= ckey:
+                ended = True  # not increasing: a broken agent, stop this column
+                break
+            pairs.append((name, plain))
+            cursor, ckey = name, key
+        reps = min(50, reps * 2)  # a longer table than last time: bigger bites
+    if len(_rows_seen) > _SESSIONS_MAX:
+        _rows_seen.clear()
+    _rows_seen[hint] = len(pairs)
+    return pairs[:limit]
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_pool(), fn, *args)
 
 
 def close_sessions() -> None:
@@ -661,17 +715,10 @@ def _timeout_error(target: SnmpTarget, detail: str) -> SnmpError:
     )
 
 
-async def _bulk(
-    target: SnmpTarget, reps: int, oids: Sequence[str]
-) -> list[tuple[str, PlainValue | None]]:
-    """One GETBULK (no non-repeaters); (oid, value or None at a column's end)."""
-    return await _run(target, "bulk_get", oids, reps)
-
-
 async def get(target: SnmpTarget, oids: Sequence[str]) -> dict[str, PlainValue]:
     """One GET of several OIDs; absent ones are left out. Raises _Failed."""
-    got = await _run(target, "get", oids)
-    return {oid: v for oid, v in got if v is not None}
+    values, _pairs = await poll(target, oids, ())
+    return values
 
 
 async def walk(target: SnmpTarget, base: str, max_rows: int = MAX_ROWS) -> list[Pair]:
@@ -694,42 +741,20 @@ async def poll(
     scalars: Sequence[str],
     columns: Sequence[str],
     max_rows: int | None = None,
+    deadline_s: float | None = None,
 ) -> tuple[dict[str, PlainValue], list[Pair]]:
-    """Scalars in one GET, and table columns side by side in as few GETBULK requests as
-    the tables allow: each request continues only the columns not yet at their end.
-    Each message has its own fixed cost, so fewer, fuller messages are cheaper.
-    Returns ({scalar oid: value}, [(oid, value)] of the columns); raises _Failed."""
+    """Scalars in one GET and each table column walked with GETBULK, in one worker
+    thread. Returns ({scalar oid: value}, [(oid, value)] of the columns); raises
+    _Failed. `deadline_s`: how long the thread may keep asking (default: a request's
+    budget per column, and one for the GET)."""
     wanted = [o.strip(".") for o in scalars]
     bases = list(dict.fromkeys(c.strip(".") for c in columns))
-    cursors: dict[str, str] = {b: b for b in bases}  # base -> last OID seen
-    values: dict[str, PlainValue] = await get(target, wanted) if wanted else {}
-    pairs: list[Pair] = []
     limit = MAX_ROWS if max_rows is None else max_rows
-    first = True
-    while cursors and len(pairs) < limit:
-        active = list(cursors)
-        # Start small (an absent table costs one short reply), then take bigger bites.
-        reps = max(2, (24 if first else 60) // len(active))
-        first = False
-        varbinds = await _bulk(target, reps, [cursors[b] for b in active])
-        if not varbinds:
-            break
-        finished: set[str] = set()
-        for i, (name, plain) in enumerate(varbinds):
-            base = active[i % len(active)]
-            if base in finished:
-                continue
-            if plain is None or not name.startswith(base + "."):
-                finished.add(base)
-                continue
-            if _oid_tuple(name) <= _oid_tuple(cursors[base]):
-                finished.add(base)  # not increasing: a broken agent, stop this column
-                continue
-            pairs.append((name, plain))
-            cursors[base] = name
-        for base in finished:
-            cursors.pop(base, None)
-    return values, pairs
+    budget = deadline_s if deadline_s is not None else target.budget_s * (len(bases) + 1)
+    result: tuple[dict[str, PlainValue], list[Pair]] = await _in_thread(
+        _poll_sync, target, wanted, bases, limit, time.monotonic() + budget
+    )
+    return result
 
 
 def _oid_tuple(oid: str) -> tuple[int, ...]:
@@ -818,7 +843,9 @@ async def read_recorder(
         columns += table_columns(table)
     try:
         async with asyncio.timeout(_deadline(target, 12)):
-            values, pairs = await poll(target, SYSTEM_OIDS, columns)
+            values, pairs = await poll(
+                target, SYSTEM_OIDS, columns, deadline_s=_deadline(target, 12)
+            )
     except _Failed as failed:
         return SnmpReading(error=failed.error, duration_s=time.monotonic() - started)
     except TimeoutError:
