@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from camwatch.baselines import baseline_resetter
 from camwatch.logs import event
 from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
 from camwatch.secrets import SecretError, SecretStore
@@ -82,11 +83,15 @@ def probe_context(settings: Settings, inventory: Inventory,
         secrets.check()  # a secrets file readable by others is refused at start-up
     except SecretError as exc:
         raise StartupError(f"secrets: {exc}") from None
+    from probes.drivers.http import HttpPool
+
     return ProbeContext(
         inventory=inventory,
         secrets=secrets,
         config=probe_config(settings),
         memory=memory or DeviceMemory(),
+        # each device's keep-alive connection and digest challenge, kept across checks
+        http_pool=HttpPool(),
     )
 
 
@@ -259,6 +264,11 @@ class Service:
     alerting_factory: AlertingFactory | None = None
     report_provider: ReportProvider | None = None
     extra_sinks: Sequence[Sink] = ()
+    # --workers N: probe processes over shards of the inventory (camwatch.workers); they
+    # load the inventory and settings from these paths. 1: probe in this process.
+    workers: int = 1
+    inventory_paths: Sequence[Path] = ()
+    settings_path: Path | None = None
 
     def __post_init__(self) -> None:
         self.state = LatestState()
@@ -266,6 +276,7 @@ class Service:
         self.store_sink: ThreadedBatchSink | None = None
         self.alerting: Alerting | None = None
         self.scheduler: Scheduler | None = None
+        self.pool: Any = None  # camwatch.workers.WorkerPool with --workers N > 1
         self.http: Any = None
         self.ctx: ProbeContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -301,15 +312,13 @@ class Service:
             await self.alerting.start()
 
         # 3. HTTP
-        from camwatch.baselines import baseline_resetter
         from exporters.http import HttpServer
 
         try:
             self.http = HttpServer(s, self.state, self.inventory,
                                    report_provider=self.report_provider or self._report,
                                    alerts=self._alerts_for_page,
-                                   baseline_reset=baseline_resetter(lambda: self.ctx,
-                                                                    self._persist))
+                                   baseline_reset=self._baseline_reset())
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StartupError(f"TLS: cannot use certificate {s.tls_cert} and key {s.tls_key} "
@@ -321,9 +330,9 @@ class Service:
             raise StartupError(f"cannot listen on {s.listen} ({exc.strerror or exc}); "
                                "set CAMWATCH_LISTEN to a free host:port") from None
 
-        # 4. scheduler and its sinks (the probe modules pull in OpenCV and zeep: import
-        # them off the loop now, not inside the first probe)
-        if self.probe_fn is probe:
+        # 4. scheduler (or the workers) and the sinks (the probe modules pull in OpenCV
+        # and zeep: import them off the loop now, not inside the first probe)
+        if self.probe_fn is probe and self.workers <= 1:
             await asyncio.to_thread(_preload_probes)
             await prepare(self.inventory)  # the drivers' set-up, before any deadline
         sinks: list[Sink] = [self.state.update]
@@ -337,6 +346,9 @@ class Service:
         rec_of: Callable[[str], str] = lambda d: recorder_of(self.inventory, d)  # noqa: E731
         if self.shard is not None:
             plan = filter_shard(plan, self.shard, rec_of)
+        if self.workers > 1:
+            await self._start_workers(sinks, len(plan))
+            return
         self.scheduler = Scheduler(
             plan, runner_for(self.ctx, self.probe_fn),
             intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
@@ -354,6 +366,37 @@ class Service:
               alertmanager="on" if self.alerting is not None else "off",
               store="on" if self.store is not None else "off")
 
+    async def _start_workers(self, sinks: list[Sink], checks: int) -> None:
+        from camwatch.workers import WorkerPool
+
+        assert self.ctx is not None
+        if not self.inventory_paths:
+            raise StartupError("--workers needs the inventory's paths (the workers load it)")
+        self.pool = WorkerPool(
+            self.workers, inventory_paths=self.inventory_paths,
+            settings_path=self.settings_path, shard=self.shard, memory=self.ctx.memory,
+            state=self.state, sinks=sinks,
+        )
+        await self.pool.start()
+        self.state.ready = True
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        event(log, "camwatch started", url=self.http.url, devices=len(self.inventory.recorders)
+              + len(self.inventory.cameras), checks=checks, workers=self.workers,
+              shard=f"{self.shard[0]}/{self.shard[1]}" if self.shard else "all",
+              alertmanager="on" if self.alerting is not None else "off",
+              store="on" if self.store is not None else "off")
+
+    def _baseline_reset(self) -> Any:
+        reset = baseline_resetter(lambda: self.ctx, self._persist)
+
+        async def and_workers(camera: str) -> dict[str, Any]:
+            out = await reset(camera)
+            if self.pool is not None:
+                self.pool.reset_baseline(camera)  # the worker probing it forgets it too
+            return out
+
+        return and_workers
+
     async def stop(self) -> None:
         if self._stopping:
             await self._stopped.wait()
@@ -363,6 +406,8 @@ class Service:
         self.state.scheduler.overdue_fn = None  # a stopped scheduler is not behind
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.pool is not None:
+            await self.pool.stop()  # the workers' last results and memory come in first
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -377,6 +422,8 @@ class Service:
             await self._persist()  # what the pusher sent while stopping
         if self.http is not None:
             await self.http.stop()
+        if self.ctx is not None and self.ctx.http_pool is not None:
+            await self.ctx.http_pool.aclose()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
         event(log, "camwatch stopped")
