@@ -240,13 +240,13 @@ class DahuaClient:
         self.base = base_url.rstrip("/")
         self.tz = tz
 
-    async def _get(self, path: str) -> bytes:
+    async def get(self, path: str) -> bytes:
         return (await self.http.get(self.base + path)).body
 
     async def device_info(self) -> DeviceInfo:
-        body = await self._get("/cgi-bin/magicBox.cgi?action=getSystemInfo")
+        body = await self.get("/cgi-bin/magicBox.cgi?action=getSystemInfo")
         try:
-            software: bytes | None = await self._get(
+            software: bytes | None = await self.get(
                 "/cgi-bin/magicBox.cgi?action=getSoftwareVersion"
             )
         except DeviceError as exc:
@@ -257,19 +257,19 @@ class DahuaClient:
 
     async def time(self) -> DeviceTime:
         return parse_current_time(
-            await self._get("/cgi-bin/global.cgi?action=getCurrentTime"), self.tz
+            await self.get("/cgi-bin/global.cgi?action=getCurrentTime"), self.tz
         )
 
     async def uptime(self) -> float | None:
-        return parse_uptime(await self._get("/cgi-bin/magicBox.cgi?action=getUpTime"))
+        return parse_uptime(await self.get("/cgi-bin/magicBox.cgi?action=getUpTime"))
 
     async def signals(self, channels: list[int]) -> list[ChannelSignal]:
         """Video loss per analog input (a DVR); firmware without it: DeviceError."""
-        body = await self._get("/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss")
+        body = await self.get("/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss")
         return parse_video_loss(body, channels)
 
     async def disks(self) -> list[Disk]:
-        return parse_storage(await self._get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
+        return parse_storage(await self.get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
 
     async def find_spans(
         self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
@@ -289,7 +289,7 @@ class MediaFinder:
 
     async def __aenter__(self) -> MediaFinder:
         created = parse_kv(
-            await self.client._get("/cgi-bin/mediaFileFind.cgi?action=factory.create")
+            await self.client.get("/cgi-bin/mediaFileFind.cgi?action=factory.create")
         )
         obj = created.get("result")
         if not obj or not obj.isdigit():
@@ -301,7 +301,7 @@ class MediaFinder:
         if self.obj is not None:
             obj, self.obj = self.obj, None
             with contextlib.suppress(DeviceError):
-                await self.client._get(f"/cgi-bin/mediaFileFind.cgi?action=destroy&object={obj}")
+                await self.client.get(f"/cgi-bin/mediaFileFind.cgi?action=destroy&object={obj}")
 
     async def spans(
         self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
@@ -311,14 +311,14 @@ class MediaFinder:
             raise RuntimeError("MediaFinder used outside 'async with'")
         spans: list[tuple[dt.datetime, dt.datetime]] = []
         try:
-            await c._get(
+            await c.get(
                 f"/cgi-bin/mediaFileFind.cgi?action=findFile&object={obj}"
                 f"&condition.Channel={channel}"
                 f"&condition.StartTime={_fmt(start, c.tz)}"
                 f"&condition.EndTime={_fmt(end, c.tz)}"
             )
             for _ in range(max_pages):
-                page = await c._get(
+                page = await c.get(
                     f"/cgi-bin/mediaFileFind.cgi?action=findNextFile&object={obj}&count=100"
                 )
                 found = parse_find_next(page, c.tz)
@@ -327,7 +327,7 @@ class MediaFinder:
                     break
         finally:
             with contextlib.suppress(DeviceError):
-                await c._get(f"/cgi-bin/mediaFileFind.cgi?action=close&object={obj}")
+                await c.get(f"/cgi-bin/mediaFileFind.cgi?action=close&object={obj}")
         return spans
 
 
