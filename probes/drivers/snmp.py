@@ -672,9 +672,9 @@ def _walk_table(
     hint = (target.host, target.port, entry)
     reps = min(50, _rows_seen.get(hint, 9) + 1)
     cursors = {c: (c, _oid_tuple(c)) for c in columns}
+    counts = dict.fromkeys(columns, 0)
     pairs: list[Pair] = []
-    rows = 0
-    while cursors and rows < limit:
+    while cursors:
         if time.monotonic() > deadline:
             raise _Failed(_timeout_error(target, "poll deadline"))
         active = list(cursors)
@@ -690,19 +690,19 @@ def _walk_table(
                 finished.add(base)
                 continue
             key = _oid_tuple(name)
-            if key <= cursors[base][1]:
-                finished.add(base)  # not increasing: a broken agent, stop this column
+            if key <= cursors[base][1] or counts[base] >= limit:
+                # not increasing (a broken agent), or endless: stop this column
+                finished.add(base)
                 continue
             pairs.append((name, plain))
+            counts[base] += 1
             cursors[base] = (name, key)
         for base in finished:
             cursors.pop(base, None)
-        rows = len(pairs) // max(1, len(columns))
         reps = min(50, reps * 2)  # a longer table than last time: bigger bites
     if len(_rows_seen) > _SESSIONS_MAX:
         _rows_seen.clear()
-    _rows_seen[hint] = max((sum(1 for n, _v in pairs if n.startswith(c + ".")) for c in columns),
-                           default=0)
+    _rows_seen[hint] = max(counts.values(), default=0)
     return pairs
 
 
