@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from camwatch.clock import default_clock
 from camwatch.logs import event, setup_logging
 from camwatch.scheduler import Scheduler, ShardError, filter_shard, parse_shard
 from camwatch.service import (
@@ -29,6 +30,7 @@ from camwatch.service import (
     load_settings_or_fail,
     probe_context,
     runner_for,
+    with_secrets_beside,
 )
 from camwatch.state import LatestState
 from camwatch.workers import (
@@ -89,8 +91,9 @@ async def _stdin() -> asyncio.StreamReader:
 
 async def run(args: argparse.Namespace) -> int:
     k, n = parse_shard(args.worker)
-    settings = load_settings_or_fail(args.settings)
+    settings = with_secrets_beside(load_settings_or_fail(args.settings), list(args.inventory))
     inventory = load_inventory_or_fail(list(args.inventory))
+    clock = default_clock()  # the parent's, when CAMWATCH_CLOCK pins it
     channel = _Channel()
     await channel.open()
     stdin = await _stdin()
@@ -98,7 +101,7 @@ async def run(args: argparse.Namespace) -> int:
     memory = DeviceMemory()
     if first is not None and first[0] == "memory":
         memory = DeviceMemory(facts=dict(first[1]), baselines=dict(first[2]))
-    ctx = probe_context(settings, inventory, memory)
+    ctx = probe_context(settings, inventory, memory, clock)
 
     def rec_of(device: str) -> str:
         return recorder_of(inventory, device)
@@ -122,7 +125,7 @@ async def run(args: argparse.Namespace) -> int:
         recorder_of=lambda d: load_key(inventory, d),
         concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
         timeout=settings.timeout, retries=settings.retries, jitter=settings.jitter,
-        sinks=[send_results], state=state,
+        sinks=[send_results], state=state, now=clock.now,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from camwatch.clock import now as clock_now
 from camwatch.settings import Settings
 from camwatch.state import LatestState
 from exporters.metrics import Exposition
@@ -79,7 +80,7 @@ class HttpContext:
         self.alerts = alerts
         self.now = now
         self.baseline_reset = baseline_reset
-        self.exposition = Exposition(state, inventory)
+        self.exposition = Exposition(state, inventory, now=now)
 
     @property
     def inventory(self) -> Inventory:
@@ -428,7 +429,7 @@ def build_app(settings: Settings, state: LatestState,
               inventory: Inventory | Callable[[], Inventory], *,
               report_provider: ReportProvider | None = None,
               alerts: AlertsSource | None = None,
-              now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+              now: Callable[[], dt.datetime] = clock_now,
               baseline_reset: BaselineReset | None = None,
               ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)

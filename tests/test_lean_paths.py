@@ -56,7 +56,7 @@ def test_username_token_is_zeeps_password_digest() -> None:
                           zulu_timestamp=True)
     envelope = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Envelope")
     token.apply(envelope, {})
-    theirs = envelope.find(".//{%s}Security" % onvif.WSSE_NS)
+    theirs = envelope.find(f".//{{{onvif.WSSE_NS}}}Security")
     ours = etree.fromstring(
         onvif.username_token("ad<min", "p&ss", "2026-12-01T08:30:05Z", nonce.encode())
     )
@@ -72,7 +72,7 @@ async def test_a_fresh_nonce_and_the_device_clock_sign_each_request() -> None:
     now = dt.datetime.now(dt.UTC)
     seen = dt.datetime.strptime(ahead, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     assert abs((seen - now).total_seconds() - 3600) < 5
-    digest = base64.b64decode(etree.fromstring(a).findtext(".//{%s}Password" % onvif.WSSE_NS))
+    digest = base64.b64decode(etree.fromstring(a).findtext(f".//{{{onvif.WSSE_NS}}}Password"))
     assert len(digest) == 20  # SHA-1
 
 
