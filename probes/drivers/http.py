@@ -31,6 +31,7 @@ import functools
 import hashlib
 import logging
 import ssl
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -531,16 +532,30 @@ def looks_like_xml(body: bytes) -> bool:
     return head.startswith(b"<")
 
 
+_parsers = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread (lxml's are not shared across threads), made once."""
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(**_PARSER_KW)
+        _parsers.parser = parser
+    return parser
+
+
 def parse_xml(body: bytes) -> etree._Element:
     """Parse a device's XML reply safely; DeviceError if it is not plain, safe XML."""
     if not looks_like_xml(body):
         raise DeviceError(ReasonCode.BAD_XML, "主機回覆不是 XML，無法解讀")
-    upper = body.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise DeviceError(ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
-    parser = etree.XMLParser(**_PARSER_KW)
+    if b"<!" in body:  # a declaration (or CDATA): look closer, whatever its case
+        upper = body.upper()
+        if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+            raise DeviceError(
+                ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕"
+            )
     try:
-        root = etree.fromstring(body, parser=parser)
+        root = etree.fromstring(body, parser=_parser())
     except (etree.XMLSyntaxError, ValueError):
         raise DeviceError(ReasonCode.BAD_XML, "主機回覆的 XML 格式錯誤，無法解讀") from None
     docinfo = root.getroottree().docinfo
