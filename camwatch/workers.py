@@ -102,6 +102,7 @@ class _Worker:
     stats: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0
     started_at: float = 0.0
+    replacing: bool = False  # stopped on purpose (reload): start it again at once
 
 
 @dataclass
@@ -172,6 +173,22 @@ class WorkerPool:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await w.task
 
+    async def reload(self, inventory_paths: Sequence[Path] | None = None,
+                     grace_s: float = 30.0) -> None:
+        """Start every worker anew (an inventory or settings reload): each stops after
+        sending its shard's memory, and a new one reads the files again. A worker being
+        replaced is not a death: no pause, no error in the log."""
+        if inventory_paths is not None:
+            self.inventory_paths = list(inventory_paths)
+        for w in self.workers:
+            w.replacing = True
+            self._send(w, ("stop",))
+        for w in self.workers:
+            if w.task is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(grace_s):
+                        await asyncio.shield(w.task)
+
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]
 
@@ -231,6 +248,10 @@ class WorkerPool:
         rc = await proc.wait()
         self._retire(w)
         if self._stopping:
+            return
+        if w.replacing:
+            w.replacing = False
+            await self._spawn(w)
             return
         w.restarts += 1
         pause = min(RESTART_PAUSE_S[1], RESTART_PAUSE_S[0] * 2 ** min(w.restarts - 1, 5))

@@ -124,3 +124,49 @@ async def test_two_workers_one_metrics_and_a_killed_worker_comes_back(tmp_path: 
         assert memory is not None
         # the workers' probe memory reached the parent, which keeps it
         assert set(memory["facts"]) & hosts
+
+
+@pytest.mark.timeout(180)
+async def test_reload_starts_every_worker_anew_without_a_pause(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    """What an inventory reload does to the workers: each sends its memory and stops, a
+    new one reads the files again at once (no restart pause, no 'worker ended' error)."""
+    from camwatch.state import LatestState
+    from camwatch.workers import WorkerPool
+    from probes.context import DeviceMemory
+    from probes.result import CheckResult
+    from simulator.testing import SimulatedCampus, small_campus
+
+    campus = small_campus(tmp_path, cameras=4, recorders=2, set_env=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env.update(campus.passwords)
+    env.update(CAMWATCH_HOST_INTERVAL="0.5", CAMWATCH_RECORDING_INTERVAL="1e9",
+               CAMWATCH_PICTURE_INTERVAL="1e9")
+    seen: list[CheckResult] = []
+    state = LatestState()
+    pool = WorkerPool(2, inventory_paths=[campus.path], settings_path=None, shard=None,
+                      memory=DeviceMemory(), state=state, sinks=[seen.extend], env=env)
+    async with SimulatedCampus(campus.inventory, campus.passwords):
+        await pool.start()
+        try:
+            first = pool.pids()
+            assert len(first) == 2
+            for _ in range(200):
+                if len(seen) >= 4:
+                    break
+                await asyncio.sleep(0.1)
+            before = len(seen)
+            t0 = time.monotonic()
+            await pool.reload()
+            for _ in range(200):
+                if len(pool.pids()) == 2 and len(seen) > before + 4:
+                    break
+                await asyncio.sleep(0.1)
+            assert set(pool.pids()).isdisjoint(first)
+            assert len(seen) > before + 4  # the new workers probe
+            assert time.monotonic() - t0 < 60
+            assert all(w.restarts == 0 for w in pool.workers)  # no death, no pause
+            assert state.scheduler.checks_done  # the figures kept counting
+        finally:
+            await pool.stop()
