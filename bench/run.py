@@ -138,6 +138,18 @@ def tree_mem_mb(pid: int) -> tuple[float, float]:
     return cur, peak
 
 
+def tree_pss_mb(pid: int) -> float:
+    """Σ Pss of a process tree in MiB: the memory the tree uses, each shared page (the
+    libraries every worker maps) counted once in all, not once per process."""
+    total = 0.0
+    for p in tree(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{p}/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
 def mem_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of a process in MiB."""
     cur = peak = 0.0
@@ -464,16 +476,20 @@ class Fleet:
                 time.sleep(wait)
                 c1, tc1 = tree_cpu_s(proc.pid), time.monotonic()
                 sim1 = cpu_s(self.proc.pid) if self.proc else 0.0
+                # the scrape's CPU is the serving process's own (the workers go on
+                # probing meanwhile)
+                s1 = cpu_s(proc.pid)
                 td = time.monotonic()
                 m1 = scrape(base + "/metrics")
                 te = time.monotonic()
-                c2 = tree_cpu_s(proc.pid)
+                s2 = cpu_s(proc.pid)
                 # a one-kind phase needs at least one finished check to divide by
                 done = sum(m1["checks"].get(k, 0.0) - m0["checks"].get(k, 0.0) for k in kinds)
                 if len(kinds) > 1 or done > 0 or te - tc0 > 3 * window:
                     break
                 wait = 2.0
             rss, peak = tree_mem_mb(proc.pid)
+            pss = tree_pss_mb(proc.pid)
             procs = len(tree(proc.pid))
             if spy is not None:
                 spy.wait(timeout=60)
@@ -489,12 +505,13 @@ class Fleet:
             "startup_cpu_s": round(startup_cpu, 2),
             "warmup_s": round(warmup, 1),
             "processes": procs,
+            "pss_mb": round(pss, 1),
             "window_s": round(tc1 - tc0, 2),
             "cpu_s": round(c1 - c0, 3),
             "cpu_util_pct": round(100 * cpu_rate, 1),
             "simulator_cpu_util_pct": round(100 * (sim1 - sim0) / (tc1 - tc0), 1),
             "scrape_s": round(te - td, 3),
-            "scrape_cpu_s": round(c2 - c1, 3),
+            "scrape_cpu_s": round(s2 - s1, 3),
             "rss_mb": round(rss, 1),
             "peak_rss_mb": round(peak, 1),
             "checks": {},
@@ -577,6 +594,7 @@ def run_fleet(
         log(f"simulator ready in {sim['start_s']} s, RSS {sim['rss_mb']} MiB")
         try:
             phases: dict[str, dict[str, Any]] = {}
+            blackbox: dict[str, Any] | None = None
             jobs: list[tuple[str, tuple[str, ...]]] = [(k, (k,)) for k in KINDS]
             jobs.append(("combined", KINDS))
             if parallel:
@@ -589,6 +607,12 @@ def run_fleet(
                     wait = max(warm[k] for k in ks)
                     log(f"  {n}: first cycle {wait:g} s, then {window:g} s measured")
                     phases[n] = fleet.phase(ks, intervals, window, n, where, warmup=wait)
+                    if n == "host" and blackbox_probes and fleet.onvif_urls:
+                        # right after camwatch's host checks, on the same cameras under
+                        # the same load: side by side, not twenty minutes apart
+                        blackbox = blackbox_cost(fleet.onvif_urls, blackbox_probes,
+                                                 Path(tmpdir))
+                        log(f"  blackbox_exporter: {blackbox}")
                     log(
                         f"  {n}: {phases[n]['checks_per_s']} checks/s, "
                         f"{phases[n]['cpu_s_per_1000_checks']} CPU s/1000 checks, "
@@ -597,11 +621,8 @@ def run_fleet(
             combined = phases.pop("combined")
             log(f"  combined: lag {combined['lag_pct']} %, peak RSS {combined['peak_rss_mb']} MiB")
             sim_rss, sim_peak = mem_mb(fleet.proc.pid) if fleet.proc else (0.0, 0.0)
-            blackbox = (
-                blackbox_cost(fleet.onvif_urls, blackbox_probes, Path(tmpdir))
-                if blackbox_probes and fleet.onvif_urls
-                else None
-            )
+            if parallel and blackbox_probes and fleet.onvif_urls:
+                blackbox = blackbox_cost(fleet.onvif_urls, blackbox_probes, Path(tmpdir))
         finally:
             fleet.stop()
     lag_pct = max(combined["lag_pct"].values(), default=0.0)
@@ -629,6 +650,7 @@ def run_fleet(
         "oldest_overdue_s": combined["oldest_overdue_s"],
         "overdue_checks": combined["overdue_checks"],
         "rss_mb": combined["peak_rss_mb"],
+        "pss_mb": combined["pss_mb"],
         "cpu_s_per_1000_checks": {k: phases[k]["cpu_s_per_1000_checks"] for k in KINDS},
         "checks_per_s": combined["checks_per_s"],
         "expected_checks_per_s": combined["expected_per_s"],

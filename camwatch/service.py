@@ -371,7 +371,7 @@ class Service:
         if self.shard is not None:
             plan = filter_shard(plan, self.shard, rec_of)
         if self.workers > 1:
-            await self._start_workers(sinks, len(plan))
+            await self._start_workers(sinks, plan)
             return
         self.scheduler = Scheduler(
             plan, runner_for(self.ctx, self.probe_fn),
@@ -390,16 +390,24 @@ class Service:
               alertmanager="on" if self.alerting is not None else "off",
               store="on" if self.store is not None else "off")
 
-    async def _start_workers(self, sinks: list[Sink], checks: int) -> None:
-        from camwatch.workers import WorkerPool
+    async def _start_workers(self, sinks: list[Sink],
+                             plan: Sequence[tuple[CheckKind, str]]) -> None:
+        from camwatch.workers import WorkerPool, worker_devices
 
         assert self.ctx is not None
         if not self.inventory_paths:
             raise StartupError("--workers needs the inventory's paths (the workers load it)")
+        inv = self.inventory
+        devices = {
+            k: worker_devices(plan, k, self.workers, lambda d: recorder_of(inv, d),
+                              lambda r: [c.id for c in inv.cameras_of(r)])
+            for k in range(1, self.workers + 1)
+        }
+        checks = len(plan)
         self.pool = WorkerPool(
             self.workers, inventory_paths=self.inventory_paths,
             settings_path=self.settings_path, shard=self.shard, memory=self.ctx.memory,
-            state=self.state, sinks=sinks,
+            state=self.state, sinks=sinks, devices=devices,
         )
         await self.pool.start()
         self.state.ready = True

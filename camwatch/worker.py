@@ -113,6 +113,9 @@ async def run(args: argparse.Namespace) -> int:
     # the devices whose memory this worker keeps: its recorders and all their cameras
     recorders = {rec_of(d) for _c, d in plan}
     devices = recorders | {c.id for r in recorders for c in inventory.cameras_of(r)}
+    # only this shard's memory is kept here (the parent has it all)
+    ctx.memory.facts = {d: v for d, v in ctx.memory.facts.items() if d in devices}
+    ctx.memory.baselines = {d: v for d, v in ctx.memory.baselines.items() if d in devices}
 
     await prepare(inventory)
     state = LatestState()

@@ -130,7 +130,10 @@ class WorkerPool:
         state: LatestState,
         sinks: Sequence[Callable[[Sequence[CheckResult]], None]],
         env: dict[str, str] | None = None,
+        devices: dict[int, set[str]] | None = None,
     ) -> None:
+        """`devices`: each worker's devices (worker_devices), whose memory it is sent;
+        None sends every device's."""
         self.n = n
         self.inventory_paths = list(inventory_paths)
         self.settings_path = settings_path
@@ -139,6 +142,7 @@ class WorkerPool:
         self.state = state
         self.sinks = list(sinks)
         self.env = env
+        self.devices = devices
         self.workers = [_Worker(k) for k in range(1, n + 1)]
         self._retired = _Totals()
         self._stopping = False
@@ -174,12 +178,15 @@ class WorkerPool:
                     await w.task
 
     async def reload(self, inventory_paths: Sequence[Path] | None = None,
+                     devices: dict[int, set[str]] | None = None,
                      grace_s: float = 30.0) -> None:
         """Start every worker anew (an inventory or settings reload): each stops after
         sending its shard's memory, and a new one reads the files again. A worker being
         replaced is not a death: no pause, no error in the log."""
         if inventory_paths is not None:
             self.inventory_paths = list(inventory_paths)
+        if devices is not None:
+            self.devices = devices
         for w in self.workers:
             w.replacing = True
             self._send(w, ("stop",))
@@ -219,8 +226,13 @@ class WorkerPool:
             env=self.env,
             limit=MAX_FRAME,
         )
-        # its shard's memory: every device's (a worker only reads its own)
-        self._send(w, ("memory", self.memory.facts, self.memory.baselines))
+        # its shard's memory (a worker keeps only its own devices')
+        mine = self.devices.get(w.k) if self.devices is not None else None
+        facts, baselines = (
+            shard_memory(self.memory, mine) if mine is not None
+            else (self.memory.facts, self.memory.baselines)
+        )
+        self._send(w, ("memory", facts, baselines))
         w.task = asyncio.create_task(self._serve(w), name=f"camwatch-worker-{w.k}")
 
     def _send(self, w: _Worker, message: tuple[Any, ...]) -> None:
@@ -357,6 +369,15 @@ def stats_of(state: LatestState, overdue: dict[CheckKind, tuple[int, float]]) ->
         "duration_sum": dict(probes.duration_sum),
         "errors": dict(probes.errors),
     }
+
+
+def worker_devices(
+    plan: Sequence[tuple[CheckKind, str]], k: int, n: int, recorder_of: Callable[[str], str],
+    cameras_of: Callable[[str], Iterable[str]],
+) -> set[str]:
+    """The devices whose probe memory worker k keeps: its recorders and their cameras."""
+    recorders = {recorder_of(d) for _c, d in worker_shard(plan, k, n, recorder_of)}
+    return recorders | {c for r in recorders for c in cameras_of(r)}
 
 
 def shard_memory(memory: DeviceMemory, devices: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
