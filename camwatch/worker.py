@@ -21,7 +21,7 @@ from typing import Any
 
 from camwatch.clock import default_clock
 from camwatch.logs import event, setup_logging
-from camwatch.scheduler import Scheduler, ShardError, filter_shard, parse_shard
+from camwatch.scheduler import Scheduler, filter_shard
 from camwatch.service import (
     StartupError,
     intervals,
@@ -32,6 +32,7 @@ from camwatch.service import (
     runner_for,
     with_secrets_beside,
 )
+from camwatch.shards import ShardError, parse_shard
 from camwatch.state import LatestState
 from camwatch.workers import (
     MEMORY_EVERY_S,
@@ -135,6 +136,10 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    # a reload is the parent's to do (it starts the workers anew): a hang-up of the
+    # terminal's process group must not end a worker
+    with contextlib.suppress(AttributeError, ValueError):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     async def listen() -> None:
         while True:

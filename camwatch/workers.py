@@ -145,6 +145,7 @@ class WorkerPool:
         self.devices = devices
         self.workers = [_Worker(k) for k in range(1, n + 1)]
         self._retired = _Totals()
+        self._forget: tuple[set[str], set[str]] = (set(), set())
         self._stopping = False
         self._all_ready = asyncio.Event()
 
@@ -179,14 +180,18 @@ class WorkerPool:
 
     async def reload(self, inventory_paths: Sequence[Path] | None = None,
                      devices: dict[int, set[str]] | None = None,
+                     forget: tuple[set[str], set[str]] = (set(), set()),
                      grace_s: float = 30.0) -> None:
         """Start every worker anew (an inventory or settings reload): each stops after
         sending its shard's memory, and a new one reads the files again. A worker being
-        replaced is not a death: no pause, no error in the log."""
+        replaced is not a death: no pause, no error in the log. `forget`: the devices
+        whose (facts, baselines) the reload dropped; what an old worker sends of them on
+        its way out is dropped too."""
         if inventory_paths is not None:
             self.inventory_paths = list(inventory_paths)
         if devices is not None:
             self.devices = devices
+        self._forget = forget
         for w in self.workers:
             w.replacing = True
             self._send(w, ("stop",))
@@ -263,6 +268,11 @@ class WorkerPool:
             return
         if w.replacing:
             w.replacing = False
+            facts, baselines = self._forget
+            for d in facts:
+                self.memory.facts.pop(d, None)
+            for d in baselines:
+                self.memory.baselines.pop(d, None)
             await self._spawn(w)
             return
         w.restarts += 1

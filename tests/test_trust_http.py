@@ -40,6 +40,9 @@ KNOWN_ROUTES = {
     ("GET", "/"), ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/ready"),
     ("GET", "/reports"), ("GET", "/reports/"), ("GET", "/reports/{month}/{unit}.{fmt}"),
     ("POST", "/admin/baselines/{camera}/reset"),  # behind the /reports auth
+    # behind the same auth; answers with inventory/settings errors (file, line, field:
+    # never a credential, which the loader refuses without echoing) or counts
+    ("POST", "/admin/reload"),
 }
 
 
