@@ -589,8 +589,8 @@ class Service:
             if self.pool is not None:
                 # every worker starts anew on the files just read (its state for
                 # unchanged devices is learnt again in one check; their memory stays)
-                await self.pool.reload(devices=self._worker_devices(self.plan()),
-                                       forget=forgotten)
+                self.pool.reload(devices=self._worker_devices(self.plan()),
+                                 forget=forgotten)
             st.success = True
             st.last_success_at = self.clock.now().timestamp()
             st.errors = []

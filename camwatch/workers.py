@@ -178,15 +178,15 @@ class WorkerPool:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await w.task
 
-    async def reload(self, inventory_paths: Sequence[Path] | None = None,
-                     devices: dict[int, set[str]] | None = None,
-                     forget: tuple[set[str], set[str]] = (set(), set()),
-                     grace_s: float = 30.0) -> None:
+    def reload(self, inventory_paths: Sequence[Path] | None = None,
+               devices: dict[int, set[str]] | None = None,
+               forget: tuple[set[str], set[str]] = (set(), set())) -> None:
         """Start every worker anew (an inventory or settings reload): each stops after
-        sending its shard's memory, and a new one reads the files again. A worker being
-        replaced is not a death: no pause, no error in the log. `forget`: the devices
-        whose (facts, baselines) the reload dropped; what an old worker sends of them on
-        its way out is dropped too."""
+        sending its shard's memory, and a new one reads the files again as soon as it
+        has (in the background: the reload does not wait for the processes). A worker
+        being replaced is not a death: no pause, no error in the log. `forget`: the
+        devices whose (facts, baselines) the reload dropped; what an old worker sends of
+        them on its way out is dropped too."""
         if inventory_paths is not None:
             self.inventory_paths = list(inventory_paths)
         if devices is not None:
@@ -195,11 +195,6 @@ class WorkerPool:
         for w in self.workers:
             w.replacing = True
             self._send(w, ("stop",))
-        for w in self.workers:
-            if w.task is not None:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(grace_s):
-                        await asyncio.shield(w.task)
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]

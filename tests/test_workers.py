@@ -158,7 +158,7 @@ async def test_reload_starts_every_worker_anew_without_a_pause(tmp_path: Path,
                 await asyncio.sleep(0.1)
             before = len(seen)
             t0 = time.monotonic()
-            await pool.reload()
+            pool.reload()
             for _ in range(200):
                 if len(pool.pids()) == 2 and len(seen) > before + 4:
                     break

@@ -16,8 +16,11 @@ Vendor differences are data: `probes.vendors_snmp` lists each vendor's disk tabl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -518,9 +521,26 @@ _AUTH_WORDS = re.compile(
 )
 
 
+# Net-SNMP's USM user list is the process's: ezsnmp takes a v3 user out of it when
+# another session of the same user is set up, so v3 requests (rare: recorders mostly
+# speak v2c) go one at a time.
+_V3_LOCK = threading.Lock()
+
+
+def _private_netsnmp_dirs() -> None:
+    """Net-SNMP keeps persistent state (snmpapp.conf: engine boots, localised keys) in
+    /var/lib/snmp and reads snmp.conf from /etc/snmp: a directory of this process's own,
+    so that no other program's files (or another camwatch's) shape what it sends."""
+    if "SNMP_PERSISTENT_DIR" not in os.environ:
+        private = tempfile.mkdtemp(prefix="camwatch-netsnmp-")
+        os.environ["SNMP_PERSISTENT_DIR"] = private
+        os.environ.setdefault("SNMPCONFPATH", private)
+
+
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
+        _private_netsnmp_dirs()
         _executor = ThreadPoolExecutor(SNMP_THREADS, thread_name_prefix="camwatch-snmp")
     return _executor
 
@@ -620,7 +640,8 @@ def _request(
 ) -> list[tuple[str, PlainValue | None]]:
     """One request in a worker thread: (full OID, plain value or None)."""
     session, lock = _session(target, reps)
-    with lock:
+    v3 = _V3_LOCK if isinstance(target.auth, V3) else contextlib.nullcontext()
+    with v3, lock:
         try:
             results = getattr(session, op)(list(oids))
         except Exception as exc:
