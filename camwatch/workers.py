@@ -50,12 +50,25 @@ _HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
 
 
-def default_workers() -> int:
+DEVICES_PER_WORKER = 1000
+
+
+def cores() -> int:
     """The machine's cores (those this process may run on)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_workers(devices: int | None = None) -> int:
+    """The machine's cores — but not more than one per DEVICES_PER_WORKER devices: a
+    school's few hundred devices are probed in the service's own process (one event
+    loop carries about 5,000 cameras), without processes that only wait."""
+    n = cores()
+    if devices is not None:
+        n = min(n, max(1, -(-devices // DEVICES_PER_WORKER)))
+    return n
 
 
 def worker_shard(

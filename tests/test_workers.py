@@ -170,3 +170,11 @@ async def test_reload_starts_every_worker_anew_without_a_pause(tmp_path: Path,
             assert state.scheduler.checks_done  # the figures kept counting
         finally:
             await pool.stop()
+
+
+def test_default_workers_are_the_cores_but_not_for_a_few_devices() -> None:
+    from camwatch.workers import cores, default_workers
+
+    assert default_workers() == cores()
+    assert default_workers(300) == 1  # a school's few hundred devices: in-process
+    assert default_workers(10_500) == min(cores(), 11)
