@@ -278,6 +278,11 @@ class DeviceSeries:
             add("camwatch_device_uptime_seconds", finite(v.uptime_s))
             add("camwatch_clock_offset_seconds", finite(v.clock_offset_s))
             add("camwatch_channel_signal", finite(v.signal))
+            for disk in sorted(v.disks or (), key=lambda x: x.id):  # a camera's card
+                dl = f'{dev},disk="{_esc(disk.id)}"'
+                add("camwatch_disk_ok", finite(disk.ok), dl)
+                add("camwatch_disk_free_bytes", finite(disk.free_bytes), dl)
+                add("camwatch_disk_capacity_bytes", finite(disk.capacity_bytes), dl)
         elif isinstance(v, RecordingValues):
             add("camwatch_recording_newest_age_seconds", finite(v.newest_age_s))
             days = finite(v.retention_days)
