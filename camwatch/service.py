@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from camwatch import shards
+from camwatch.baselines import baseline_resetter
 from camwatch.clock import Clock, default_clock, local_today
 from camwatch.logs import event
 from camwatch.logwriter import LoggedStore, LogWriter
@@ -118,12 +119,16 @@ def probe_context(settings: Settings, inventory: Inventory,
         secrets.check()  # a secrets file readable by others is refused at start-up
     except SecretError as exc:
         raise StartupError(f"secrets: {exc}") from None
+    from probes.drivers.http import HttpPool
+
     return ProbeContext(
         inventory=inventory,
         secrets=secrets,
         config=probe_config(settings),
         memory=memory or DeviceMemory(),
         now=(clock or default_clock()).now,
+        # each device's keep-alive connection and digest challenge, kept across checks
+        http_pool=HttpPool(),
     )
 
 
@@ -375,7 +380,10 @@ class Service:
     extra_sinks: Sequence[Sink] = ()
     # What "now" and "today" are for every output (camwatch.clock; tests pin it).
     clock: Clock = dataclasses.field(default_factory=default_clock)
-    # where inventory and settings were read from: a reload reads them again
+    # --workers N: probe processes over shards of the inventory (camwatch.workers); they
+    # load the inventory and settings from the paths below. 1: probe in this process.
+    workers: int = 1
+    # where inventory and settings were read from: a reload (and each worker) reads them
     inventory_paths: Sequence[Path] = ()
     settings_path: Path | None = None
 
@@ -385,6 +393,7 @@ class Service:
         self.store_sink: LogWriter | None = None
         self.alerting: Alerting | None = None
         self.scheduler: Scheduler | None = None
+        self.pool: Any = None  # camwatch.workers.WorkerPool with --workers N > 1
         self.http: Any = None
         self.ctx: ProbeContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -455,15 +464,13 @@ class Service:
             await self.alerting.start()
 
         # 3. HTTP
-        from camwatch.baselines import baseline_resetter
         from exporters.http import HttpServer
 
         try:
             self.http = HttpServer(s, self.state, lambda: self.inventory,
                                    report_provider=self.report_provider or self._report,
                                    alerts=self._alerts_for_page, now=self.clock.now,
-                                   baseline_reset=baseline_resetter(lambda: self.ctx,
-                                                                    self._persist),
+                                   baseline_reset=self._baseline_reset(),
                                    reload=self.reload)
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -476,9 +483,9 @@ class Service:
             raise StartupError(f"cannot listen on {s.listen} ({exc.strerror or exc}); "
                                "set CAMWATCH_LISTEN to a free host:port") from None
 
-        # 4. scheduler and its sinks (the probe modules pull in OpenCV and zeep: import
-        # them off the loop now, not inside the first probe)
-        if self.probe_fn is probe:
+        # 4. scheduler (or the workers) and the sinks (the probe modules pull in OpenCV
+        # and zeep: import them off the loop now, not inside the first probe)
+        if self.probe_fn is probe and self.workers <= 1:
             await asyncio.to_thread(_preload_probes)
             await prepare(self.inventory)  # the drivers' set-up, before any deadline
         sinks: list[Sink] = [self.state.update]
@@ -488,6 +495,9 @@ class Service:
             sinks.append(self.alerting.observe)
         sinks.extend(self.extra_sinks)
         plan = self.plan()
+        if self.workers > 1:
+            await self._start_workers(sinks, plan)
+            return
         self.scheduler = Scheduler(
             plan, runner_for(self.ctx, self.probe_fn),
             intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
@@ -506,6 +516,48 @@ class Service:
               alertmanager="on" if self.alerting is not None else "off",
               store="on" if self.store is not None else "off")
 
+    async def _start_workers(self, sinks: list[Sink],
+                             plan: Sequence[tuple[CheckKind, str]]) -> None:
+        from camwatch.workers import WorkerPool
+
+        assert self.ctx is not None
+        if not self.inventory_paths:
+            raise StartupError("--workers needs the inventory's paths (the workers load it)")
+        checks = len(plan)
+        self.pool = WorkerPool(
+            self.workers, inventory_paths=self.inventory_paths,
+            settings_path=self.settings_path, shard=self.shard, memory=self.ctx.memory,
+            state=self.state, sinks=sinks, devices=self._worker_devices(plan),
+        )
+        await self.pool.start()
+        self.state.ready = True
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        event(log, "camwatch started", url=self.http.url, devices=len(self.inventory.recorders)
+              + len(self.inventory.cameras), checks=checks, workers=self.workers,
+              shard=f"{self.shard[0]}/{self.shard[1]}" if self.shard else "all",
+              alertmanager="on" if self.alerting is not None else "off",
+              store="on" if self.store is not None else "off")
+
+    def _worker_devices(self, plan: Sequence[tuple[CheckKind, str]]) -> dict[int, set[str]]:
+        from camwatch.workers import worker_devices
+
+        inv = self.inventory
+        return {
+            k: worker_devices(plan, k, self.workers, lambda d: recorder_of(inv, d),
+                              lambda r: [c.id for c in inv.cameras_of(r)])
+            for k in range(1, self.workers + 1)
+        }
+
+    def _baseline_reset(self) -> Any:
+        reset = baseline_resetter(lambda: self.ctx, self._persist)
+
+        async def and_workers(camera: str) -> dict[str, Any]:
+            out = await reset(camera)
+            if self.pool is not None:
+                self.pool.reset_baseline(camera)  # the worker probing it forgets it too
+            return out
+
+        return and_workers
     def plan(self) -> list[tuple[CheckKind, str]]:
         """The checks this instance runs: its shard of the inventory's plan."""
         plan = planned_checks(self.inventory)
@@ -527,7 +579,8 @@ class Service:
             st.last_attempt_at = self.clock.now().timestamp()
             st.source = source
             event(log, "reload requested", source=source)
-            if self._stopping or self.ctx is None or self.scheduler is None:
+            if self._stopping or self.ctx is None or (self.scheduler is None
+                                                      and self.pool is None):
                 errors = ["the service is not running"]
             elif not self.inventory_paths:
                 errors = ["this process was not started from inventory files: nothing to "
@@ -546,7 +599,12 @@ class Service:
                 return {"ok": False, "source": source, "errors": errors}
             warnings = settings_warnings(inventory) + restart_only_changes(self.settings,
                                                                            settings)
-            changes = self._apply(settings, inventory)
+            changes, forgotten = self._apply(settings, inventory)
+            if self.pool is not None:
+                # every worker starts anew on the files just read (its state for
+                # unchanged devices is learnt again in one check; their memory stays)
+                self.pool.reload(devices=self._worker_devices(self.plan()),
+                                 forget=forgotten)
             st.success = True
             st.last_success_at = self.clock.now().timestamp()
             st.errors = []
@@ -580,9 +638,11 @@ class Service:
             raise ReloadError(lines or ["cannot read inventory or settings"])
         return settings, inventory
 
-    def _apply(self, settings: Settings, inventory: Inventory) -> dict[str, int]:
-        """Swap in a validated inventory and settings (on the loop, at once)."""
-        assert self.ctx is not None and self.scheduler is not None
+    def _apply(self, settings: Settings, inventory: Inventory
+               ) -> tuple[dict[str, int], tuple[set[str], set[str]]]:
+        """Swap in a validated inventory and settings (on the loop, at once). Returns
+        the changes and the devices whose (facts, baselines) were forgotten."""
+        assert self.ctx is not None
         old = self.inventory
         before = {**old.recorders, **old.cameras}
         after = {**inventory.recorders, **inventory.cameras}
@@ -598,14 +658,19 @@ class Service:
         ctx.inventory = inventory
         ctx.config = probe_config(settings)
         ctx.secrets = SecretStore(settings.secrets_file)
-        for d in removed | changed:  # facts (vendor quirks, uptime) are learned again
+        forget_facts = removed | changed
+        for d in forget_facts:  # facts (vendor quirks, uptime) are learned again
             ctx.memory.facts.pop(d, None)
-        for d in removed | {c for c in changed & set(inventory.cameras)
-                            if _view_changed(old.cameras.get(c), inventory.cameras[c])}:
+        forget_baselines = removed | {c for c in changed & set(inventory.cameras)
+                                      if _view_changed(old.cameras.get(c),
+                                                       inventory.cameras[c])}
+        for d in forget_baselines:
             ctx.memory.baselines.pop(d, None)  # a camera that looks elsewhere now
         plan = self.plan()
-        self.scheduler.replan(plan, intervals=intervals(settings), timeout=settings.timeout,
-                              retries=settings.retries, jitter=settings.jitter)
+        if self.scheduler is not None:
+            self.scheduler.replan(plan, intervals=intervals(settings),
+                                  timeout=settings.timeout, retries=settings.retries,
+                                  jitter=settings.jitter)
         self.state.forget({(d, c) for c, d in plan} | {(d, c) for c, d in plan_answers(
             inventory, plan)})
         reconfigure = getattr(self.alerting, "reconfigure", None)
@@ -614,8 +679,9 @@ class Service:
         if self.http is not None:
             self.http.reconfigure(settings)
         logging.getLogger().setLevel(settings.log_level)
-        return {"devices": len(after), "added": len(added), "removed": len(removed),
-                "changed": len(changed), "checks": len(plan)}
+        return ({"devices": len(after), "added": len(added), "removed": len(removed),
+                 "changed": len(changed), "checks": len(plan)},
+                (forget_facts, forget_baselines))
 
     async def stop(self) -> None:
         if self._stopping:
@@ -626,6 +692,8 @@ class Service:
         self.state.scheduler.overdue_fn = None  # a stopped scheduler is not behind
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.pool is not None:
+            await self.pool.stop()  # the workers' last results and memory come in first
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -640,6 +708,8 @@ class Service:
             await asyncio.to_thread(self.store_sink.close)
         if self.http is not None:
             await self.http.stop()
+        if self.ctx is not None and self.ctx.http_pool is not None:
+            await self.ctx.http_pool.aclose()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
         event(log, "camwatch stopped")

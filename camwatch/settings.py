@@ -30,7 +30,6 @@ ENV_PREFIX = "CAMWATCH_"
 # CAMWATCH_* variables that are not settings but are read elsewhere (documented in the
 # README): they are never reported as misspelt settings.
 OTHER_VARIABLES = frozenset({
-    "CAMWATCH_SNMP_CODEC",  # probes/drivers/snmp.py: pysnmp or the lean v2c codec
     "CAMWATCH_CJK_FONT",  # reports/fonts.py: the font of the sheet
     "CAMWATCH_GST_PYTHON",  # simulator/rtsp.py: the Python with GStreamer bindings
     "CAMWATCH_CLOCK",  # camwatch's own clock (tests pin it)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from probes.result import CheckKind, CheckResult, Status
@@ -86,15 +86,24 @@ class LatestState:
         self.store = StoreHealth()
         self.reload = ReloadStatus()
         self.ready = False
+        self._listeners: list[Callable[[Sequence[CheckResult]], None]] = []
+
+    def subscribe(self, listener: Callable[[Sequence[CheckResult]], None]) -> None:
+        """Called with every batch of new results, after the state has them (the
+        exporters keep their output ready this way instead of rebuilding it per read)."""
+        self._listeners.append(listener)
 
     def update(self, results: Iterable[CheckResult]) -> None:
+        batch = list(results)
         with self._lock:
-            for r in results:
+            for r in batch:
                 key = (r.device, r.check)
                 self._results[key] = r
                 prev = self._since.get(key)
                 if prev is None or prev[0] != r.status:
                     self._since[key] = (r.status, r.at)
+        for listener in self._listeners:
+            listener(batch)
 
     def forget(self, keep: set[tuple[str, CheckKind]]) -> int:
         """Drop the results of checks no longer planned (after a reload)."""

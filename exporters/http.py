@@ -27,6 +27,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import gzip
 import hmac
 import json
 import re
@@ -37,12 +38,12 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from camwatch.clock import now as clock_now
 from camwatch.settings import Settings
 from camwatch.state import LatestState
-from exporters.metrics import local_today, make_registry
+from exporters.metrics import Exposition, local_today
 from inventory.models import Inventory
 from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
 
@@ -88,7 +89,7 @@ class HttpContext:
         self.now = now
         self.baseline_reset = baseline_reset
         self.reload = reload
-        self.registry = make_registry(state, inventory, now=now)
+        self.exposition = Exposition(state, inventory, now=now)
 
     @property
     def inventory(self) -> Inventory:
@@ -173,13 +174,24 @@ def _headers(request: web.Request, resp: web.StreamResponse) -> None:
 
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[STATE_KEY]
-    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest,
-                                                            ctx.registry)
+    gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+    body = await asyncio.get_running_loop().run_in_executor(
+        None, _metrics_body, ctx.exposition, gzip_ok
+    )
     resp = web.Response(body=body)
     resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        resp.enable_compression()  # a large campus' exposition shrinks ~10x
+    if gzip_ok:
+        resp.headers["Content-Encoding"] = "gzip"
     return resp
+
+
+def _metrics_body(exposition: Exposition, gzip_ok: bool) -> bytes:
+    """The exposition, gzipped at level 1 when the scraper takes it (Prometheus does):
+    a large campus' 16 MB shrinks ~10x for a tenth of the CPU the default level costs."""
+    body = exposition.render()
+    if not gzip_ok:
+        return body
+    return gzip.compress(body, compresslevel=1, mtime=0)
 
 
 async def healthz(request: web.Request) -> web.Response:

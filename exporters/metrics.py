@@ -1,8 +1,10 @@
-"""The Prometheus collector: fresh metric families from the latest results at each scrape.
+"""The Prometheus exposition: the devices' series kept ready, camwatch's own at each scrape.
 
-Nothing here is global: `CamwatchCollector.collect()` reads `LatestState` and the
-`Inventory` and builds every family anew, so a device removed from the inventory or a
-disk that disappeared leaves no stale series behind. Each metric reads one field of the
+`DeviceSeries` renders a device's lines in the text format when its result arrives (and
+all of them again when the inventory changes, so a removed device or disk leaves no stale
+series); a scrape joins them. `CamwatchCollector` builds the few families of camwatch
+itself (retention policy, probe and scheduler figures) at each scrape. `exposition()`
+is the whole /metrics body. Nothing here is global. Each metric reads one field of the
 check's typed values (probes.values); the list is in exporters/README.md.
 """
 
@@ -10,10 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -22,6 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from camwatch.clock import now as clock_now
 from camwatch.state import LatestState
@@ -84,8 +90,241 @@ def _place(inventory: Inventory, device: str) -> str:
         return ""
 
 
+# ---- the devices' series: rendered when a result arrives ------------------------------
+
+# (name, help) of each per-device gauge family, in the order they are exposed.
+DEVICE_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("camwatch_device_info",
+     "Descriptive labels of a device from the inventory (value always 1)."),
+    ("camwatch_check_ok",
+     "1 if the last check passed, 0 if it failed; absent while unknown (check: "
+     + ", ".join(f"{CHECK_LABEL[c]}={CHECK_TITLES[c]}" for c in CheckKind) + ")."),
+    ("camwatch_check_unknown",
+     "1 if the last answer of a planned check is unknown (not yet run or no reply)."),
+    ("camwatch_check_timestamp_seconds", "When the last result of a check was taken."),
+    ("camwatch_check_status_since_timestamp_seconds",
+     "When the current status (ok/fail/unknown) of a check began."),
+    ("camwatch_device_uptime_seconds", "Uptime the device reported."),
+    ("camwatch_clock_offset_seconds",
+     "Device clock minus camwatch clock (positive: the device is ahead)."),
+    ("camwatch_channel_signal",
+     "1 if the recorder sees video signal on the camera's channel, 0 if lost."),
+    ("camwatch_recording_newest_age_seconds", "Age of the newest recorded footage."),
+    ("camwatch_retention_seconds",
+     "Footage kept: age of the oldest footage of the channel keeping least "
+     "(divide by 86400 for days; compare with camwatch_retention_min_seconds)."),
+    ("camwatch_retention_longest_seconds",
+     "Age of the oldest footage of the channel keeping most "
+     "(compare with camwatch_retention_max_seconds)."),
+    ("camwatch_recording_gap_seconds",
+     "Total length of recording gaps in the last 24 hours."),
+    ("camwatch_disk_ok", "1 if the disk is healthy, 0 if not."),
+    ("camwatch_disk_free_bytes", "Free space on the disk."),
+    ("camwatch_disk_capacity_bytes", "Capacity of the disk."),
+    ("camwatch_picture_sharpness",
+     "Variance of the Laplacian of the last frame (higher is sharper)."),
+    ("camwatch_picture_baseline_sharpness",
+     "The camera's own sharpness baseline for the current day/night mode."),
+    ("camwatch_picture_brightness", "Mean brightness of the last frame (0-255)."),
+    ("camwatch_picture_contrast", "Contrast (standard deviation of brightness)."),
+    ("camwatch_picture_similarity",
+     "Similarity of the view to the camera's reference view (1 = same)."),
+    ("camwatch_picture_night_mode", "1 if the last frame was a night (IR, grayscale) frame."),
+    ("camwatch_picture_verdict", "1 for the current picture verdict of a camera."),
+    ("camwatch_finding", "1 for each fault found by the last check (FindingCode)."),
+)
+_INFO_LABELS = ("device", "kind", "type", "name", "unit", "unit_name", "recorder",
+                "location", "model", "firmware")
+
+
+def _esc(value: str) -> str:
+    """A label value in the text format (backslash, double quote and newline escaped)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+# prometheus_client's own number format, so both halves of the body read alike
+_number = cast(Callable[[float], str], floatToGoString)
+
+
+def _sample(name: str, labels: str, value: float) -> str:
+    return f"{name}{{{labels}}} {_number(value)}\n"
+
+
+def _header(name: str, help_text: str) -> str:
+    help_text = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
+
+
+RowKey = tuple[str, str]  # (device, check) or (device, "") for the device's own rows
+
+
+class DeviceSeries:
+    """The exposition lines of every device, kept ready: a result's lines are rendered
+    when it arrives (LatestState.subscribe), so a scrape of 10,000 cameras only joins
+    strings instead of building every family anew. The inventory is read through
+    `inventory` at each scrape; when it is another object (a reload), every line is
+    rendered again from the state, so a removed device leaves no stale series.
+    """
+
+    def __init__(self, state: LatestState, inventory: Inventory | Callable[[], Inventory]):
+        self.state = state
+        self._inventory = inventory
+        self._lock = threading.Lock()
+        self._built_for: Inventory | None = None
+        self._labels: dict[str, DeviceLabels] = {}
+        self._rows: dict[str, dict[RowKey, str]] = {name: {} for name, _ in DEVICE_FAMILIES}
+        self._order: dict[str, list[RowKey] | None] = dict.fromkeys(self._rows)
+        self._headers = {name: _header(name, h) for name, h in DEVICE_FAMILIES}
+        state.subscribe(self.observe)
+
+    @property
+    def inventory(self) -> Inventory:
+        inv = self._inventory
+        return inv() if callable(inv) else inv
+
+    def observe(self, results: Iterable[CheckResult]) -> None:
+        """New results (called by LatestState after each update)."""
+        with self._lock:
+            if self._built_for is None:
+                return  # rendered in full at the first scrape
+            for r in results:
+                self._put(r)
+
+    def render(self) -> str:
+        """The devices' families in the text format."""
+        inventory = self.inventory
+        with self._lock:
+            if inventory is not self._built_for:
+                self._rebuild(inventory)
+            out: list[str] = []
+            for name, rows in self._rows.items():
+                out.append(self._headers[name])
+                order = self._order[name]
+                if order is None:
+                    order = self._order[name] = sorted(rows)
+                out.extend(rows[k] for k in order)
+            return "".join(out)
+
+    # -- rendering (under the lock) -------------------------------------------------
+
+    def _rebuild(self, inventory: Inventory) -> None:
+        self._built_for = inventory
+        self._labels = device_labels(inventory)
+        for rows in self._rows.values():
+            rows.clear()
+        for name in self._order:
+            self._order[name] = None
+        for d in self._labels.values():
+            self._set("camwatch_device_info", (d.device, ""), self._info(d, None))
+        for check, device in planned_checks(inventory):
+            if device in self._labels:
+                lv = f'check="{CHECK_LABEL[check]}",device="{_esc(device)}"'
+                self._set("camwatch_check_unknown", (device, check.value),
+                          _sample("camwatch_check_unknown", lv, 1))
+        for r in sorted(self.state.snapshot(), key=lambda r: (r.device, r.check.value)):
+            self._put(r)
+
+    def _set(self, family: str, key: RowKey, text: str | None) -> None:
+        rows = self._rows[family]
+        if text:
+            if key not in rows:
+                self._order[family] = None
+            rows[key] = text
+        elif rows.pop(key, None) is not None:
+            self._order[family] = None
+
+    def _info(self, d: DeviceLabels, hv: HostValues | None) -> str:
+        model = (hv.model if hv else None) or d.model
+        firmware = (hv.firmware if hv else None) or ""
+        values = (d.device, d.kind, d.type, d.name, d.unit, d.unit_name, d.recorder,
+                  d.location, model, firmware)
+        # label names in sorted order, as prometheus_client writes them
+        labels = ",".join(f'{k}="{_esc(v)}"'
+                          for k, v in sorted(zip(_INFO_LABELS, values, strict=True)))
+        return _sample("camwatch_device_info", labels, 1)
+
+    def _put(self, r: CheckResult) -> None:
+        d = self._labels.get(r.device)
+        if d is None:
+            return  # a result of a device no longer in the inventory
+        key = (r.device, r.check.value)
+        dev = f'device="{_esc(r.device)}"'
+        check = f'check="{CHECK_LABEL[r.check]}"'
+        lv = f"{check},{dev}"
+        known = r.status != Status.UNKNOWN
+        self._set("camwatch_check_unknown", key,
+                  _sample("camwatch_check_unknown", lv, 0 if known else 1))
+        self._set("camwatch_check_ok", key,
+                  _sample("camwatch_check_ok", lv, 1 if r.status == Status.OK else 0)
+                  if known else None)
+        self._set("camwatch_check_timestamp_seconds", key,
+                  _sample("camwatch_check_timestamp_seconds", lv, r.at.timestamp()))
+        started = self.state.status_since(r.device, r.check)
+        self._set("camwatch_check_status_since_timestamp_seconds", key,
+                  _sample("camwatch_check_status_since_timestamp_seconds", lv,
+                          started.timestamp()) if started is not None else None)
+
+        lines: dict[str, list[str]] = {}
+
+        def add(family: str, value: float | None, labels: str = dev) -> None:
+            if value is not None:
+                lines.setdefault(family, []).append(_sample(family, labels, value))
+
+        v = r.values
+        if isinstance(v, HostValues):
+            self._set("camwatch_device_info", (r.device, ""), self._info(d, v))
+            add("camwatch_device_uptime_seconds", finite(v.uptime_s))
+            add("camwatch_clock_offset_seconds", finite(v.clock_offset_s))
+            add("camwatch_channel_signal", finite(v.signal))
+            for disk in sorted(v.disks or (), key=lambda x: x.id):  # a camera's card
+                dl = f'{dev},disk="{_esc(disk.id)}"'
+                add("camwatch_disk_ok", finite(disk.ok), dl)
+                add("camwatch_disk_free_bytes", finite(disk.free_bytes), dl)
+                add("camwatch_disk_capacity_bytes", finite(disk.capacity_bytes), dl)
+        elif isinstance(v, RecordingValues):
+            add("camwatch_recording_newest_age_seconds", finite(v.newest_age_s))
+            days = finite(v.retention_days)
+            add("camwatch_retention_seconds", None if days is None else days * DAY)
+            longest = finite(v.retention_max_days)
+            add("camwatch_retention_longest_seconds", None if longest is None else longest * DAY)
+            add("camwatch_recording_gap_seconds", finite(v.gap_s_24h))
+            for disk in sorted(v.disks or (), key=lambda x: x.id):
+                dl = f'{dev},disk="{_esc(disk.id)}"'
+                add("camwatch_disk_ok", finite(disk.ok), dl)
+                add("camwatch_disk_free_bytes", finite(disk.free_bytes), dl)
+                add("camwatch_disk_capacity_bytes", finite(disk.capacity_bytes), dl)
+        elif isinstance(v, PictureValues):
+            add("camwatch_picture_sharpness", finite(v.sharpness))
+            add("camwatch_picture_baseline_sharpness", finite(v.baseline_sharpness))
+            add("camwatch_picture_brightness", finite(v.brightness))
+            add("camwatch_picture_contrast", finite(v.contrast))
+            add("camwatch_picture_similarity", finite(v.similarity))
+            if v.mode in ("day", "night"):
+                add("camwatch_picture_night_mode", 1 if v.mode == "night" else 0)
+            if v.verdict:
+                add("camwatch_picture_verdict", 1, f'{dev},verdict="{_esc(v.verdict)}"')
+        seen: set[tuple[str, str]] = set()
+        for f in r.findings:
+            subject = f.subject or ""
+            if (f.code.value, subject) in seen:
+                continue
+            seen.add((f.code.value, subject))
+            add("camwatch_finding", 1,
+                f'{check},code="{_esc(f.code.value)}",{dev},subject="{_esc(subject)}"')
+        for family in _VALUE_FAMILIES:
+            found = lines.get(family)
+            self._set(family, key, "".join(found) if found else None)
+
+
+_VALUE_FAMILIES = tuple(name for name, _ in DEVICE_FAMILIES[5:])
+
+
 class CamwatchCollector(Collector):
-    """Reads LatestState + Inventory at each scrape. `inventory` may be swapped on reload."""
+    """camwatch's own families at each scrape: the retention policy, probe and scheduler
+    figures. The devices' series are DeviceSeries'. `inventory` may be swapped on
+    reload."""
 
     def __init__(self, state: LatestState, inventory: Inventory | Callable[[], Inventory],
                  now: Callable[[], dt.datetime] | None = None):
@@ -103,174 +342,6 @@ class CamwatchCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         inventory = self.inventory
-        labels = device_labels(inventory)
-        results = self.state.snapshot()
-        by_key: dict[tuple[str, CheckKind], CheckResult] = {(r.device, r.check): r
-                                                            for r in results}
-        host_values = {r.device: r.values for r in results
-                       if r.check == CheckKind.HOST and isinstance(r.values, HostValues)}
-
-        info = GaugeMetricFamily(
-            "camwatch_device_info",
-            "Descriptive labels of a device from the inventory (value always 1).",
-            labels=["device", "kind", "type", "name", "unit", "unit_name", "recorder",
-                    "location", "model", "firmware"],
-        )
-        for d in labels.values():
-            hv = host_values.get(d.device)
-            model = (hv.model if hv else None) or d.model
-            firmware = (hv.firmware if hv else None) or ""
-            info.add_metric([d.device, d.kind, d.type, d.name, d.unit, d.unit_name, d.recorder,
-                             d.location, model, firmware], 1)
-        yield info
-
-        ok = GaugeMetricFamily(
-            "camwatch_check_ok",
-            "1 if the last check passed, 0 if it failed; absent while unknown (check: "
-            + ", ".join(f"{CHECK_LABEL[c]}={CHECK_TITLES[c]}" for c in CheckKind) + ").",
-            labels=["device", "check"],
-        )
-        unknown = GaugeMetricFamily(
-            "camwatch_check_unknown",
-            "1 if the last answer of a planned check is unknown (not yet run or no reply).",
-            labels=["device", "check"],
-        )
-        ts = GaugeMetricFamily(
-            "camwatch_check_timestamp_seconds", "When the last result of a check was taken.",
-            labels=["device", "check"],
-        )
-        since = GaugeMetricFamily(
-            "camwatch_check_status_since_timestamp_seconds",
-            "When the current status (ok/fail/unknown) of a check began.",
-            labels=["device", "check"],
-        )
-        planned = {(dev, chk) for chk, dev in planned_checks(inventory)}
-        for key in sorted(planned | set(by_key), key=lambda k: (k[0], k[1].value)):
-            device, check = key
-            if device not in labels:
-                continue  # a result of a device no longer in the inventory
-            r = by_key.get(key)
-            lv = [device, CHECK_LABEL[check]]
-            if r is None or r.status == Status.UNKNOWN:
-                unknown.add_metric(lv, 1)
-            else:
-                unknown.add_metric(lv, 0)
-                ok.add_metric(lv, 1 if r.status == Status.OK else 0)
-            if r is not None:
-                ts.add_metric(lv, r.at.timestamp())
-                started = self.state.status_since(device, check)
-                if started is not None:
-                    since.add_metric(lv, started.timestamp())
-        yield ok
-        yield unknown
-        yield ts
-        yield since
-
-        uptime = GaugeMetricFamily("camwatch_device_uptime_seconds",
-                                   "Uptime the device reported.", labels=["device"])
-        offset = GaugeMetricFamily(
-            "camwatch_clock_offset_seconds",
-            "Device clock minus camwatch clock (positive: the device is ahead).",
-            labels=["device"])
-        age = GaugeMetricFamily(
-            "camwatch_recording_newest_age_seconds",
-            "Age of the newest recorded footage.", labels=["device"])
-        retention = GaugeMetricFamily(
-            "camwatch_retention_seconds",
-            "Footage kept: age of the oldest footage of the channel keeping least "
-            "(divide by 86400 for days; compare with camwatch_retention_min_seconds).",
-            labels=["device"])
-        retention_long = GaugeMetricFamily(
-            "camwatch_retention_longest_seconds",
-            "Age of the oldest footage of the channel keeping most "
-            "(compare with camwatch_retention_max_seconds).",
-            labels=["device"])
-        gaps = GaugeMetricFamily(
-            "camwatch_recording_gap_seconds",
-            "Total length of recording gaps in the last 24 hours.", labels=["device"])
-        signal = GaugeMetricFamily(
-            "camwatch_channel_signal",
-            "1 if the recorder sees video signal on the camera's channel, 0 if lost.",
-            labels=["device"])
-        disk_ok = GaugeMetricFamily("camwatch_disk_ok", "1 if the disk is healthy, 0 if not.",
-                                    labels=["device", "disk"])
-        disk_free = GaugeMetricFamily("camwatch_disk_free_bytes", "Free space on the disk.",
-                                      labels=["device", "disk"])
-        disk_total = GaugeMetricFamily("camwatch_disk_capacity_bytes", "Capacity of the disk.",
-                                       labels=["device", "disk"])
-        sharp = GaugeMetricFamily(
-            "camwatch_picture_sharpness",
-            "Variance of the Laplacian of the last frame (higher is sharper).",
-            labels=["device"])
-        base = GaugeMetricFamily(
-            "camwatch_picture_baseline_sharpness",
-            "The camera's own sharpness baseline for the current day/night mode.",
-            labels=["device"])
-        bright = GaugeMetricFamily("camwatch_picture_brightness",
-                                   "Mean brightness of the last frame (0-255).",
-                                   labels=["device"])
-        contrast = GaugeMetricFamily("camwatch_picture_contrast",
-                                     "Contrast (standard deviation of brightness).",
-                                     labels=["device"])
-        similarity = GaugeMetricFamily(
-            "camwatch_picture_similarity",
-            "Similarity of the view to the camera's reference view (1 = same).",
-            labels=["device"])
-        night = GaugeMetricFamily("camwatch_picture_night_mode",
-                                  "1 if the last frame was a night (IR, grayscale) frame.",
-                                  labels=["device"])
-        verdict = GaugeMetricFamily("camwatch_picture_verdict",
-                                    "1 for the current picture verdict of a camera.",
-                                    labels=["device", "verdict"])
-        finding = GaugeMetricFamily(
-            "camwatch_finding", "1 for each fault found by the last check (FindingCode).",
-            labels=["device", "check", "code", "subject"])
-
-        for r in sorted(results, key=lambda r: (r.device, r.check.value)):
-            if r.device not in labels:
-                continue
-            v = r.values
-            dev = [r.device]
-            if isinstance(v, HostValues):
-                _add(uptime, dev, finite(v.uptime_s))
-                _add(offset, dev, finite(v.clock_offset_s))
-                _add(signal, dev, finite(v.signal))
-                for disk in sorted(v.disks or (), key=lambda d: d.id):  # a camera's card
-                    _add(disk_ok, [r.device, disk.id], finite(disk.ok))
-                    _add(disk_free, [r.device, disk.id], finite(disk.free_bytes))
-                    _add(disk_total, [r.device, disk.id], finite(disk.capacity_bytes))
-            elif isinstance(v, RecordingValues):
-                _add(age, dev, finite(v.newest_age_s))
-                days = finite(v.retention_days)
-                _add(retention, dev, None if days is None else days * DAY)
-                longest = finite(v.retention_max_days)
-                _add(retention_long, dev, None if longest is None else longest * DAY)
-                _add(gaps, dev, finite(v.gap_s_24h))
-                for disk in sorted(v.disks or (), key=lambda d: d.id):
-                    _add(disk_ok, [r.device, disk.id], finite(disk.ok))
-                    _add(disk_free, [r.device, disk.id], finite(disk.free_bytes))
-                    _add(disk_total, [r.device, disk.id], finite(disk.capacity_bytes))
-            elif isinstance(v, PictureValues):
-                _add(sharp, dev, finite(v.sharpness))
-                _add(base, dev, finite(v.baseline_sharpness))
-                _add(bright, dev, finite(v.brightness))
-                _add(contrast, dev, finite(v.contrast))
-                _add(similarity, dev, finite(v.similarity))
-                if v.mode in ("day", "night"):
-                    night.add_metric(dev, 1 if v.mode == "night" else 0)
-                if v.verdict:
-                    verdict.add_metric([r.device, v.verdict], 1)
-            seen: set[tuple[str, str]] = set()
-            for f in r.findings:
-                subject = f.subject or ""
-                if (f.code.value, subject) in seen:
-                    continue
-                seen.add((f.code.value, subject))
-                finding.add_metric([r.device, CHECK_LABEL[r.check], f.code.value, subject], 1)
-        yield from (uptime, offset, signal, age, retention, retention_long, gaps,
-                    disk_ok, disk_free, disk_total, sharp, base, bright, contrast, similarity,
-                    night, verdict, finding)
-
         rmin = GaugeMetricFamily(
             "camwatch_retention_min_seconds",
             "Policy (rule 八(三)): footage kept at least this long (30 days by default).",
@@ -414,6 +485,19 @@ def make_registry(state: LatestState, inventory: Inventory | Callable[[], Invent
     if process:
         ProcessCollector(registry=registry)
     return registry
+
+
+class Exposition:
+    """The whole /metrics body: the devices' series (kept ready) and the registry's."""
+
+    def __init__(self, state: LatestState, inventory: Inventory | Callable[[], Inventory],
+                 *, process: bool = True,
+                 now: Callable[[], dt.datetime] | None = None) -> None:
+        self.devices = DeviceSeries(state, inventory)
+        self.registry = make_registry(state, inventory, process=process, now=now)
+
+    def render(self) -> bytes:
+        return self.devices.render().encode() + generate_latest(self.registry)
 
 
 def local_today(at: dt.datetime, tz: str) -> dt.date:

@@ -85,6 +85,10 @@ class ProbeContext:
     # In-process state of the drivers per (device, driver): what a driver's one-time
     # set-up discovered (service addresses, profiles, templates). Not persisted.
     driver_state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Each device's HTTP session (keep-alive connection, digest challenge) kept from
+    # one check to the next (probes.drivers.http.HttpPool); its owner closes it. None:
+    # every check opens and closes its own (a direct call, a test).
+    http_pool: Any = None
 
     def until(self, deadline: float) -> ProbeContext:
         return dataclasses.replace(self, deadline=deadline)

@@ -162,6 +162,20 @@ def parse_datetime(value: str | None, *, default_tz: dt.tzinfo = dt.UTC) -> dt.d
     """
     if not value:
         return None
+    if (
+        len(value) == 20
+        and value[19] == "Z"
+        and value[10] == "T"
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+        and value[:4].isdigit()
+    ):
+        # the common form (2024-05-01T10:00:00Z), parsed in C; anything odd (minute 61)
+        # falls through to the lenient parser below
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
     m = _ISO.match(value)
     if not m:
         return None

@@ -18,9 +18,9 @@ import asyncio
 import dataclasses
 
 from probes.baseline import CameraBaseline, assess
-from probes.context import ProbeRun, check_probe, resolve_login
+from probes.context import ProbeRun, check_probe, resolve_login, target_of
+from probes.drivers.base import DeviceLink
 from probes.drivers.frames import Grab, grab_frame
-from probes.drivers.http import limits_for
 from probes.reasons import DeviceError
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.scoring import FrameError, Metrics, Verdict, frame_from_bgr, score, score_bytes
@@ -79,11 +79,18 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
         creds = resolve_login(creds_model, ctx.secrets)
     except Exception as exc:  # SecretError: its text never holds a secret
         return result(Status.UNKNOWN, f"{place}鏡頭：無法取得登入密碼（{exc}）")
-    addr = camera.address or ctx.inventory.recorders[camera.recorder].address
-    limits = limits_for(addr, ctx.config)
+    # The device spoken to: the camera itself, or the recorder it is behind (its
+    # session and what its drivers set up are shared with that device's other checks).
+    target = target_of(device_id if camera.address is not None else camera.recorder, ctx)
+    if target is None:
+        return result(Status.UNKNOWN, "清冊中沒有這支攝影機的主機")
+    link = DeviceLink(target, ctx, creds)
     try:
         async with asyncio.timeout(run.remaining()):
-            grab = await grab_frame(camera, ctx.inventory, creds, limits)
+            grab = await grab_frame(
+                camera, ctx.inventory, creds, link.limits,
+                http=await link.http(), states=link.state,
+            )
         driver = grab.driver
         m = await asyncio.to_thread(_score, grab, ctx.config.max_frame_pixels)
         del grab  # the frame is dropped here; only figures go on
@@ -93,6 +100,8 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
         return result(Status.UNKNOWN, f"{place}鏡頭：無法取得畫面，{exc.zh_reason}")
     except FrameError as exc:
         return result(Status.UNKNOWN, f"{place}鏡頭：{exc.zh_reason}")
+    finally:
+        await link.aclose()
 
     base = CameraBaseline.from_dict(ctx.memory.baselines.get(device_id))
     a = assess(m, base, run.at.timestamp())

@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers, not mocks: Prometheus and Alertmanager binaries, net-snmp, ffmpeg (test
+# Real peers, not mocks: Prometheus and Alertmanager binaries (and the blackbox and SNMP
+# exporters `make bench` measures camwatch against), net-snmp, ffmpeg (test
 # footage), GStreamer's RTSP server (simulated RTSP cameras), poppler (reading the PDF
 # sheet back), a Traditional Chinese font (embedded in the sheet), chromium (landing page
 # test), docker-compose (validating the compose file; no engine needed), PostgreSQL
 # (the inspection log on a server, tested against a throw-away instance).
 SYSTEM_PACKAGES=(
-  python3-venv prometheus prometheus-alertmanager prometheus-snmp-exporter snmpd snmp
+  python3-venv prometheus prometheus-alertmanager prometheus-snmp-exporter
+  prometheus-blackbox-exporter snmpd snmp
   ffmpeg poppler-utils fonts-noto-cjk docker-compose chromium strace postgresql
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly

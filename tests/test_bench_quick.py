@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(
     (shutil.which("snmpd") is None and not Path("/usr/sbin/snmpd").exists())
-    or shutil.which("prometheus-snmp-exporter") is None,
-    reason="snmpd and prometheus-snmp-exporter are needed (scripts/setup.sh installs them)",
+    or shutil.which("prometheus-snmp-exporter") is None
+    or shutil.which("prometheus-blackbox-exporter") is None,
+    reason="snmpd and the SNMP and blackbox exporters are needed (scripts/setup.sh installs them)",
 )
 
 
@@ -40,8 +41,16 @@ def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
     written = json.loads(out.read_text(encoding="utf-8"))
     assert printed == written
 
-    for key in ("frame_cost_ratio_1080p", "frame_cost_ratio_4k", "snmp_cpu_ratio"):
+    for key in ("frame_cost_ratio_1080p", "frame_cost_ratio_4k", "snmp_cpu_ratio",
+                "host_cpu_ratio_blackbox"):
         assert _number(written[key]) and written[key] > 0, key
+    # blackbox_exporter really probed the simulated cameras (its probes succeeded)
+    bb = written["fleets"][0]["blackbox"]
+    assert bb["succeeded"] == bb["probes"] > 0
+    rec32 = written["recording_32ch"]
+    for label in ("nvr-hikvision", "nvr-dahua", "nvr-generic", "dvr-hikvision"):
+        assert _number(rec32[label]["cpu_ms_per_check"]), label
+        assert all(r.startswith("ok:") for r in rec32[label]["results"]), rec32[label]
     m = written["machine"]
     assert m["cores"] >= 1 and m["cpu_model"] and m["python"] and m["date"]
     assert _number(m["memory_gb"])

@@ -71,10 +71,15 @@ async def campus() -> AsyncIterator[tuple[dict[str, SimDevice], SnmpAgents]]:
 
 
 def _target(
-    agents: SnmpAgents, dev: SimDevice, auth: V2c | V3 | None = None, codec: str = "pysnmp"
+    agents: SnmpAgents, dev: SimDevice, auth: V2c | V3 | None = None, *, patient: bool = True
 ) -> SnmpTarget:
+    """A target; `patient`: a timeout a loaded CI machine's agent answers within (the
+    tests of an answer), else 0.5 s without retry (the tests of a refusal or a timeout,
+    which measure that it is bounded)."""
     host, port = agents.addresses[dev.id]
-    return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=0.5, retries=0, codec=codec)
+    if patient:
+        return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=3.0, retries=1)
+    return SnmpTarget(host, port, auth or V2c(COMMUNITY), timeout=0.5, retries=0)
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "dahua", "synology", "generic"])
@@ -155,7 +160,9 @@ async def test_v3_sha_aes_and_wrong_key(campus) -> None:
     assert good.system is not None and good.system.name == dev.id
     assert good.disks
     started = time.monotonic()
-    bad = await read_host(_target(agents, dev, V3("cctv", "wrong-pass-1", "priv-pass-1")))
+    bad = await read_host(
+        _target(agents, dev, V3("cctv", "wrong-pass-1", "priv-pass-1"), patient=False)
+    )
     assert bad.error is not None and bad.error.kind == SnmpErrorKind.AUTH
     assert "認證失敗" in bad.error.reason
     assert "wrong-pass-1" not in bad.error.reason + bad.error.detail
@@ -166,7 +173,9 @@ async def test_wrong_community_is_unknown_within_the_timeout(campus) -> None:
     devices, agents = campus
     dev = devices["dahua"]
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev, V2c("not-the-community")), "dahua")
+    reading = await read_recorder(
+        _target(agents, dev, V2c("not-the-community"), patient=False), "dahua"
+    )
     elapsed = time.monotonic() - started
     assert not reading.ok
     assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
@@ -180,7 +189,7 @@ async def test_community_of_another_device_is_refused() -> None:
     b.snmp_community = COMMUNITY + "-b"
     agents = await start_snmp_agents([a, b])
     try:
-        reading = await read_host(_target(agents, a, V2c(COMMUNITY + "-b")))
+        reading = await read_host(_target(agents, a, V2c(COMMUNITY + "-b"), patient=False))
         assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
         assert (await read_host(_target(agents, b, V2c(COMMUNITY + "-b")))).ok
     finally:
@@ -192,12 +201,12 @@ async def test_offline_auth_and_slow_faults(campus) -> None:
     dev = devices["synology"]
     for kind in (FaultKind.OFFLINE, FaultKind.AUTH):
         dev.apply_fault(kind)
-        reading = await read_host(_target(agents, dev))
+        reading = await read_host(_target(agents, dev, patient=False))
         assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
         dev.clear_faults()
     dev.apply_fault(FaultKind.SLOW, 1.0)
     started = time.monotonic()
-    slow = await read_host(_target(agents, dev))  # 0.5 s timeout < 1 s delay
+    slow = await read_host(_target(agents, dev, patient=False))  # 0.5 s timeout < 1 s delay
     assert slow.error is not None and slow.error.kind == SnmpErrorKind.TIMEOUT
     assert time.monotonic() - started < 3.0
     patient = SnmpTarget(*agents.addresses[dev.id], V2c(COMMUNITY), timeout=2.0, retries=0)
@@ -205,12 +214,11 @@ async def test_offline_auth_and_slow_faults(campus) -> None:
     dev.clear_faults()
 
 
-@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
-async def test_malformed_values_do_not_raise(campus, codec: str) -> None:
+async def test_malformed_values_do_not_raise(campus) -> None:
     devices, agents = campus
     dev = devices["generic"]
     dev.apply_fault(FaultKind.MALFORMED)
-    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
+    reading = await read_recorder(_target(agents, dev), "generic")
     assert reading.ok
     assert reading.system is not None and reading.system.uptime_s is None
     assert reading.storage == ()  # junk sizes are left out, never guessed
@@ -247,8 +255,7 @@ def test_records_are_sorted_and_unique() -> None:
         assert keys == sorted(keys) and len(set(keys)) == len(keys)
 
 
-@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
-async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec: str) -> None:
+async def test_endless_and_non_increasing_tables_end(campus, monkeypatch) -> None:
     """A broken agent that never ends a table, or answers with the OID it was asked,
     still gives a bounded reading."""
     from pysnmp.proto import rfc1902
@@ -278,9 +285,11 @@ async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec:
     monkeypatch.setattr(_Responder, "_answer", endless)
     monkeypatch.setattr(driver, "MAX_ROWS", 300)
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
+    reading = await read_recorder(_target(agents, dev), "generic")
     assert time.monotonic() - started < 10
-    assert reading.system is not None and reading.system.sys_uptime_s == 1.0
+    # the system group is one GET, answered as usual; the endless table is cut
+    assert reading.system is not None and reading.system.name == dev.id
+    assert len(reading.storage) <= 300
 
     def same(self, device, pdu):
         asked = [tuple(oid) for oid, _val in v2c.apiPDU.get_varbinds(pdu)]
@@ -288,6 +297,6 @@ async def test_endless_and_non_increasing_tables_end(campus, monkeypatch, codec:
 
     monkeypatch.setattr(_Responder, "_answer", same)
     started = time.monotonic()
-    reading = await read_recorder(_target(agents, dev, codec=codec), "generic")
+    reading = await read_recorder(_target(agents, dev), "generic")
     assert time.monotonic() - started < 5
     assert reading.storage == () and reading.disks == ()

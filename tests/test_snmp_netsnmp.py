@@ -81,10 +81,9 @@ async def snmpd(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
         log.close()
 
 
-@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
-async def test_v2c_system_and_storage_from_snmpd(snmpd: tuple[str, int], codec: str) -> None:
+async def test_v2c_system_and_storage_from_snmpd(snmpd: tuple[str, int]) -> None:
     host, port = snmpd
-    target = SnmpTarget(host, port, V2c(COMMUNITY), timeout=2, codec=codec)
+    target = SnmpTarget(host, port, V2c(COMMUNITY), timeout=2)
     reading = await read_recorder(target, "generic")
     assert reading.ok, reading.error
     system = reading.system
@@ -118,11 +117,10 @@ async def test_v3_sha_aes_against_snmpd(snmpd: tuple[str, int]) -> None:
     assert nobody.error is not None and nobody.error.kind == SnmpErrorKind.AUTH
 
 
-@pytest.mark.parametrize("codec", ["pysnmp", "lean"])
-async def test_wrong_community_against_snmpd_is_bounded(snmpd: tuple[str, int], codec: str) -> None:
+async def test_wrong_community_against_snmpd_is_bounded(snmpd: tuple[str, int]) -> None:
     host, port = snmpd
     started = time.monotonic()
-    target = SnmpTarget(host, port, V2c("wrong"), timeout=0.5, retries=1, codec=codec)
+    target = SnmpTarget(host, port, V2c("wrong"), timeout=0.5, retries=1)
     reading = await read_host(target)
     assert reading.error is not None and reading.error.kind == SnmpErrorKind.TIMEOUT
     assert reading.error.reason.startswith("SNMP 無回應")

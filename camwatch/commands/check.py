@@ -113,6 +113,8 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
     finally:
         if shown:
             bar.stop()
+        if ctx.http_pool is not None:
+            await ctx.http_pool.aclose()
 
 
 @click.command("check")

@@ -30,8 +30,13 @@ log = logging.getLogger("camwatch.run")
               help="Settings YAML (CAMWATCH_* environment variables override it).")
 @click.option("--shard", default=None, metavar="K/N",
               help="Probe only shard K of N (1-based; a recorder and its cameras stay together).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Probe processes on this machine, each over a stable part of the inventory "
+                   "(default: the machine's cores, at most one per 1,000 devices; 1 probes "
+                   "in this process). One /metrics, landing page, alert engine and log for "
+                   "all of them.")
 def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
-            shard: str | None) -> None:
+            shard: str | None, workers: int | None) -> None:
     """Run the service: probes on a schedule, /metrics, repair alerts, the inspection log.
 
     Stops cleanly on Ctrl-C or SIGTERM (the log is flushed and state kept for the next start).
@@ -50,7 +55,11 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
         for warning in settings_warnings(inventory):
             event(log, "setting ignored", logging.WARNING, problem=warning)
         settings = with_secrets_beside(settings, inventory_paths)
+        from camwatch.workers import default_workers
+
         service = Service(settings, inventory, shard=shard_kn,
+                          workers=workers or default_workers(
+                              len(inventory.recorders) + len(inventory.cameras)),
                           inventory_paths=list(inventory_paths), settings_path=settings_path)
         asyncio.run(service.run_until_signalled())
     except (StartupError, ShardError) as exc:

@@ -162,16 +162,22 @@ class DeviceLink:
         return sorted({c.channel for c in self.ctx.inventory.cameras_of(self.target.id)})
 
     async def http(self) -> DeviceHttp:
-        """The device's HTTP session, opened on first use. The same device, login and
-        limits (redirects, TLS pin, body size) throughout, so nothing reaches another
-        host."""
+        """The device's HTTP session, opened on first use: from the context's pool
+        (its keep-alive connection and digest challenge kept across checks) or, without
+        one, a session of this check's own. The same device, login and limits
+        (redirects, TLS pin, body size) throughout, so nothing reaches another host."""
         if self._http is None:
-            http = DeviceHttp(self.limits, self.login)
-            await http.__aenter__()
-            self._http = http
+            pool = self.ctx.http_pool
+            if pool is not None:
+                self._http = pool.device(self.target.id, self.limits, self.login)
+            else:
+                http = DeviceHttp(self.limits, self.login)
+                await http.__aenter__()
+                self._http = http
         return self._http
 
     async def aclose(self) -> None:
+        """Ends the check's use of the session (a pooled one stays open)."""
         if self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
@@ -244,8 +250,13 @@ class Driver:
 
     async def frame_uris(
         self, http: DeviceHttp, address: Address, login: tuple[str, str] | None, channel: int,
-        *, snapshot: bool = True,
+        *, snapshot: bool = True, state: dict[str, Any] | None = None,
     ) -> tuple[str | None, str | None] | None:
         """(snapshot URI, stream URI) the device names for a channel, for a driver that
-        asks the device for them (ONVIF); None for a driver that does not."""
+        asks the device for them (ONVIF); None for a driver that does not. `state`: the
+        driver's state for the device (`DeviceLink.state`), where what it asked is
+        kept for the next check."""
         return None
+
+    def forget_frame_uris(self, state: dict[str, Any], channel: int) -> None:
+        """A URI `frame_uris` named did not work: ask the device again next time."""

@@ -77,11 +77,14 @@ _INDEX = re.compile(r"^(?P<name>[A-Za-z_.]+?)\[(?P<i>\d+)\]\.(?P<rest>.+)$")
 def table(kv: dict[str, str], prefix: str) -> dict[int, dict[str, str]]:
     """Rows of a flattened table: table(kv, "items") → {0: {"StartTime": ...}, ...}."""
     rows: dict[int, dict[str, str]] = {}
-    pat = re.compile(rf"^{re.escape(prefix)}\[(\d+)\]\.(.+)$")
+    head = prefix + "["
+    cut = len(head)
     for key, value in kv.items():
-        m = pat.match(key)
-        if m:
-            rows.setdefault(int(m.group(1)), {})[m.group(2)] = value
+        if not key.startswith(head):
+            continue
+        index, sep, field = key[cut:].partition("].")
+        if sep and field and index.isdecimal():
+            rows.setdefault(int(index), {})[field] = value
     return rows
 
 
@@ -114,11 +117,22 @@ def parse_system_info(
     )
 
 
+_DAHUA_TIME = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})\s*"
+)
+
+
 def parse_dahua_time(value: str | None, tz: dt.tzinfo) -> dt.datetime | None:
     """`2024-5-1 10:00:00` (device local time, no offset) → aware UTC, None if invalid."""
     if not value:
         return None
-    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})\s*", value)
+    if len(value) == 19 and value[10] == " " and value[4] == value[7] == "-":
+        # the usual form (2024-05-01 10:00:00), parsed in C; anything odd falls through
+        try:
+            return dt.datetime.fromisoformat(value).replace(tzinfo=tz).astimezone(dt.UTC)
+        except ValueError:
+            pass
+    m = _DAHUA_TIME.fullmatch(value)
     if not m:
         return parse_datetime(value, default_tz=tz)
     try:
@@ -243,13 +257,13 @@ class DahuaClient:
         self.base = base_url.rstrip("/")
         self.tz = tz
 
-    async def _get(self, path: str) -> bytes:
+    async def get(self, path: str) -> bytes:
         return (await self.http.get(self.base + path)).body
 
     async def device_info(self) -> DeviceInfo:
-        body = await self._get("/cgi-bin/magicBox.cgi?action=getSystemInfo")
+        body = await self.get("/cgi-bin/magicBox.cgi?action=getSystemInfo")
         try:
-            software: bytes | None = await self._get(
+            software: bytes | None = await self.get(
                 "/cgi-bin/magicBox.cgi?action=getSoftwareVersion"
             )
         except DeviceError as exc:
@@ -260,52 +274,82 @@ class DahuaClient:
 
     async def time(self) -> DeviceTime:
         return parse_current_time(
-            await self._get("/cgi-bin/global.cgi?action=getCurrentTime"), self.tz
+            await self.get("/cgi-bin/global.cgi?action=getCurrentTime"), self.tz
         )
 
     async def uptime(self) -> float | None:
-        return parse_uptime(await self._get("/cgi-bin/magicBox.cgi?action=getUpTime"))
+        return parse_uptime(await self.get("/cgi-bin/magicBox.cgi?action=getUpTime"))
 
     async def signals(self, channels: list[int]) -> list[ChannelSignal]:
         """Video loss per analog input (a DVR); firmware without it: DeviceError."""
-        body = await self._get("/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss")
+        body = await self.get("/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss")
         return parse_video_loss(body, channels)
 
     async def disks(self) -> list[Disk]:
-        return parse_storage(await self._get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
+        return parse_storage(await self.get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
 
     async def overwrite(self) -> bool | None:
         return parse_storage_group(
-            await self._get("/cgi-bin/configManager.cgi?action=getConfig&name=StorageGroup")
+            await self.get("/cgi-bin/configManager.cgi?action=getConfig&name=StorageGroup")
         )
 
     async def find_spans(
         self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
     ) -> list[tuple[dt.datetime, dt.datetime]]:
-        created = parse_kv(await self._get("/cgi-bin/mediaFileFind.cgi?action=factory.create"))
+        async with MediaFinder(self) as finder:
+            return await finder.spans(channel, start, end, max_pages=max_pages)
+
+
+class MediaFinder:
+    """One mediaFileFind object for a whole recording check: created once, then per
+    search findFile, findNextFile (pages of 100) and close, destroyed at the end —
+    as Dahua's HTTP API describes the finder's life, without a new one per channel."""
+
+    def __init__(self, client: DahuaClient) -> None:
+        self.client = client
+        self.obj: str | None = None
+
+    async def __aenter__(self) -> MediaFinder:
+        created = parse_kv(
+            await self.client.get("/cgi-bin/mediaFileFind.cgi?action=factory.create")
+        )
         obj = created.get("result")
         if not obj or not obj.isdigit():
             raise DeviceError(ReasonCode.BAD_REPLY, "主機無法建立錄影查詢")
+        self.obj = obj
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.obj is not None:
+            obj, self.obj = self.obj, None
+            with contextlib.suppress(DeviceError):
+                await self.client.get(f"/cgi-bin/mediaFileFind.cgi?action=destroy&object={obj}")
+
+    async def spans(
+        self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        c, obj = self.client, self.obj
+        if obj is None:
+            raise RuntimeError("MediaFinder used outside 'async with'")
         spans: list[tuple[dt.datetime, dt.datetime]] = []
         try:
-            await self._get(
+            await c.get(
                 f"/cgi-bin/mediaFileFind.cgi?action=findFile&object={obj}"
                 f"&condition.Channel={channel}"
-                f"&condition.StartTime={_fmt(start, self.tz)}"
-                f"&condition.EndTime={_fmt(end, self.tz)}"
+                f"&condition.StartTime={_fmt(start, c.tz)}"
+                f"&condition.EndTime={_fmt(end, c.tz)}"
             )
             for _ in range(max_pages):
-                page = await self._get(
+                page = await c.get(
                     f"/cgi-bin/mediaFileFind.cgi?action=findNextFile&object={obj}&count=100"
                 )
-                found = parse_find_next(page, self.tz)
+                found = parse_find_next(page, c.tz)
                 spans.extend(found)
                 if len(found) < 100:
                     break
         finally:
-            for action in ("close", "destroy"):
-                with contextlib.suppress(DeviceError):
-                    await self._get(f"/cgi-bin/mediaFileFind.cgi?action={action}&object={obj}")
+            with contextlib.suppress(DeviceError):
+                await c.get(f"/cgi-bin/mediaFileFind.cgi?action=close&object={obj}")
         return spans
 
 
@@ -375,14 +419,15 @@ class _DahuaSession(DriverSession):
                 raise
         memory = self.link.memory
         window = now - dt.timedelta(hours=24)
-        for ch in self.link.channels():
-            recent = await c.find_spans(ch, window, now)
-            oldest = oldest_cached(memory, ch, now)
-            if oldest is None:
-                early = await c.find_spans(
-                    ch, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
-                )
-                oldest = min((s for s, _ in early), default=None)
-                remember_oldest(memory, ch, oldest, now)
-            out.channel(spans_to_recording(ch, None, recent, oldest, GAP_MIN), spans=True)
+        async with MediaFinder(c) as finder:
+            for ch in self.link.channels():
+                recent = await finder.spans(ch, window, now)
+                oldest = oldest_cached(memory, ch, now)
+                if oldest is None:
+                    early = await finder.spans(
+                        ch, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
+                    )
+                    oldest = min((s for s, _ in early), default=None)
+                    remember_oldest(memory, ch, oldest, now)
+                out.channel(spans_to_recording(ch, None, recent, oldest, GAP_MIN), spans=True)
         return True

@@ -25,7 +25,7 @@ appear in messages only through `safe_url` (no credentials, no query).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +149,9 @@ async def _asked_uris(
     creds: tuple[str, str] | None,
     channel: int,
     snapshot: bool,
+    state: dict[str, Any] | None = None,
 ) -> tuple[str | None, str | None] | None:
-    return await driver.frame_uris(http, addr, creds, channel, snapshot=snapshot)
+    return await driver.frame_uris(http, addr, creds, channel, snapshot=snapshot, state=state)
 
 
 def _gives_up(exc: DeviceError) -> bool:
@@ -164,12 +165,32 @@ async def grab_frame(
     inventory: Inventory,
     credentials: tuple[str, str] | None,
     limits: HttpLimits,
+    *,
+    http: DeviceHttp | None = None,
+    states: Callable[[str], dict[str, Any]] | None = None,
 ) -> Grab:
     """A frame of `camera`, by the first source that works. Raises DeviceError.
 
     `credentials` are those of the device spoken to (the camera itself when it has an
-    address, else its recorder), already resolved.
+    address, else its recorder), already resolved. `http`: that device's open session
+    (DeviceLink.http(): its keep-alive connection and digest challenge), else one of
+    this grab's own; `states`: the drivers' state for the device (DeviceLink.state),
+    where the URIs a device named are kept for the next grab.
     """
+    if http is not None:
+        return await _grab(camera, inventory, credentials, limits, http, states)
+    async with DeviceHttp(limits, credentials) as own:
+        return await _grab(camera, inventory, credentials, limits, own, states)
+
+
+async def _grab(
+    camera: Camera,
+    inventory: Inventory,
+    credentials: tuple[str, str] | None,
+    limits: HttpLimits,
+    http: DeviceHttp,
+    states: Callable[[str], dict[str, Any]] | None,
+) -> Grab:
     addr = camera.address or inventory.recorders[camera.recorder].address
     hosts = {addr.host.lower(), *(h.lower() for h in limits.allowed_hosts)}
     protocols = (
@@ -177,40 +198,45 @@ async def grab_frame(
     )
     channel = 1 if camera.address else camera.channel
     errors: list[DeviceError] = []
-    async with DeviceHttp(limits, credentials) as http:
-        for src in snapshot_sources(camera, inventory):
+    for src in snapshot_sources(camera, inventory):
+        try:
+            data = _jpeg(await _fetch(src.url, http))
+            return Grab(jpeg=data, image=None, source=safe_url(src.url), driver=src.driver)
+        except DeviceError as exc:
+            if _gives_up(exc):
+                raise
+            errors.append(exc)
+
+    stream: str | None = None
+    if credentials is not None:
+        for d in _framing(protocols):
+            state = states(d.name) if states is not None else None
             try:
-                data = _jpeg(await _fetch(src.url, http))
-                return Grab(jpeg=data, image=None, source=safe_url(src.url), driver=src.driver)
+                uris = await _asked_uris(d, http, addr, credentials, channel, True, state)
+                if uris is None:
+                    continue  # this driver names no source by asking
+                snap, stream = uris
+                if snap:
+                    _same_host(snap, hosts)
+                    try:
+                        data = _jpeg(await _fetch(snap, http))
+                    except DeviceError:
+                        if state is not None:
+                            d.forget_frame_uris(state, channel)
+                        raise
+                    return Grab(jpeg=data, image=None, source=safe_url(snap), driver=d.name)
             except DeviceError as exc:
                 if _gives_up(exc):
                     raise
                 errors.append(exc)
-
-        stream: str | None = None
-        if credentials is not None:
-            for d in _framing(protocols):
+            if stream is None:
                 try:
-                    uris = await _asked_uris(d, http, addr, credentials, channel, True)
-                    if uris is None:
-                        continue  # this driver names no source by asking
-                    snap, stream = uris
-                    if snap:
-                        _same_host(snap, hosts)
-                        data = _jpeg(await _fetch(snap, http))
-                        return Grab(jpeg=data, image=None, source=safe_url(snap), driver=d.name)
+                    uris = await _asked_uris(d, http, addr, credentials, channel, False, state)
+                    stream = uris[1] if uris else None
                 except DeviceError as exc:
-                    if _gives_up(exc):
-                        raise
                     errors.append(exc)
-                if stream is None:
-                    try:
-                        uris = await _asked_uris(d, http, addr, credentials, channel, False)
-                        stream = uris[1] if uris else None
-                    except DeviceError as exc:
-                        errors.append(exc)
-                if stream:
-                    break
+            if stream:
+                break
 
     rtsp_urls = [stream] if stream else [s.url for s in rtsp_sources(camera, inventory)]
     for url in rtsp_urls:

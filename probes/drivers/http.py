@@ -1,15 +1,22 @@
 """The one way camwatch talks HTTP to a device (ISAPI, Dahua CGI, ONVIF SOAP, snapshots).
 
+Through aiohttp's client (its C HTTP parser: about a fifth of httpx's CPU per request,
+measured on loopback), one `ClientSession` per `HttpPool`, so that each device keeps
+one keep-alive connection from one check to the next, and its digest challenge with it
+(preemptive digest: no 401 round trip per check).
+
 A device may be broken or hostile, so every exchange here is bounded:
 
 - an overall deadline around the whole exchange (connect, headers and body), so a body
   dribbled byte by byte cannot outlast the timeout;
 - the body is streamed and cut off at `max_body_bytes` (an endless or gigabyte body);
+  header lines and counts are bounded by aiohttp's parser;
 - redirects are never followed blindly: only to hosts the inventory names or that the
   configuration allows; anything else (another host, 169.254.169.254) is refused
   without a request to it;
 - TLS is verified by default; per device a certificate may be pinned by its SHA-256
-  fingerprint, or verification skipped explicitly;
+  fingerprint (checked in the handshake, before one byte of a request is sent), or
+  verification skipped explicitly;
 - XML is parsed with entities, DTDs and network access off; a document that declares a
   DTD or entities (billion laughs, external entities) is refused.
 
@@ -22,32 +29,31 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import importlib.util
 import logging
 import re
 import ssl
-import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 from lxml import etree
 
 from probes.reasons import DeviceError, ReasonCode
 
-__all__ = ["DeviceError", "DeviceHttp", "HttpLimits", "HttpReply", "ReasonCode"]
+__all__ = ["DeviceError", "DeviceHttp", "HttpLimits", "HttpPool", "HttpReply", "ReasonCode"]
 
-Auth = httpx.Auth | tuple[str, str] | None
+# (user, password) for HTTP digest auth, or None
+Auth = tuple[str, str] | None
 
-# httpx logs every request URL at INFO; device URLs stay out of the service's log.
-logging.getLogger("httpx").setLevel(logging.WARNING)
+log = logging.getLogger("camwatch.probes")
 
-if importlib.util.find_spec("sniffio") is None:
-    # httpcore runs `import sniffio` on every request; without the package each failed
-    # import scans sys.path again (~8 ms of CPU per probe, measured). Remember the miss.
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
+# How long an idle keep-alive connection to a device is kept: past the host interval
+# (60 s), so that each check finds the previous one's connection. A device that closes
+# sooner is simply connected to again.
+KEEPALIVE_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ def safe_url(url: str) -> str:
         return "(invalid URL)"
 
 
+@functools.lru_cache(maxsize=4096)
 def host_of(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower()
@@ -128,15 +135,6 @@ def _ssl_context(limits: HttpLimits) -> ssl.SSLContext:
     return _verifying_context()
 
 
-def _check_pin(response: httpx.Response, limits: HttpLimits) -> None:
-    if not limits.tls_pin_sha256 or response.url.scheme != "https":
-        return
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    if not _pin_matches(ssl_object, limits.tls_pin_sha256):
-        raise DeviceError(ReasonCode.TLS, "主機憑證與登錄的指紋不符，已拒絕連線")
-
-
 def _pin_matches(ssl_object: Any, pin: str) -> bool:
     cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not isinstance(cert, bytes) or not cert:
@@ -155,8 +153,9 @@ def _pinned_context(pin: str) -> ssl.SSLContext:
     a digest response) reaches a peer with another certificate.
 
     `SSLContext.sslobject_class` is the standard library's documented hook for the
-    object every asyncio/anyio TLS connection is made of; the pin is checked the moment
-    its handshake completes."""
+    object every asyncio TLS connection is made of; the pin is checked the moment its
+    handshake completes. One context per pin (cached), so the connection pool keeps
+    connections of different pins apart."""
 
     class _Pinned(ssl.SSLObject):
         def do_handshake(self) -> None:
@@ -171,53 +170,118 @@ def _pinned_context(pin: str) -> ssl.SSLContext:
     return ctx
 
 
-def _auth(auth: Auth) -> httpx.Auth | None:
-    if auth is None or isinstance(auth, httpx.Auth):
-        return auth
-    return httpx.DigestAuth(auth[0], auth[1])
-
-
 def _timeout_reason(timeout: float) -> DeviceError:
     return DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）")
 
 
-class DeviceHttp:
-    """One device's HTTP session: a client, its auth and its limits.
+def _new_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=0,  # the scheduler bounds concurrency; no second queue here
+        limit_per_host=0,
+        keepalive_timeout=KEEPALIVE_S,
+        use_dns_cache=True,
+        ttl_dns_cache=300,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),  # a device's cookies go nowhere
+        auto_decompress=False,
+        trust_env=False,  # no proxy from the environment between camwatch and a device
+        headers={"User-Agent": "camwatch", "Accept-Encoding": "identity"},
+        timeout=aiohttp.ClientTimeout(total=None),
+        max_line_size=16 * 1024,
+        max_field_size=16 * 1024,
+    )
 
-    Use as `async with DeviceHttp(limits, auth=(user, pw)) as http: await http.get(url)`.
-    Every call is bounded by `limits.timeout` as a whole.
+
+class HttpPool:
+    """One aiohttp session for many devices, and per device its `DeviceHttp` (login,
+    limits, digest state) kept from one check to the next: each device's keep-alive
+    connection and digest challenge outlive the check that opened them.
+
+    Owned by whoever runs the checks (the service); `aclose()` ends every connection.
+    A device whose login or limits changed (an inventory reload) gets a new DeviceHttp.
     """
 
-    def __init__(self, limits: HttpLimits, auth: Auth = None) -> None:
-        self.limits = limits
-        self._auth = _auth(auth)
-        self._client: httpx.AsyncClient | None = None
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._devices: dict[str, DeviceHttp] = {}
 
-    async def __aenter__(self) -> DeviceHttp:
-        self._client = httpx.AsyncClient(
-            verify=_ssl_context(self.limits),
-            follow_redirects=False,
-            trust_env=False,
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session, self._loop = _new_session(), loop
+            self._devices.clear()
+        return self._session
+
+    def device(self, key: str, limits: HttpLimits, auth: Auth) -> DeviceHttp:
+        http = self._devices.get(key)
+        session = self.session()
+        if http is None or http.limits != limits or http.auth != auth or http.shared is not session:
+            http = DeviceHttp(limits, auth, session=session)
+            self._devices[key] = http
+        return http
+
+    def forget(self, keep: set[str]) -> None:
+        """Drops the devices not in `keep` (removed from the inventory)."""
+        for key in [k for k in self._devices if k not in keep]:
+            del self._devices[key]
+
+    async def aclose(self) -> None:
+        self._devices.clear()
+        if self._session is not None:
+            session, self._session = self._session, None
+            if not session.closed:
+                await session.close()
+
+
+class DeviceHttp:
+    """One device's HTTP session: its login, its limits, and the connection(s) to it.
+
+    Standalone: `async with DeviceHttp(limits, auth=(user, pw)) as http: await
+    http.get(url)` (its own aiohttp session, closed at the end). From an `HttpPool`:
+    `pool.device(id, limits, auth)`, already open, closed by the pool. Every call is
+    bounded by `limits.timeout` as a whole.
+    """
+
+    def __init__(
+        self,
+        limits: HttpLimits,
+        auth: Auth = None,
+        *,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.limits = limits
+        self.auth = auth
+        self.shared = session
+        self._session: aiohttp.ClientSession | None = session
+        self._ssl = _ssl_context(limits)
+        self._allowed = frozenset(h.lower() for h in limits.allowed_hosts)
+        # One digest middleware per origin (scheme, host, port) this device is spoken
+        # to on: each keeps its own challenge, so an ONVIF port apart from the web
+        # port is answered too. Credentials never go to an origin the limits refuse.
+        self._digest: dict[str, aiohttp.DigestAuthMiddleware] = {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
             # A connect that hangs is a device that is not there (unreachable); a reply
             # that hangs is a device that is there but stuck (timeout).
-            timeout=httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout * 0.6, 5.0)),
-            headers={"User-Agent": "camwatch", "Accept-Encoding": "identity"},
-            # The pin is checked at the TLS handshake (_pinned_context) and again on
-            # every response as it arrives: an impostor never gets even a digest response.
-            event_hooks={"response": [self._pin_hook]},
+            sock_connect=min(limits.timeout * 0.6, 5.0),
         )
-        return self
 
-    async def _pin_hook(self, response: httpx.Response) -> None:
-        _check_pin(response, self.limits)
+    async def __aenter__(self) -> DeviceHttp:
+        if self._session is None:
+            self._session = _new_session()
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """Closes a standalone session; a pooled one stays (the pool closes it)."""
+        if self.shared is None and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
     async def get(self, url: str, **kw: Any) -> HttpReply:
         return await self.request("GET", url, **kw)
@@ -239,7 +303,7 @@ class DeviceHttp:
         ContentMgmt/InputProxy; with an ISAPI `notSupport` body, `not-supported`) —
         except that a 5xx with an XML body is returned (SOAP faults travel as 500).
         """
-        if self._client is None:
+        if self._session is None:
             raise RuntimeError("DeviceHttp used outside 'async with'")
         try:
             async with asyncio.timeout(self.limits.timeout):
@@ -255,21 +319,32 @@ class DeviceHttp:
         headers: Mapping[str, str] | None,
         ok_statuses: tuple[int, ...],
     ) -> HttpReply:
-        assert self._client is not None
-        allowed = {host_of(url), *(h.lower() for h in self.limits.allowed_hosts)}
+        first = host_of(url)
         for _hop in range(self.limits.max_redirects + 1):
-            if host_of(url) not in allowed:
+            host = host_of(url)
+            if host != first and host not in self._allowed:
                 raise DeviceError(ReasonCode.REDIRECT_REFUSED,
-                    f"主機要求轉向未登錄的位址 {host_of(url) or '?'}，已拒絕",
+                    f"主機要求轉向未登錄的位址 {host or '?'}，已拒絕",
                 )
-            status, hdrs, body = await self._one(method, url, content, headers)
-            if status in (301, 302, 303, 307, 308) and "location" in hdrs:
-                url = urljoin(url, hdrs["location"])
+            status, hdrs_, body = await self._one(method, url, content, headers)
+            if status in (301, 302, 303, 307, 308) and "location" in hdrs_:
+                url = urljoin(url, hdrs_["location"])
                 if status == 303:
                     method, content = "GET", None
                 continue
-            return self._judge(HttpReply(status, hdrs, body, safe_url(url)), ok_statuses)
+            return self._judge(HttpReply(status, hdrs_, body, safe_url(url)), ok_statuses)
         raise DeviceError(ReasonCode.REDIRECT_REFUSED, "主機轉向次數過多，已停止")
+
+    def _middlewares(self, url: str) -> tuple[aiohttp.DigestAuthMiddleware, ...]:
+        if self.auth is None:
+            return ()
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        mw = self._digest.get(origin)
+        if mw is None:
+            mw = aiohttp.DigestAuthMiddleware(self.auth[0], self.auth[1])
+            self._digest[origin] = mw
+        return (mw,)
 
     async def _one(
         self,
@@ -278,44 +353,62 @@ class DeviceHttp:
         content: bytes | None,
         headers: Mapping[str, str] | None,
     ) -> tuple[int, dict[str, str], bytes]:
-        assert self._client is not None
-        limit = self.limits.max_body_bytes
         try:
-            req = self._client.build_request(method, url, content=content, headers=headers)
-            resp = await self._client.send(req, auth=self._auth, stream=True)
-            try:
-                _check_pin(resp, self.limits)
-                declared = resp.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
+            return await self._send(method, url, content, headers)
+        except aiohttp.ServerDisconnectedError:
+            # A keep-alive connection the device closed while idle (a race no client
+            # avoids): once more on a fresh connection; a second hang-up is the device.
+            pass
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise _client_error(exc) from None
+        try:
+            return await self._send(method, url, content, headers)
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise _client_error(exc) from None
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        assert self._session is not None
+        limit = self.limits.max_body_bytes
+        resp = await self._session.request(
+            method,
+            url,
+            data=content,
+            headers=headers,
+            allow_redirects=False,
+            ssl=self._ssl,
+            timeout=self._timeout,
+            middlewares=self._middlewares(url),
+        )
+        try:
+            declared = resp.content_length
+            if declared is not None and declared > limit:
+                raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
+            if resp.status in (301, 302, 303, 307, 308):
+                body = b""
+            elif declared is not None:
+                body = await resp.read()
+            else:
                 chunks: list[bytes] = []
                 size = 0
-                if resp.status_code not in (301, 302, 303, 307, 308):
-                    async for chunk in resp.aiter_raw():
-                        size += len(chunk)
-                        if size > limit:
-                            raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
-                        chunks.append(chunk)
-                hdrs = {k.lower(): v for k, v in resp.headers.items()}
-                return resp.status_code, hdrs, b"".join(chunks)
-            finally:
-                await resp.aclose()
-        except DeviceError:
+                async for chunk in resp.content.iter_any():
+                    size += len(chunk)
+                    if size > limit:
+                        raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            hdrs_ = {k.lower(): v for k, v in resp.headers.items()}
+            return resp.status, hdrs_, body
+        except BaseException:
+            resp.close()  # an unread or cut body: the connection is not reused
             raise
-        except httpx.ConnectTimeout:
-            raise DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機（連線逾時）") from None
-        except httpx.TimeoutException:
-            raise _timeout_reason(self.limits.timeout) from None
-        except httpx.ConnectError as exc:
-            raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
-        except httpx.RemoteProtocolError:
-            # It answered, with something that is not HTTP (or hung up mid-reply).
-            raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆的 HTTP 格式錯誤或中途斷線") from None
-        except httpx.HTTPError as exc:
-            lost = DeviceError(ReasonCode.DISCONNECTED, "與主機的連線中斷")
-            raise _tls_error(exc) or lost from None
-        except (OSError, ssl.SSLError) as exc:
-            raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
+        finally:
+            resp.release()
 
     def _judge(self, reply: HttpReply, ok_statuses: tuple[int, ...]) -> HttpReply:
         if reply.status == 401:
@@ -335,6 +428,30 @@ class DeviceHttp:
                 f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）",
             )
         return reply
+
+
+def _client_error(exc: BaseException) -> DeviceError:
+    """The DeviceError for what aiohttp (or the socket under it) raised."""
+    tls = _tls_error(exc)
+    if tls is not None:
+        return tls
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機（連線逾時）")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return DeviceError(ReasonCode.TIMEOUT, "主機無回應（逾時）")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機")
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError) or (
+        isinstance(exc, aiohttp.ServerDisconnectedError) and exc.message is not None
+        and "Server disconnected" not in str(exc.message)
+    ):
+        # It answered, with something that is not HTTP (or hung up mid-reply).
+        return DeviceError(ReasonCode.BAD_REPLY, "主機回覆的 HTTP 格式錯誤或中途斷線")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return DeviceError(ReasonCode.DISCONNECTED, "與主機的連線中斷")
+    if isinstance(exc, aiohttp.InvalidURL | ValueError):
+        return DeviceError(ReasonCode.BAD_REPLY, "主機提供的網址無法使用")
+    return DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機")
 
 
 _SUB_STATUS = re.compile(rb"<(?:\w+:)?subStatusCode>\s*([A-Za-z]+)\s*<")
@@ -372,8 +489,8 @@ def _tls_error(exc: BaseException) -> DeviceError | None:
     certificate that does not verify); None when `exc` is no TLS failure."""
     if _caused_by(exc, PinMismatch):
         return DeviceError(ReasonCode.TLS, "主機憑證與登錄的指紋不符，已拒絕連線")
-    if _caused_by(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper() or (
-        "SSL" in str(exc).upper()
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch) or (
+        _caused_by(exc, ssl.SSLError)
     ):
         return DeviceError(ReasonCode.TLS, "主機憑證驗證失敗（TLS）")
     return None
@@ -436,16 +553,30 @@ def looks_like_xml(body: bytes) -> bool:
     return head.startswith(b"<")
 
 
+_parsers = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread (lxml's are not shared across threads), made once."""
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(**_PARSER_KW)
+        _parsers.parser = parser
+    return parser
+
+
 def parse_xml(body: bytes) -> etree._Element:
     """Parse a device's XML reply safely; DeviceError if it is not plain, safe XML."""
     if not looks_like_xml(body):
         raise DeviceError(ReasonCode.BAD_XML, "主機回覆不是 XML，無法解讀")
-    upper = body.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise DeviceError(ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
-    parser = etree.XMLParser(**_PARSER_KW)
+    if b"<!" in body:  # a declaration (or CDATA): look closer, whatever its case
+        upper = body.upper()
+        if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+            raise DeviceError(
+                ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕"
+            )
     try:
-        root = etree.fromstring(body, parser=parser)
+        root = etree.fromstring(body, parser=_parser())
     except (etree.XMLSyntaxError, ValueError):
         raise DeviceError(ReasonCode.BAD_XML, "主機回覆的 XML 格式錯誤，無法解讀") from None
     docinfo = root.getroottree().docinfo
@@ -461,11 +592,14 @@ def local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+# The helpers below match by local name in any namespace (or none) with lxml's `{*}`
+# wildcard: the search runs in lxml's C code, not element by element in Python.
+
+
 def iter_local(el: etree._Element, name: str) -> Iterator[etree._Element]:
     """All descendants (and el itself) with this local name, in document order."""
-    for node in el.iter():
-        if local(node.tag) == name:
-            yield node
+    found: Iterator[etree._Element] = el.iter("{*}" + name)
+    return found
 
 
 def child(el: etree._Element | None, *path: str) -> etree._Element | None:
@@ -474,14 +608,15 @@ def child(el: etree._Element | None, *path: str) -> etree._Element | None:
     for name in path:
         if cur is None:
             return None
-        cur = next((c for c in cur if local(c.tag) == name), None)
+        cur = cur.find("{*}" + name)
     return cur
 
 
 def children(el: etree._Element | None, name: str) -> list[etree._Element]:
     if el is None:
         return []
-    return [c for c in el if local(c.tag) == name]
+    found: list[etree._Element] = el.findall("{*}" + name)
+    return found
 
 
 def text(el: etree._Element | None, *path: str) -> str | None:

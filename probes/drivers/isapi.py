@@ -279,10 +279,11 @@ def parse_search(
     spans: list[tuple[dt.datetime, dt.datetime]] = []
     for item in iter_local(root, "searchMatchItem"):
         span = child(item, "timeSpan")
-        start = parse_datetime(text(child(span, "startTime")))
-        end = parse_datetime(text(child(span, "endTime")))
+        raw = text(span, "startTime")
+        start = parse_datetime(raw)
+        end = parse_datetime(text(span, "endTime"))
         if start is not None and end is not None:
-            if local_offset and (text(child(span, "startTime")) or "").endswith("Z"):
+            if local_offset and (raw or "").endswith("Z"):
                 start, end = start - local_offset, end - local_offset
             spans.append((start, end))
     return spans, status == "MORE"

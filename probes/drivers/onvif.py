@@ -1,29 +1,41 @@
-"""ONVIF through onvif-zeep-async: device info, clock, services, media URIs, recordings.
+"""ONVIF: device info, clock, services, media URIs, recordings — prepared requests.
 
-onvif-zeep-async (zeep) builds each SOAP request and signs it with the WS-Security
-UsernameToken digest, shifted by the device's clock offset (what `adjust_time` does).
-Its own transport is replaced by camwatch's bounded HTTP session (`probes.drivers.http`):
-the library's transport skips TLS verification, allows 90 s per call, follows no size
-limit and crashes on a non-XML 500. Replies come back raw (zeep's `raw_response`) and are
-read by the pure parsers below, which match elements by local name, parse times
-leniently (a camera that says minute 61 gives an unknown clock, not a crash) and treat a
-missing optional service as "not supported".
+Every request camwatch sends is built once per process by onvif-zeep-async's zeep from
+the ONVIF WSDLs (`prepare()`: the operation and its parameters serialised as zeep
+sends them) and kept as bytes. A check then only signs it — a WS-Security UsernameToken
+PasswordDigest with a fresh nonce per request, timestamped in the device's clock (what
+onvif-zeep-async's `adjust_time` does) — and sends it through the device's bounded HTTP
+session (`probes.drivers.http`: its keep-alive connection outlives the check). No zeep
+object is built per check: the library's own transport skips TLS verification, allows
+90 s per call, follows no size limit and crashes on a non-XML 500, and its per-call
+message building was a tenth of a check's CPU.
+
+What a device's set-up discovers (its service addresses, media profiles and URIs, its
+clock offset) is kept in the driver's state for the device (`link.state("onvif")`), so
+the periodic checks are polls. Replies are read by the pure parsers below (lxml, no
+entities, bounded size), which match elements by local name, parse times leniently (a
+camera that says minute 61 gives an unknown clock, not a crash) and treat a missing
+optional service as "not supported".
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
 import logging
+import os
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import escape
 
 from lxml import etree
-from zeep.settings import Settings
 
 from inventory.models import Address, Protocol
 from probes.drivers.base import (
@@ -37,8 +49,6 @@ from probes.drivers.base import (
 from probes.drivers.http import (
     DeviceError,
     DeviceHttp,
-    HttpLimits,
-    HttpReply,
     child,
     children,
     host_of,
@@ -309,78 +319,166 @@ def parse_recording_job_state(body: bytes) -> str | None:
     return text(child(state, "State")) if state is not None else None
 
 
-# --- the session (onvif-zeep-async + camwatch's bounded HTTP) -----------------------
+# --- prepared requests (built once from the WSDLs by onvif-zeep-async's zeep) ------
 
 
-class _BoundedTransport:
-    """What zeep calls to send a SOAP envelope, through camwatch's DeviceHttp."""
-
-    def __init__(self, http: DeviceHttp) -> None:
-        self.http = http
-        self.cache = None
-
-    async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> HttpReply:
-        from zeep.wsdl.utils import etree_to_string
-
-        message = etree_to_string(envelope)  # type: ignore[no-untyped-call]
-        reply = await self.http.request(
-            "POST", address, content=message, headers=headers, ok_statuses=(200, 400, 500)
-        )
-        if reply.status != 200:
-            if looks_like_xml(reply.body):
-                soap_body(reply.body)  # raises the fault's DeviceError
-            raise DeviceError(ReasonCode.HTTP_STATUS, f"主機回覆錯誤（HTTP {reply.status}）")
-        return reply
-
-    async def post(self, address: str, message: str, headers: dict[str, str]) -> HttpReply:
-        return await self.http.request("POST", address, content=message.encode(), headers=headers)
-
-    def load(self, url: str) -> bytes:
-        raise DeviceError(ReasonCode.NOT_SUPPORTED, "不從裝置下載 WSDL")
-
-    async def aclose(self) -> None:
-        return None
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+_DIGEST_TYPE = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+    "#PasswordDigest"
+)
+_NONCE_TYPE = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0"
+    "#Base64Binary"
+)
+# A parameter's place in a prepared body: zeep serialises this marker where the value
+# goes, and each request puts the (escaped) value there.
+_MARK = "CAMWATCH-PARAM-{}"
 
 
-def _raw_settings() -> Settings:
-    s = Settings()
-    s.strict = False
-    s.raw_response = True
-    s.xml_huge_tree = False
-    s.forbid_dtd = True
-    s.forbid_entities = True
-    s.forbid_external = True
-    return s
+@dataclass(frozen=True)
+class SoapOp:
+    """One ONVIF operation as zeep serialises it from the WSDL, ready to send: the
+    envelope split where the WS-Security header and the parameters go, and zeep's
+    HTTP headers (SOAP 1.2 Content-Type with the action)."""
+
+    service: str  # devicemgmt, media, search, recording
+    name: str
+    head: bytes  # the envelope up to the Body (where the Header goes)
+    parts: tuple[bytes, ...]  # the Body, split at the parameters
+    headers: Mapping[str, str]
+
+    def render(self, security: bytes | None, params: Sequence[str] = ()) -> bytes:
+        if len(params) != len(self.parts) - 1:
+            raise ValueError(f"{self.name} takes {len(self.parts) - 1} parameter(s)")
+        out = [self.head]
+        if security is not None:
+            out += (b"<soap-env:Header>", security, b"</soap-env:Header>")
+        out.append(self.parts[0])
+        for value, part in zip(params, self.parts[1:], strict=True):
+            out += (escape(value).encode(), part)
+        return b"".join(out)
 
 
-_PREPARED: set[str] = set()
+def username_token(user: str, password: str, created: str, nonce: bytes) -> bytes:
+    """The WS-Security UsernameToken (PasswordDigest) header, as onvif-zeep-async's
+    zeep writes it: digest = Base64(SHA-1(nonce + created + password))."""
+    digest = base64.b64encode(
+        hashlib.sha1(nonce + created.encode() + password.encode(), usedforsecurity=False).digest()
+    ).decode()
+    return (
+        f'<wsse:Security xmlns:wsse="{WSSE_NS}"><wsse:UsernameToken>'
+        f"<wsse:Username>{escape(user)}</wsse:Username>"
+        f'<wsse:Password Type="{_DIGEST_TYPE}">{digest}</wsse:Password>'
+        f'<wsse:Nonce EncodingType="{_NONCE_TYPE}">{base64.b64encode(nonce).decode()}'
+        "</wsse:Nonce>"
+        f'<wsu:Created xmlns:wsu="{WSU_NS}">{created}</wsu:Created>'
+        "</wsse:UsernameToken></wsse:Security>"
+    ).encode()
+
+
+def wsse_created(offset: dt.timedelta | None) -> str:
+    """Created, in the device's clock (camwatch's UTC + the device's offset, as
+    onvif-zeep-async's adjust_time does), to the second, Zulu."""
+    now = dt.datetime.now(dt.UTC)
+    if offset is not None:
+        now += offset
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# service → [(operation, zeep keyword arguments; a _MARK.format(n) is parameter n)]
+_OPERATIONS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "devicemgmt": [
+        ("GetSystemDateAndTime", {}),
+        ("GetDeviceInformation", {}),
+        ("GetServices", {"IncludeCapability": False}),
+        ("GetCapabilities", {"Category": "All"}),
+    ],
+    "media": [
+        ("GetProfiles", {}),
+        ("GetSnapshotUri", {"ProfileToken": _MARK.format(0)}),
+        (
+            "GetStreamUri",
+            {
+                "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
+                "ProfileToken": _MARK.format(0),
+            },
+        ),
+    ],
+    "search": [
+        ("GetRecordingSummary", {}),
+        ("FindRecordings", {"Scope": {}, "MaxMatches": 256, "KeepAliveTime": "PT10S"}),
+        (
+            "GetRecordingSearchResults",
+            {"SearchToken": _MARK.format(0), "MaxResults": 256, "WaitTime": "PT1S"},
+        ),
+        ("EndSearch", {"SearchToken": _MARK.format(0)}),
+    ],
+    "recording": [
+        ("GetRecordingJobs", {}),
+        ("GetRecordingJobState", {"JobToken": _MARK.format(0)}),
+    ],
+}
+_WSDL_SERVICES = tuple(_OPERATIONS)
+_OPS: dict[str, SoapOp] = {}
 _PREPARE_LOCK: asyncio.Lock | None = None
-_WSDL_SERVICES = ("devicemgmt", "media", "search", "recording")
+
+
+def _soap_op(service: str, name: str, kwargs: dict[str, Any], svc: Any) -> SoapOp:
+    """zeep's own serialisation of one operation of the service's WSDL binding (no
+    header: the signature is added per request)."""
+    binding = svc.zeep_client_authless.wsdl.bindings[svc.binding_name]
+    operation = binding.get(name)
+    serialized = operation.create(**kwargs)
+    envelope = serialized.content
+    # SOAP 1.2 carries the action in the media type (RFC 3902), as zeep's binding sends
+    headers = dict(serialized.headers)
+    headers["Content-Type"] = (
+        f'application/soap+xml; charset=utf-8; action="{operation.soapaction}"'
+    )
+    xml = etree.tostring(envelope)
+    head, sep, body = xml.partition(b"<soap-env:Body>")
+    if not sep:
+        raise RuntimeError(f"zeep's {name} envelope has no soap-env:Body")
+    parts: list[bytes] = []
+    n = 0
+    while (mark := _MARK.format(n).encode()) in body:
+        before, _, body = body.partition(mark)
+        parts.append(before)
+        n += 1
+    parts.append(body)
+    parts[0] = sep + parts[0]
+    return SoapOp(service, name, head, tuple(parts), dict(headers))
 
 
 async def prepare() -> None:
-    """Parse the ONVIF WSDLs once per process (~0.5 s of CPU, in a worker thread).
+    """Build every request camwatch sends over ONVIF, once per process (~0.5 s of CPU
+    parsing the WSDLs, in onvif-zeep-async).
 
-    Call it before a probe's deadline starts (the service does at start-up, the checks
-    on their first ONVIF probe), so that the first probe is not the one that times out.
     Through the library's own API: a camera object that is never contacted builds one
-    service client per WSDL, which loads and keeps the parsed document.
+    service client per WSDL, and zeep serialises each operation with its parameters;
+    what comes out is kept as bytes (`SoapOp`), so a check only signs and sends. Call
+    it before a probe's deadline starts (the service does at start-up).
     """
     global _PREPARE_LOCK
-    if len(_PREPARED) == len(_WSDL_SERVICES):
+    if len(_OPS) == sum(len(v) for v in _OPERATIONS.values()):
         return
     if _PREPARE_LOCK is None:
         _PREPARE_LOCK = asyncio.Lock()
     async with _PREPARE_LOCK:
+        if _OPS:
+            return
         cam = _onvif_camera_class()("127.0.0.1", 80, None, None, no_cache=True)
         try:
+            built: dict[str, SoapOp] = {}
             for name in _WSDL_SERVICES:
-                if name in _PREPARED:
-                    continue
                 if name != "devicemgmt":
                     cam.xaddrs[NS[name]] = f"http://127.0.0.1:80/onvif/{name}"
-                await cam.create_onvif_service(name)
-                _PREPARED.add(name)
+                svc = await cam.create_onvif_service(name)
+                for op, kwargs in _OPERATIONS[name]:
+                    built[op] = _soap_op(name, op, kwargs, svc)
+            _OPS.update(built)
         finally:
             await cam.close()
 
@@ -400,122 +498,91 @@ def _onvif_camera_class() -> Any:
     return ONVIFCamera
 
 
-class OnvifSession:
-    """One conversation with one ONVIF device (`async with OnvifSession(...) as s`)."""
+# --- the client (prepared requests over the device's DeviceHttp) ---------------------
+
+# What a device's one-time set-up found (service addresses, media URIs) is asked again
+# after this long, so that a reconfigured device is seen.
+SETUP_TTL_S = 3600.0
+
+
+class OnvifClient:
+    """Speaks ONVIF to one device with the prepared requests: each call signs its
+    UsernameToken (a fresh nonce, the device's clock), sends through the device's
+    DeviceHttp (its keep-alive connection) and returns the reply body for the pure
+    parsers above; no zeep object is built.
+
+    `state` is the device's ONVIF state kept across checks (link.state("onvif")):
+    the service addresses (GetServices, else GetCapabilities), media URIs per
+    channel, the device clock's offset for the WS-Security timestamps.
+    """
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        user: str | None,
-        password: str | None,
-        limits: HttpLimits,
-        *,
-        scheme: str = "http",
-        path: str = "/onvif/device_service",
-        http: DeviceHttp | None = None,
+        http: DeviceHttp,
+        address: Address,
+        login: tuple[str, str] | None,
+        state: dict[str, Any] | None = None,
     ) -> None:
-        """`http`: an open DeviceHttp of the same device, credentials and limits to
-        send through (its connection is kept for the caller's next requests); the
-        session then neither opens nor closes it. Default: a session of its own."""
-        self.host = host
-        self.path = path if path.startswith("/") else "/" + path
-        self.port = port
-        self.scheme = scheme
-        self.user = user
-        self.password = password
-        self.limits = limits
-        # Some firmware (Axis among others) wants HTTP digest auth on top of, or instead
-        # of, WS-Security: answered only when the device challenges with a 401.
-        self._own_http = http is None
-        self.http = http or DeviceHttp(limits, (user, password) if user and password else None)
-        self._transport = _BoundedTransport(self.http)
-        self._cam: Any = None
-        self.xaddrs: dict[str, str] | None = None
-        self.clock_offset: dt.timedelta | None = None
-
-    async def __aenter__(self) -> OnvifSession:
-        camera_cls = _onvif_camera_class()
-        if self._own_http:
-            await self.http.__aenter__()
+        self.http = http
+        self.login = login
+        self.host = address.host
+        self.port = address.effective_onvif_port
+        self.scheme = address.scheme
+        path = address.onvif_path
+        path = path if path.startswith("/") else "/" + path
         base = self.host if ":" not in self.host else f"[{self.host}]"
-        self._cam = camera_cls(
-            f"{self.scheme}://{base}",
-            self.port,
-            self.user,
-            self.password,
-            no_cache=True,
-            adjust_time=True,
+        self.device_url = f"{self.scheme}://{base}:{self.port}{path}"
+        self.state: dict[str, Any] = state if state is not None else {}
+
+    @property
+    def clock_offset(self) -> dt.timedelta | None:
+        offset = self.state.get("clock_offset")
+        return offset if isinstance(offset, dt.timedelta) else None
+
+    def _security(self) -> bytes | None:
+        if self.login is None:
+            return None
+        user, password = self.login
+        return username_token(user, password, wsse_created(self.clock_offset), os.urandom(16))
+
+    async def call(self, op: str, *params: str, authless: bool = False) -> bytes:
+        """One prepared operation; its reply body. A SOAP fault raises DeviceError."""
+        if not _OPS:
+            await prepare()
+        sop = _OPS[op]
+        url = self.device_url if sop.service == "devicemgmt" else await self._service_url(sop)
+        body = sop.render(None if authless else self._security(), params)
+        reply = await self.http.request(
+            "POST", url, content=body, headers=sop.headers, ok_statuses=(200, 400, 500)
         )
-        if self.path != "/onvif/device_service":
-            # onvif-zeep-async fixes the device service path; honour the inventory's.
-            original = self._cam.get_definition
-            device_xaddr = f"{self.scheme}://{base}:{self.port}{self.path}"
+        if reply.status != 200:
+            if looks_like_xml(reply.body):
+                soap_body(reply.body)  # raises the fault's DeviceError
+            raise DeviceError(ReasonCode.HTTP_STATUS, f"主機回覆錯誤（HTTP {reply.status}）")
+        return reply.body
 
-            def get_definition(name: str, port_type: str | None = None) -> Any:
-                xaddr, wsdl, binding = original(name, port_type)
-                return (device_xaddr if name == "devicemgmt" else xaddr), wsdl, binding
-
-            self._cam.get_definition = get_definition
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            if self._cam is not None:
-                await self._cam.close()
-        finally:
-            if self._own_http:
-                await self.http.aclose()
+    async def _service_url(self, sop: SoapOp) -> str:
+        xaddrs = await self.services()
+        xaddr = xaddrs.get(NS[sop.service])
+        if xaddr is None:
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援 ONVIF {sop.service} 服務")
+        return xaddr
 
     def _rewrite(self, xaddr: str) -> str:
         """A service address naming another host is pointed back at the device itself
         (never contacted elsewhere); an allowed host is kept."""
         host = host_of(xaddr)
-        if host and (host == self.host.lower() or host in self.limits.allowed_hosts):
+        if host and (host == self.host.lower() or host in self.http.limits.allowed_hosts):
             return xaddr
         parts = urlsplit(xaddr)
         base = self.host if ":" not in self.host else f"[{self.host}]"
         return urlunsplit((self.scheme, f"{base}:{self.port}", parts.path or "/", parts.query, ""))
 
-    async def _service(self, name: str) -> Any:
-        cam = self._cam
-        if name != "devicemgmt":
-            if self.xaddrs is None:
-                await self.services()
-            assert self.xaddrs is not None
-            ns = NS[name]
-            if ns not in self.xaddrs:
-                raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援 ONVIF {name} 服務")
-            cam.xaddrs[ns] = self._rewrite(self.xaddrs[ns])
-        svc = await cam.create_onvif_service(name)
-        for client in (svc.zeep_client, svc.zeep_client_authless):
-            if client.transport is not self._transport:
-                client.transport = self._transport
-                client.settings = _raw_settings()
-        if self.clock_offset is not None and svc.zeep_client.wsse is not None:
-            svc.zeep_client.wsse.dt_diff = self.clock_offset
-        return svc
-
-    async def call(
-        self, service: str, op: str, params: dict[str, Any] | None = None, *, authless: bool = False
-    ) -> bytes:
-        svc = await self._service(service)
-        fn = getattr(svc, ("authless_" if authless else "") + op)
-        try:
-            reply = await fn(params)
-        except DeviceError:
-            raise
-        except (TypeError, ValueError, AttributeError, LookupError) as exc:
-            # zeep could not build the request (never a device reply problem)
-            raise DeviceError(ReasonCode.BAD_REPLY, f"無法建立 ONVIF 請求 {op}") from exc
-        except Exception as exc:  # zeep/onvif wrap everything in their own errors
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, DeviceError):
-                raise cause from None
-            raise DeviceError(ReasonCode.BAD_REPLY, f"ONVIF {op} 失敗") from None
-        if not isinstance(reply, HttpReply):
-            raise DeviceError(ReasonCode.BAD_REPLY, f"ONVIF {op} 回覆無法解讀")
-        return reply.body
+    def _fresh(self, key: str) -> Any:
+        entry = self.state.get(key)
+        if isinstance(entry, tuple) and time.monotonic() - entry[0] < SETUP_TTL_S:
+            return entry[1]
+        return None
 
     async def system_time(self) -> tuple[DeviceTime, float]:
         """GetSystemDateAndTime without auth (with auth if refused).
@@ -525,109 +592,105 @@ class OnvifSession:
         """
         t0 = time.time()
         try:
-            body = await self.call("devicemgmt", "GetSystemDateAndTime", authless=True)
+            body = await self.call("GetSystemDateAndTime", authless=True)
         except DeviceError as exc:
             if exc.reason_code not in (ReasonCode.AUTH, ReasonCode.FAULT):
                 raise  # else: firmware that wants a login even for the clock
             t0 = time.time()
-            body = await self.call("devicemgmt", "GetSystemDateAndTime")
+            body = await self.call("GetSystemDateAndTime")
         t1 = time.time()
         dtime = parse_system_date_and_time(body)
         mid = (t0 + t1) / 2
         if dtime.utc is not None:
-            self.clock_offset = dtime.utc - dt.datetime.fromtimestamp(mid, dt.UTC)
-            for svc in self._cam.services.values():
-                if svc.zeep_client is not None and svc.zeep_client.wsse is not None:
-                    svc.zeep_client.wsse.dt_diff = self.clock_offset
-            self._cam.dt_diff = self.clock_offset
+            self.state["clock_offset"] = dtime.utc - dt.datetime.fromtimestamp(mid, dt.UTC)
         return dtime, mid
 
     async def device_info(self) -> DeviceInfo:
-        return parse_device_information(await self.call("devicemgmt", "GetDeviceInformation"))
+        return parse_device_information(await self.call("GetDeviceInformation"))
 
     async def services(self) -> dict[str, str]:
-        if self.xaddrs is None:
-            try:
-                found = parse_services(
-                    await self.call("devicemgmt", "GetServices", {"IncludeCapability": False})
-                )
-            except DeviceError as exc:
-                if exc.final:
-                    raise
-                found = {}  # older firmware: GetCapabilities
-            if not found:
-                found = parse_capabilities(
-                    await self.call("devicemgmt", "GetCapabilities", {"Category": "All"})
-                )
-            self.xaddrs = found
-        return self.xaddrs
+        """{namespace: XAddr} of the device's services, asked once per SETUP_TTL_S."""
+        found = self._fresh("xaddrs")
+        if found is not None:
+            return cast(dict[str, str], found)
+        try:
+            found = parse_services(await self.call("GetServices"))
+        except DeviceError as exc:
+            if exc.final:
+                raise
+            found = {}  # older firmware: GetCapabilities
+        if not found:
+            found = parse_capabilities(await self.call("GetCapabilities"))
+        found = {ns: self._rewrite(x) for ns, x in found.items()}
+        self.state["xaddrs"] = (time.monotonic(), found)
+        return found
 
     async def supports(self, name: str) -> bool:
         return NS[name] in await self.services()
 
     async def profiles(self) -> list[Profile]:
-        return parse_profiles(await self.call("media", "GetProfiles"))
+        return parse_profiles(await self.call("GetProfiles"))
 
     async def stream_uri(self, profile: str) -> str | None:
-        return parse_media_uri(
-            await self.call(
-                "media",
-                "GetStreamUri",
-                {
-                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
-                    "ProfileToken": profile,
-                },
-            )
-        )
+        return parse_media_uri(await self.call("GetStreamUri", profile))
 
     async def snapshot_uri(self, profile: str) -> str | None:
-        return parse_media_uri(
-            await self.call("media", "GetSnapshotUri", {"ProfileToken": profile})
-        )
+        return parse_media_uri(await self.call("GetSnapshotUri", profile))
 
     async def recording_summary(self) -> RecordingSummary:
-        return parse_recording_summary(await self.call("search", "GetRecordingSummary"))
+        return parse_recording_summary(await self.call("GetRecordingSummary"))
 
     async def find_recordings(self, *, max_rounds: int = 5) -> list[RecordingInfo]:
-        token = parse_search_token(
-            await self.call(
-                "search",
-                "FindRecordings",
-                {"Scope": {}, "MaxMatches": 256, "KeepAliveTime": "PT10S"},
-            )
-        )
+        token = parse_search_token(await self.call("FindRecordings"))
         found: list[RecordingInfo] = []
         try:
             for _ in range(max_rounds):
                 state, infos = parse_recording_search_results(
-                    await self.call(
-                        "search",
-                        "GetRecordingSearchResults",
-                        {"SearchToken": token, "MaxResults": 256, "WaitTime": "PT1S"},
-                    )
+                    await self.call("GetRecordingSearchResults", token)
                 )
                 found.extend(infos)
                 if state is None or state == "Completed" or not infos:
                     break
         finally:
             with contextlib.suppress(DeviceError):
-                await self.call("search", "EndSearch", {"SearchToken": token})
+                await self.call("EndSearch", token)
         return found
 
-    async def recording_jobs(self) -> list[RecordingJob]:
-        jobs = parse_recording_jobs(await self.call("recording", "GetRecordingJobs"))
+    async def recording_jobs(self, *, states: bool = True) -> list[RecordingJob]:
+        """The recording jobs, and with `states` each one's state (one request per
+        job; without, the configured mode stands for the state)."""
+        jobs = parse_recording_jobs(await self.call("GetRecordingJobs"))
+        if not states:
+            return jobs
         out: list[RecordingJob] = []
         for job in jobs:
             state: str | None = None
             try:
-                state = parse_recording_job_state(
-                    await self.call("recording", "GetRecordingJobState", {"JobToken": job.token})
-                )
+                reply = await self.call("GetRecordingJobState", job.token)
+                state = parse_recording_job_state(reply)
             except DeviceError as exc:
                 if exc.final:
                     raise  # else: the configured mode stands for the state
             out.append(RecordingJob(job.token, job.recording_token, job.mode, state, job.sources))
         return out
+
+    async def media_uris(
+        self, channel: int, *, snapshot: bool = True
+    ) -> tuple[str | None, str | None]:
+        """(snapshot URI, stream URI) of a channel (see `media_uris`), asked once per
+        SETUP_TTL_S and kept in the device's state."""
+        key = f"media:{channel}:{int(snapshot)}"
+        found = self._fresh(key)
+        if found is None:
+            found = await media_uris(self, channel, snapshot=snapshot)
+            self.state[key] = (time.monotonic(), found)
+        return cast(tuple[str | None, str | None], found)
+
+    @staticmethod
+    def forget(state: dict[str, Any], channel: int) -> None:
+        """A media URI that failed: asked again at the next check."""
+        for snap in (0, 1):
+            state.pop(f"media:{channel}:{snap}", None)
 
 
 _TRAILING_NUMBER = re.compile(r"(\d+)\D*$")
@@ -682,7 +745,7 @@ def onvif_channels(
 
 
 async def media_uris(
-    s: OnvifSession, channel: int, *, snapshot: bool = True
+    s: OnvifClient, channel: int, *, snapshot: bool = True
 ) -> tuple[str | None, str | None]:
     """(snapshot URI, stream URI) of the media profile of a channel (1-based; the
     first profile when there are fewer); the stream only when there is no snapshot."""
@@ -710,6 +773,9 @@ async def media_uris(
 # nothing: five empty SOAP calls per check otherwise).
 _EMPTY_SEARCH_KEPT = dt.timedelta(hours=1)
 _EMPTY_SEARCH_KEY = "onvif_search_empty_at"
+# The vendor APIs whose drivers (after this one in the table) search each channel's
+# recorded spans (ISAPI ContentMgmt/search, Dahua mediaFileFind).
+_SPAN_APIS = frozenset({Protocol.ISAPI, Protocol.DAHUA})
 
 
 class OnvifDriver(Driver):
@@ -736,52 +802,34 @@ class OnvifDriver(Driver):
         channel: int,
         *,
         snapshot: bool = True,
+        state: dict[str, Any] | None = None,
     ) -> tuple[str | None, str | None] | None:
-        user, pw = login if login else (None, None)
-        async with OnvifSession(
-            address.host,
-            address.effective_onvif_port,
-            user,
-            pw,
-            http.limits,
-            scheme=address.scheme,
-            path=address.onvif_path,
-            http=http,
-        ) as s:
-            return await media_uris(s, channel, snapshot=snapshot)
+        client = OnvifClient(http, address, login, state)
+        return await client.media_uris(channel, snapshot=snapshot)
+
+    def forget_frame_uris(self, state: dict[str, Any], channel: int) -> None:
+        OnvifClient.forget(state, channel)
 
 
 class _OnvifDriverSession(DriverSession):
-    _s: OnvifSession | None = None
+    _s: OnvifClient | None = None
     _clock: ClockReading | None = None
 
     @property
     def abilities(self) -> frozenset[Ability]:
-        vendor_api = {Protocol.ISAPI, Protocol.DAHUA} & set(self.link.target.protocols)
-        if vendor_api and _known_empty(self.link.memory, self.link.ctx.now()):
+        if self._spans_follow() and _known_empty(self.link.memory, self.link.ctx.now()):
             return self.driver.abilities - {Ability.RECORDINGS}
         return self.driver.abilities
 
     async def setup(self) -> None:
         await prepare()  # once per process; nothing after
 
-    async def session(self) -> OnvifSession:
+    async def session(self) -> OnvifClient:
         if self._s is None:
             link = self.link
-            user, pw = link.login if link.login else (None, None)
-            addr = link.address
-            s = OnvifSession(
-                addr.host,
-                addr.effective_onvif_port,
-                user,
-                pw,
-                link.limits,
-                scheme=addr.scheme,
-                path=addr.onvif_path,
-                http=await link.http(),
+            self._s = OnvifClient(
+                await link.http(), link.address, link.login, link.state(self.driver.name)
             )
-            await s.__aenter__()
-            self._s = s
         return self._s
 
     async def clock(self) -> ClockReading:
@@ -826,7 +874,10 @@ class _OnvifDriverSession(DriverSession):
         jobs: list[RecordingJob] = []
         if infos and await s.supports("recording"):
             try:
-                jobs = await s.recording_jobs()
+                # A vendor API that follows searches each channel's spans (hence its
+                # newest footage) anyway: the jobs' configured modes are enough here,
+                # not one GetRecordingJobState per channel on top.
+                jobs = await s.recording_jobs(states=not self._spans_follow())
             except DeviceError as exc:
                 if exc.final:
                     raise
@@ -834,10 +885,9 @@ class _OnvifDriverSession(DriverSession):
             out.channel(rec, spans=False)
         return bool(infos)
 
-    async def aclose(self) -> None:
-        if self._s is not None:
-            s, self._s = self._s, None
-            await s.__aexit__(None, None, None)
+    def _spans_follow(self) -> bool:
+        """Whether a vendor API after this driver searches each channel's spans."""
+        return bool(_SPAN_APIS & set(self.link.target.protocols))
 
 
 def _known_empty(memory: dict[str, Any], now: dt.datetime) -> bool:

@@ -1,0 +1,180 @@
+"""`camwatch run --workers N` (issue 16): N probe processes over stable shards under one
+parent — one /metrics for all, a worker that dies is started again and its shard probed
+anew, the log and probe memory kept by the parent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from camwatch.store import Store
+from camwatch.workers import worker_shard
+from probes.api import planned_checks, recorder_of
+
+CLI = [sys.executable, "-c", "from camwatch.cli import main; main()"]
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+            out += [int(c) for c in fh.read().split()]
+    return out
+
+
+def test_worker_shards_split_the_plan_by_recorder(tmp_path: Path) -> None:
+    from simulator.testing import small_campus
+
+    campus = small_campus(tmp_path, cameras=40, recorders=12, set_env=False)
+    inv = campus.inventory
+    plan = planned_checks(inv)
+
+    def rec_of(d: str) -> str:
+        return recorder_of(inv, d)
+
+    parts = [worker_shard(plan, k, 3, rec_of) for k in (1, 2, 3)]
+    assert sorted(p for part in parts for p in part) == sorted(plan)  # all, once each
+    owner = {rec_of(d): k for k, part in enumerate(parts) for _c, d in part}
+    for k, part in enumerate(parts):
+        assert all(owner[rec_of(d)] == k for _c, d in part)  # a recorder and its cameras
+    assert sum(1 for part in parts if part) >= 2  # 12 recorders do not all hash alike
+    # stable: the same split on every start
+    assert parts == [worker_shard(plan, k, 3, rec_of) for k in (1, 2, 3)]
+
+
+def _timestamps(body: str) -> dict[str, float]:
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(
+            r'camwatch_check_timestamp_seconds\{check="host",device="([^"]+)"\} (\S+)', body
+        )
+    }
+
+
+@pytest.mark.timeout(240)
+async def test_two_workers_one_metrics_and_a_killed_worker_comes_back(tmp_path: Path) -> None:
+    import httpx
+
+    from simulator.testing import SimulatedCampus, free_port_triplet, small_campus
+
+    campus = small_campus(tmp_path, cameras=8, recorders=6, set_env=False)
+    inv = campus.inventory
+    hosts = {d for c, d in planned_checks(inv) if c.value == "host"}
+    port = free_port_triplet()[0]
+    db = tmp_path / "log.db"
+    log_file = tmp_path / "camwatch.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env.update(campus.passwords)
+    env.update(CAMWATCH_LISTEN=f"127.0.0.1:{port}", CAMWATCH_STORE_URL=f"sqlite:///{db}",
+               CAMWATCH_HOST_INTERVAL="1", CAMWATCH_RECORDING_INTERVAL="1e9",
+               CAMWATCH_PICTURE_INTERVAL="1e9", CAMWATCH_LOG_FILE=str(log_file))
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with SimulatedCampus(inv, campus.passwords):
+        proc = subprocess.Popen(
+            [*CLI, "run", "--inventory", str(campus.path), "--workers", "2"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        )
+        try:
+            async with httpx.AsyncClient(trust_env=False) as client:
+
+                async def until(pred, limit: float = 90.0) -> dict[str, float]:  # type: ignore[no-untyped-def]
+                    deadline = time.monotonic() + limit
+                    while time.monotonic() < deadline:
+                        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+                        try:
+                            seen = _timestamps((await client.get(url, timeout=5)).text)
+                        except httpx.HTTPError:
+                            seen = {}
+                        if pred(seen):
+                            return seen
+                        await asyncio.sleep(0.3)
+                    raise AssertionError(f"not seen in {limit:g} s")
+
+                # one /metrics has every shard's devices
+                await until(lambda seen: hosts <= set(seen))
+                workers = children(proc.pid)
+                assert len(workers) == 2, workers
+                killed_at = time.time()
+                os.kill(workers[0], signal.SIGKILL)
+                # a new worker takes its place, and every device is probed again after
+                await until(lambda seen: hosts <= set(seen)
+                            and all(seen[d] > killed_at for d in hosts))
+                now = children(proc.pid)
+                assert len(now) == 2 and workers[0] not in now, (workers, now)
+            proc.send_signal(signal.SIGTERM)
+            rc = await asyncio.to_thread(proc.wait, 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert rc == 0
+    text = log_file.read_text(encoding="utf-8")
+    assert "worker ended, starting it again" in text
+    assert "camwatch stopped" in text
+    with Store.open(f"sqlite:///{db}") as store:
+        memory = store.load_state("probe_memory")
+        assert memory is not None
+        # the workers' probe memory reached the parent, which keeps it
+        assert set(memory["facts"]) & hosts
+
+
+@pytest.mark.timeout(180)
+async def test_reload_starts_every_worker_anew_without_a_pause(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    """What an inventory reload does to the workers: each sends its memory and stops, a
+    new one reads the files again at once (no restart pause, no 'worker ended' error)."""
+    from camwatch.state import LatestState
+    from camwatch.workers import WorkerPool
+    from probes.context import DeviceMemory
+    from probes.result import CheckResult
+    from simulator.testing import SimulatedCampus, small_campus
+
+    campus = small_campus(tmp_path, cameras=4, recorders=2, set_env=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env.update(campus.passwords)
+    env.update(CAMWATCH_HOST_INTERVAL="0.5", CAMWATCH_RECORDING_INTERVAL="1e9",
+               CAMWATCH_PICTURE_INTERVAL="1e9")
+    seen: list[CheckResult] = []
+    state = LatestState()
+    pool = WorkerPool(2, inventory_paths=[campus.path], settings_path=None, shard=None,
+                      memory=DeviceMemory(), state=state, sinks=[seen.extend], env=env)
+    async with SimulatedCampus(campus.inventory, campus.passwords):
+        await pool.start()
+        try:
+            first = pool.pids()
+            assert len(first) == 2
+            for _ in range(200):
+                if len(seen) >= 4:
+                    break
+                await asyncio.sleep(0.1)
+            before = len(seen)
+            t0 = time.monotonic()
+            pool.reload()
+            for _ in range(200):
+                if len(pool.pids()) == 2 and len(seen) > before + 4:
+                    break
+                await asyncio.sleep(0.1)
+            assert set(pool.pids()).isdisjoint(first)
+            assert len(seen) > before + 4  # the new workers probe
+            assert time.monotonic() - t0 < 60
+            assert all(w.restarts == 0 for w in pool.workers)  # no death, no pause
+            assert state.scheduler.checks_done  # the figures kept counting
+        finally:
+            await pool.stop()
+
+
+def test_default_workers_are_the_cores_but_not_for_a_few_devices() -> None:
+    from camwatch.workers import cores, default_workers
+
+    assert default_workers() == cores()
+    assert default_workers(300) == 1  # a school's few hundred devices: in-process
+    assert default_workers(10_500) == min(cores(), 11)
