@@ -712,7 +712,7 @@ def detail_kept(
     return out
 
 
-KEPT_MIN_BLOCKS = 6
+KEPT_MIN_BLOCKS = SPECTRAL_MIN_BLOCKS  # more than an on-screen clock
 
 
 # --- Judging ---------------------------------------------------------------------------
@@ -752,6 +752,11 @@ class Thresholds:
     covered_contrast: float = 5.0
     covered_flat: float = 0.97
     covered_structure: float = 0.12
+    # ... or under a fifth with structure and 85 % of the picture within 10 grey levels
+    # of its median: a uniform object over the lens (the simulator's covers: 6-16 % and
+    # 90-98 %; its bare walls at night 19-30 % and at most 74 %; real footage 64 %+)
+    covered_structure_flat: float = 0.2
+    covered_flat_most: float = 0.85
     # against the baseline, this share of the blocks that had structure lost it or its
     # focus: covered when the view is gone with it, blurred when the view stays
     covered_lost: float = 0.75
@@ -760,6 +765,9 @@ class Thresholds:
     # of 3/4 of the picture and the labelled climber's body keep under 0.1)
     covered_most: float = 0.6
     covered_coarse: float = 0.2
+    # a cover adds no shapes: new structured blocks at most this share of those gone
+    # (the simulator's turned cameras: about 1x; its covers: under 0.05)
+    covered_new: float = 0.25
     # the view gone and the picture this much softer than the baseline (fine/coarse
     # ratio): an object close to the lens, not a turned camera (which shows another
     # scene in focus: 0.4-1.1 of the baseline's ratio on the real turned cameras)
@@ -865,7 +873,10 @@ def judge_one_look(
         return Judgement(Verdict.OVEREXPOSED, f"畫面過亮（亮度 {_n(m.brightness)}）")
     if m.contrast < th.covered_contrast or m.flat_fraction >= th.covered_flat:
         return Judgement(Verdict.COVERED, f"畫面被遮蔽（對比 {_n(m.contrast)}）")
-    if structure and m.detail and m.structure < th.covered_structure:
+    if structure and m.detail and (
+        m.structure < th.covered_structure
+        or (m.structure < th.covered_structure_flat and m.flat_fraction >= th.covered_flat_most)
+    ):
         return Judgement(
             Verdict.COVERED,
             f"畫面被遮蔽（僅 {m.structure * 100:.0f}% 的畫面有景物輪廓）",
@@ -925,6 +936,75 @@ def judge(
     return out(_judge_against(m, baseline, th))
 
 
+def _coarse_kept(m: Metrics, ref: Reference, had: npt.NDArray[np.bool_]) -> float:
+    """Median share of their coarsest-level energy that the blocks `had` kept."""
+    assert ref.detail is not None and ref.floors is not None
+    if not bool(had.any()):
+        return 1.0
+    coarse = excess(m.detail, m.floors)[LEVELS - 1][had]
+    coarse_base = excess(ref.detail, ref.floors)[LEVELS - 1][had]
+    return float(np.median(coarse / np.maximum(coarse_base, 1e-6)))
+
+
+def _lost_structure(
+    m: Metrics, ref: Reference, th: Thresholds, intact: bool, kept_view: bool
+) -> Judgement | None:
+    """Covered or defocused: the structure the baseline had, gone or out of focus.
+
+    A cover hides the view and adds no shapes of its own; a defocus keeps the view
+    (every edge of the thumbnail in place) and its coarsest shapes, and takes the fine
+    detail and, in a bare scene, the faint structure with it.
+    """
+    assert ref.detail is not None and ref.floors is not None
+    had = structured_blocks(ref.detail, ref.floors)
+    has = structured_blocks(m.detail, m.floors)
+    n_had = int(had.sum())
+    covered_look = m.structure < th.covered_structure or (
+        m.structure < th.covered_structure_flat and m.flat_fraction >= th.covered_flat_most
+    )
+    if n_had < th.moved_min_windows:
+        if covered_look and not intact:
+            return Judgement(
+                Verdict.COVERED,
+                f"畫面被遮蔽（僅 {m.structure * 100:.0f}% 的畫面有景物輪廓）",
+            )
+        return None
+    rb = block_ratios(ref.detail, ref.floors, m.floors)
+    rc = block_ratios(m.detail, m.floors, ref.floors)
+    with np.errstate(invalid="ignore"):
+        soft = had & has & (rb > 0) & ~(rc >= th.soft_share * rb)
+    gone = had & ~has
+    n_gone = int(gone.sum())
+    n_lost = int((gone | soft).sum())
+    lost = n_lost / n_had
+    coarse_kept = _coarse_kept(m, ref, had)
+    no_new = int((has & ~had).sum()) <= th.covered_new * max(1, n_gone)
+    covered = Judgement(
+        Verdict.COVERED, f"畫面大部分被遮蔽（{lost * 100:.0f}% 的景物輪廓消失或失焦）"
+    )
+    blurred = Judgement(
+        Verdict.BLURRED,
+        f"畫面模糊（{lost * 100:.0f}% 的景物失焦，"
+        f"清晰度 {_n(m.sharpness)}，基準 {_n(ref.sharpness)}）",
+    )
+    if not intact and no_new:
+        if covered_look:
+            return Judgement(
+                Verdict.COVERED,
+                f"畫面被遮蔽（僅 {m.structure * 100:.0f}% 的畫面有景物輪廓）",
+            )
+        gone_most = n_gone >= 0.5 * n_lost
+        if lost >= th.covered_most and coarse_kept <= th.covered_coarse and (
+            gone_most or not kept_view
+        ):
+            return covered
+        if lost >= th.covered_lost and (gone_most or not kept_view):
+            return covered
+    if kept_view and lost >= th.covered_lost:
+        return blurred
+    return None
+
+
 def _judge_against(m: Metrics, ref: Reference, th: Thresholds) -> Judgement:
     assert ref.detail is not None and ref.floors is not None
     view = compare_views(m.thumb, ref.thumb, ref.spread) if ref.thumb is not None else None
@@ -936,67 +1016,19 @@ def _judge_against(m: Metrics, ref: Reference, th: Thresholds) -> Judgement:
         anchors = view.textured & view.stable
         if int(anchors.sum()) >= th.moved_min_windows:
             matching = float((view.unchanged & anchors).sum()) / int(anchors.sum())
-    # Covered or defocused: the structure the baseline had, gone or out of focus.
-    had = structured_blocks(ref.detail, ref.floors)
-    has = structured_blocks(m.detail, m.floors)
-    rb = block_ratios(ref.detail, ref.floors, m.floors)
-    rc = block_ratios(m.detail, m.floors, ref.floors)
-    with np.errstate(invalid="ignore"):
-        soft = had & has & (rb > 0) & ~(rc >= th.soft_share * rb)
-    gone = had & ~has
-    n_had = int(had.sum())
-    kept_view = (
+    intact = (edges is not None and edges >= th.view_intact) or (
+        matching is not None and matching >= th.view_intact_windows
+    )
+    kept_view = intact or (
         edges is None
         or edges >= th.view_kept
         or (matching is not None and matching >= th.view_kept)
     )
-    coarse_kept = 1.0
-    if n_had >= th.moved_min_windows:
-        lost = float((gone | soft).sum()) / n_had
-        coarse = excess(m.detail, m.floors)[LEVELS - 1][had]
-        coarse_base = excess(ref.detail, ref.floors)[LEVELS - 1][had]
-        coarse_kept = float(np.median(coarse / np.maximum(coarse_base, 1e-6)))
-        # structure gone (not merely soft) over most of what was lost, and the view
-        # not intact: a defocus of a bare scene loses its structure too but keeps
-        # every edge of the thumbnail in place
-        intact = (edges is not None and edges >= th.view_intact) or (
-            matching is not None and matching >= th.view_intact_windows
-        )
-        gone_most = int(gone.sum()) >= 0.5 * int((gone | soft).sum()) and not intact
-        if (
-            lost >= th.covered_most
-            and coarse_kept <= th.covered_coarse
-            and (gone_most or not kept_view)
-        ):
-            return Judgement(
-                Verdict.COVERED,
-                f"畫面大部分被遮蔽（{lost * 100:.0f}% 的景物輪廓消失或失焦）",
-                matching=matching,
-            )
-        if lost >= th.covered_lost:
-            if gone_most or not kept_view:
-                return Judgement(
-                    Verdict.COVERED,
-                    f"畫面大部分被遮蔽（{lost * 100:.0f}% 的景物輪廓消失或失焦）",
-                    matching=matching,
-                )
-            return Judgement(
-                Verdict.BLURRED,
-                f"畫面模糊（{lost * 100:.0f}% 的景物失焦，"
-                f"清晰度 {_n(m.sharpness)}，基準 {_n(ref.sharpness)}）",
-                matching=matching,
-            )
-    intact = (edges is not None and edges >= th.view_intact) or (
-        matching is not None and matching >= th.view_intact_windows
-    )
-    if m.structure < th.covered_structure and not intact:
-        return Judgement(
-            Verdict.COVERED,
-            f"畫面被遮蔽（僅 {m.structure * 100:.0f}% 的畫面有景物輪廓）",
-            matching=matching,
-        )
+    lost_structure = _lost_structure(m, ref, th, intact, kept_view)
+    if lost_structure is not None:
+        return dataclasses.replace(lost_structure, matching=matching)
     # Moved: the view displaced, or its stable background gone.
-    if ref.thumb is not None and (edges is None or edges < 0.8):
+    if ref.thumb is not None and not intact:
         here = edge_alignment(m.thumb, ref.thumb)
         best, dx, dy = here
         in_place = _zncc(_edges(m.thumb), _edges(ref.thumb))
@@ -1026,7 +1058,8 @@ def _judge_against(m: Metrics, ref: Reference, th: Thresholds) -> Judgement:
             ref.spectral is not None
             and m.spectral is not None
             and m.spectral < th.covered_softer * ref.spectral
-            and coarse_kept <= th.covered_shapes
+            and _coarse_kept(m, ref, structured_blocks(ref.detail, ref.floors))
+            <= th.covered_shapes
         ):
             return Judgement(
                 Verdict.COVERED,
