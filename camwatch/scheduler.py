@@ -33,7 +33,11 @@ from probes.result import CheckKind, CheckResult, Status, utcnow
 
 log = logging.getLogger("camwatch.scheduler")
 
-RunProbe = Callable[[CheckKind, str], Awaitable[list[CheckResult]]]
+# run_probe(check, device, deadline): `deadline` is the time.monotonic() by which the
+# probe must answer. The scheduler owns it: the probe is given it (probes.context's
+# ctx.deadline) and answers with its own reason when it is reached; the scheduler only
+# cuts off, a little later, a probe that did not.
+RunProbe = Callable[[CheckKind, str, float], Awaitable[list[CheckResult]]]
 Sink = Callable[[Sequence[CheckResult]], None]
 
 
@@ -190,6 +194,11 @@ class LagStats:
         return out
 
 
+def guard_s(timeout: float) -> float:
+    """How long after the deadline a probe that ignores it is cut off."""
+    return timeout + min(2.0, 0.1 * timeout)
+
+
 def timeout_result(check: CheckKind, device: str, timeout: float, started: float) -> CheckResult:
     return CheckResult(
         device=device,
@@ -197,7 +206,6 @@ def timeout_result(check: CheckKind, device: str, timeout: float, started: float
         status=Status.UNKNOWN,
         reason=f"檢查逾時（{timeout:g} 秒內無回應）",
         at=utcnow(),
-        values={},
         driver=None,
         duration_s=time.monotonic() - started,
     )
@@ -210,14 +218,14 @@ def error_result(check: CheckKind, device: str, exc: BaseException, started: flo
         status=Status.UNKNOWN,
         reason=f"檢查程式發生錯誤（{type(exc).__name__}），請通知系統管理者",
         at=utcnow(),
-        values={},
         driver=None,
         duration_s=time.monotonic() - started,
     )
 
 
 class Scheduler:
-    """Runs `run_probe(check, device)` for every planned pair, forever, until `stop()`.
+    """Runs `run_probe(check, device, deadline)` for every planned pair, forever, until
+    `stop()`.
 
     `run_probe` is any async callable (the service binds probes.api.probe to its
     ProbeContext; the tests inject their own). Nothing here touches the network.
@@ -486,8 +494,10 @@ class Scheduler:
     async def _attempt(self, entry: _Entry) -> list[CheckResult]:
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._timeout):
-                results = await self._run_probe(entry.check, entry.device)
+            async with asyncio.timeout(guard_s(self._timeout)):
+                results = await self._run_probe(
+                    entry.check, entry.device, started + self._timeout
+                )
         except TimeoutError:
             self.timeouts[entry.check] += 1
             if self._state is not None:
@@ -586,8 +596,8 @@ async def probe_once(
             async with rec_sems[rec], sem:
                 started = time.monotonic()
                 try:
-                    async with asyncio.timeout(probe_timeout):
-                        results = await run_probe(check, device)
+                    async with asyncio.timeout(guard_s(probe_timeout)):
+                        results = await run_probe(check, device, started + probe_timeout)
                 except TimeoutError:
                     results = [timeout_result(check, device, probe_timeout, started)]
                 except Exception as exc:

@@ -14,14 +14,17 @@ import yaml
 
 from inventory.models import SECRET_REF
 
+# The probes' own error type: they catch it without importing the service.
+from probes.context import SecretError
+
+__all__ = ["SecretError", "SecretStore", "known_secrets", "redact"]
+
 _known: set[str] = set()
 
 
-class SecretError(Exception):
-    """A reference that cannot be resolved; the message never contains a secret."""
-
-
 class SecretStore:
+    """The service's SecretResolver (probes.context): ${ENV} and secret:KEY."""
+
     def __init__(self, secrets_file: Path | None = None) -> None:
         self._file = secrets_file
         self._values: dict[str, str] | None = None

@@ -30,7 +30,8 @@ from camwatch.secrets import SecretError, SecretStore
 from camwatch.settings import Settings, SettingsError, load_settings
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
-from probes.api import DeviceMemory, ProbeConfig, ProbeContext, planned_checks, probe, recorder_of
+from probes.api import planned_checks, prepare, probe, recorder_of
+from probes.context import DeviceMemory, ProbeConfig, ProbeContext
 from probes.result import CheckKind, CheckResult
 
 log = logging.getLogger("camwatch.service")
@@ -93,8 +94,10 @@ ProbeFn = Callable[[CheckKind, str, ProbeContext], Awaitable[list[CheckResult]]]
 
 
 def runner_for(ctx: ProbeContext, probe_fn: ProbeFn = probe) -> RunProbe:
-    async def run(check: CheckKind, device: str) -> list[CheckResult]:
-        return await probe_fn(check, device, ctx)
+    """The scheduler's run_probe: each run gets the scheduler's deadline in its context."""
+
+    async def run(check: CheckKind, device: str, deadline: float) -> list[CheckResult]:
+        return await probe_fn(check, device, ctx.until(deadline))
 
     return run
 
@@ -298,7 +301,7 @@ class Service:
             await self.alerting.start()
 
         # 3. HTTP
-        from camwatch.commands.baseline import baseline_resetter
+        from camwatch.baselines import baseline_resetter
         from exporters.http import HttpServer
 
         try:
@@ -322,6 +325,7 @@ class Service:
         # them off the loop now, not inside the first probe)
         if self.probe_fn is probe:
             await asyncio.to_thread(_preload_probes)
+            await prepare(self.inventory)  # the drivers' set-up, before any deadline
         sinks: list[Sink] = [self.state.update]
         if self.store is not None:
             self.store_sink = ThreadedBatchSink(self.store.record_results)

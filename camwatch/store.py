@@ -45,7 +45,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, values_from_json
+from probes.values import CheckValues, values_json
 
 # ---------------------------------------------------------------------------- schema
 
@@ -157,7 +158,7 @@ class Transition:
     check: CheckKind
     status: Status
     reason: str
-    values: Mapping[str, Any]
+    values: CheckValues | None  # the newest measured in this stretch
     findings: tuple[Finding, ...]
     started_at: dt.datetime
     last_seen_at: dt.datetime
@@ -452,14 +453,14 @@ class Store:
                     if p.key == key:
                         if at >= p.row["last_seen_at"]:
                             p.row["last_seen_at"] = at
-                            p.row["values"] = _jsonable(dict(r.values))
+                            p.row["values"] = _jsonable(values_json(r.values))
                         continue
                     p.row["ended_at"] = at
                 else:
                     cur = self._current.get(slot)
                     if cur is not None and cur.key == key:
                         if at >= seen_updates.get(cur.id, (cur.last_seen, None))[0]:
-                            seen_updates[cur.id] = (at, _jsonable(dict(r.values)))
+                            seen_updates[cur.id] = (at, _jsonable(values_json(r.values)))
                         continue
                     if cur is not None:
                         end_updates[cur.id] = at
@@ -469,7 +470,7 @@ class Store:
                     "check_kind": r.check.value,
                     "status": r.status.value,
                     "reason": _text(r.reason),
-                    "values": _jsonable(dict(r.values)),
+                    "values": _jsonable(values_json(r.values)),
                     "findings": _findings_json(r.findings),
                     "started_at": at,
                     "last_seen_at": at,
@@ -643,7 +644,7 @@ class Store:
                             check=check,
                             status=status,
                             reason=row.reason,
-                            values=dict(row.values or {}),
+                            values=values_from_json(check, row.values),
                             findings=_findings_from_json(row.findings),
                             started_at=row.started_at,
                             last_seen_at=row.last_seen_at,

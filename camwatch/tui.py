@@ -20,14 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from inventory.models import Inventory
-from probes.result import CheckKind, CheckResult, Status, Value
+from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
+from probes.values import PictureValues, values_json
 
 CHECKS = (CheckKind.HOST, CheckKind.RECORDING, CheckKind.PICTURE)
-QUESTION = {
-    CheckKind.HOST: "監視主機是否正常運作",
-    CheckKind.RECORDING: "錄影監材是否正常運轉",
-    CheckKind.PICTURE: "視訊畫面是否清晰",
-}
+QUESTION = CHECK_TITLES
 SHORT = {CheckKind.HOST: "主機", CheckKind.RECORDING: "錄影", CheckKind.PICTURE: "畫面"}
 WORD = {Status.OK: "是", Status.FAIL: "否", Status.UNKNOWN: "？"}
 STYLE = {Status.OK: "bold green", Status.FAIL: "bold red", Status.UNKNOWN: "yellow"}
@@ -39,7 +36,7 @@ Lookup = Callable[[str, CheckKind], CheckResult | None]
 class Answer:
     status: Status
     reason: str
-    values: Mapping[str, Value] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)  # as served (JSON)
     at: dt.datetime | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -75,7 +72,7 @@ class DeviceAnswers:
 def _own(r: CheckResult | None) -> Answer | None:
     if r is None:
         return None
-    return Answer(r.status, r.reason, r.values, r.at)
+    return Answer(r.status, r.reason, values_json(r.values), r.at)
 
 
 def _from_recorder(rec_result: CheckResult | None, rec_name: str) -> Answer | None:
@@ -226,8 +223,9 @@ def baseline_progress(inventory: Inventory, lookup: Lookup) -> tuple[int, int]:
             continue
         # picture results carry `learning` (True while the baseline is being learned)
         # and `baseline_sharpness` once it is learned
-        if r.values.get("learning") is False or isinstance(
-            r.values.get("baseline_sharpness"), int | float
+        v = r.values
+        if isinstance(v, PictureValues) and (
+            v.learning is False or v.baseline_sharpness is not None
         ):
             learned += 1
     return learned, total

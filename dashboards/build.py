@@ -16,14 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from probes.result import CHECK_TITLES, CheckKind
+
 HERE = Path(__file__).resolve().parent
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 # The descriptive labels of a device, joined onto any per-device series.
 INFO = ("max by (device, name, location, unit, unit_name, recorder, kind) "
         "(camwatch_device_info{unit=~\"$unit\"})")
-CHECKS = [("host", "監視主機是否正常運作"), ("recording", "錄影監材是否正常運轉"),
-          ("picture", "視訊畫面是否清晰")]
+CHECKS = [(c.value, CHECK_TITLES[c]) for c in CheckKind]  # the three questions of 附件四
 YES_NO = [{"type": "value", "options": {
     "1": {"text": "是 正常", "color": "green", "index": 0},
     "0": {"text": "否 異常", "color": "red", "index": 1}}}]

@@ -13,7 +13,7 @@ callable (month "YYYY-MM", unit id, format "pdf"|"xlsx") -> bytes.
 POST /admin/baselines/{camera}/reset (same auth as /reports) forgets a camera's picture
 baselines, day and night, after its lens was cleaned, refocused or re-aimed; the service
 injects `baseline_reset`, an async callable (camera id) -> a JSON-able dict describing
-what was forgotten (camwatch/commands/baseline.py makes one from the probe memory).
+what was forgotten (camwatch/baselines.py makes one from the probe memory).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from camwatch.settings import Settings
 from camwatch.state import LatestState
 from exporters.metrics import make_registry
 from inventory.models import Inventory
-from probes.result import CheckKind, CheckResult, Status
+from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
 
 ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
 BaselineReset = Callable[[str], Awaitable[dict[str, Any]]]
@@ -59,9 +59,9 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 UNIT_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 FORMATS = {"pdf": "application/pdf",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-CHECK_ZH = {CheckKind.HOST: ("監視主機是否正常運作", "recorder/camera running"),
-            CheckKind.RECORDING: ("錄影監材是否正常運轉", "recording running"),
-            CheckKind.PICTURE: ("視訊畫面是否清晰", "picture clear")}
+CHECK_EN = {CheckKind.HOST: "recorder/camera running", CheckKind.RECORDING: "recording running",
+            CheckKind.PICTURE: "picture clear"}
+CHECK_ZH = {c: (CHECK_TITLES[c], en) for c, en in CHECK_EN.items()}
 HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
@@ -475,10 +475,9 @@ class HttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        addresses = self._runner.addresses  # the bound (host, port, ...) of each socket
+        if addresses:
+            self.port = int(addresses[0][1])
 
     async def stop(self) -> None:
         if self._runner is not None:

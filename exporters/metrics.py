@@ -2,15 +2,14 @@
 
 Nothing here is global: `CamwatchCollector.collect()` reads `LatestState` and the
 `Inventory` and builds every family anew, so a device removed from the inventory or a
-disk that disappeared leaves no stale series behind. The metric list and the
-`CheckResult.values` keys each metric reads are documented in exporters/README.md.
+disk that disappeared leaves no stale series behind. Each metric reads one field of the
+check's typed values (probes.values); the list is in exporters/README.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -26,65 +25,20 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from camwatch.state import LatestState
 from inventory.models import Inventory
 from probes.api import planned_checks
-from probes.result import CheckKind, CheckResult, Status, Value
-
-# CheckResult.values keys read by the collector. Probes may use any of the aliases; the
-# first one present wins. Keep in step with probes/host.py, recording.py, picture.py.
-KEY_UPTIME = ("uptime_s", "uptime_seconds", "uptime")
-KEY_CLOCK_OFFSET = ("clock_offset_s", "clock_offset_seconds", "clock_offset")
-KEY_MODEL = ("model",)
-KEY_FIRMWARE = ("firmware", "firmware_version")
-KEY_NEWEST_AGE = ("newest_age_s", "newest_footage_age_s", "footage_age_s", "newest_age_seconds")
-KEY_RETENTION = ("retention_days", "oldest_footage_days")  # shortest channel
-KEY_RETENTION_LONGEST = ("retention_max_days",)  # longest channel (too-long check)
-KEY_GAP_24H = ("gap_s_24h",)
-KEY_SIGNAL = ("signal",)
-KEY_CONTRAST = ("contrast",)
-KEY_SIMILARITY = ("similarity",)
-KEY_MODE = ("mode",)
-KEY_SHARPNESS = ("sharpness",)
-KEY_BASELINE = ("baseline_sharpness", "baseline")
-KEY_BRIGHTNESS = ("brightness",)
-KEY_VERDICT = ("verdict",)
-# Per-disk values: "disk:<id>:<field>" (also "disk.<id>.<field>" / "disks/<id>/<field>")
-DISK_KEY = re.compile(r"^disks?[.:/](?P<disk>[^.:/]+)[.:/](?P<field>[a-z_]+)$")
-DISK_OK_FIELDS = ("ok", "healthy")
-DISK_FREE_FIELDS = ("free_bytes", "free")
-DISK_TOTAL_FIELDS = ("total_bytes", "capacity_bytes", "total")
+from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
+from probes.values import HostValues, PictureValues, RecordingValues
 
 DAY = 86400.0
 CHECK_LABEL = {CheckKind.HOST: "host", CheckKind.RECORDING: "recording",
                CheckKind.PICTURE: "picture"}
 
 
-def number(values: Mapping[str, Value], keys: Iterable[str]) -> float | None:
-    """The first of `keys` present as a finite number (bools count as 0/1)."""
-    for key in keys:
-        v = values.get(key)
-        if v is None or isinstance(v, str):
-            continue
-        f = float(v)
-        if math.isfinite(f):
-            return f
-    return None
-
-
-def text(values: Mapping[str, Value], keys: Iterable[str]) -> str | None:
-    for key in keys:
-        v = values.get(key)
-        if isinstance(v, str) and v:
-            return v
-    return None
-
-
-def disks(values: Mapping[str, Value]) -> dict[str, dict[str, Value]]:
-    """Group per-disk values: {"1": {"ok": True, "free_bytes": 123}, ...}."""
-    out: dict[str, dict[str, Value]] = {}
-    for key, v in values.items():
-        m = DISK_KEY.match(key)
-        if m:
-            out.setdefault(m["disk"], {})[m["field"]] = v
-    return out
+def finite(v: float | int | bool | None) -> float | None:
+    """A value fit for a sample: a finite number (bools count as 0/1), else None."""
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
 
 
 @dataclass(frozen=True)
@@ -149,7 +103,8 @@ class CamwatchCollector(Collector):
         results = self.state.snapshot()
         by_key: dict[tuple[str, CheckKind], CheckResult] = {(r.device, r.check): r
                                                             for r in results}
-        host_values = {r.device: r.values for r in results if r.check == CheckKind.HOST}
+        host_values = {r.device: r.values for r in results
+                       if r.check == CheckKind.HOST and isinstance(r.values, HostValues)}
 
         info = GaugeMetricFamily(
             "camwatch_device_info",
@@ -158,18 +113,17 @@ class CamwatchCollector(Collector):
                     "location", "model", "firmware"],
         )
         for d in labels.values():
-            hv = host_values.get(d.device, {})
-            model = text(hv, KEY_MODEL) or d.model
-            firmware = text(hv, KEY_FIRMWARE) or ""
+            hv = host_values.get(d.device)
+            model = (hv.model if hv else None) or d.model
+            firmware = (hv.firmware if hv else None) or ""
             info.add_metric([d.device, d.kind, d.type, d.name, d.unit, d.unit_name, d.recorder,
                              d.location, model, firmware], 1)
         yield info
 
         ok = GaugeMetricFamily(
             "camwatch_check_ok",
-            "1 if the last check passed, 0 if it failed; absent while unknown "
-            "(check: host=監視主機是否正常運作, recording=錄影監材是否正常運轉, "
-            "picture=視訊畫面是否清晰).",
+            "1 if the last check passed, 0 if it failed; absent while unknown (check: "
+            + ", ".join(f"{CHECK_LABEL[c]}={CHECK_TITLES[c]}" for c in CheckKind) + ").",
             labels=["device", "check"],
         )
         unknown = GaugeMetricFamily(
@@ -273,33 +227,31 @@ class CamwatchCollector(Collector):
                 continue
             v = r.values
             dev = [r.device]
-            if r.check == CheckKind.HOST:
-                _add(uptime, dev, number(v, KEY_UPTIME))
-                _add(offset, dev, number(v, KEY_CLOCK_OFFSET))
-                _add(signal, dev, number(v, KEY_SIGNAL))
-            elif r.check == CheckKind.RECORDING:
-                _add(age, dev, number(v, KEY_NEWEST_AGE))
-                days = number(v, KEY_RETENTION)
+            if isinstance(v, HostValues):
+                _add(uptime, dev, finite(v.uptime_s))
+                _add(offset, dev, finite(v.clock_offset_s))
+                _add(signal, dev, finite(v.signal))
+            elif isinstance(v, RecordingValues):
+                _add(age, dev, finite(v.newest_age_s))
+                days = finite(v.retention_days)
                 _add(retention, dev, None if days is None else days * DAY)
-                longest = number(v, KEY_RETENTION_LONGEST)
+                longest = finite(v.retention_max_days)
                 _add(retention_long, dev, None if longest is None else longest * DAY)
-                _add(gaps, dev, number(v, KEY_GAP_24H))
-                for disk_id, fields in sorted(disks(v).items()):
-                    _add(disk_ok, [r.device, disk_id], number(fields, DISK_OK_FIELDS))
-                    _add(disk_free, [r.device, disk_id], number(fields, DISK_FREE_FIELDS))
-                    _add(disk_total, [r.device, disk_id], number(fields, DISK_TOTAL_FIELDS))
-            elif r.check == CheckKind.PICTURE:
-                _add(sharp, dev, number(v, KEY_SHARPNESS))
-                _add(base, dev, number(v, KEY_BASELINE))
-                _add(bright, dev, number(v, KEY_BRIGHTNESS))
-                _add(contrast, dev, number(v, KEY_CONTRAST))
-                _add(similarity, dev, number(v, KEY_SIMILARITY))
-                mode = text(v, KEY_MODE)
-                if mode in ("day", "night"):
-                    night.add_metric(dev, 1 if mode == "night" else 0)
-                current = text(v, KEY_VERDICT)
-                if current:
-                    verdict.add_metric([r.device, current], 1)
+                _add(gaps, dev, finite(v.gap_s_24h))
+                for disk in sorted(v.disks or (), key=lambda d: d.id):
+                    _add(disk_ok, [r.device, disk.id], finite(disk.ok))
+                    _add(disk_free, [r.device, disk.id], finite(disk.free_bytes))
+                    _add(disk_total, [r.device, disk.id], finite(disk.capacity_bytes))
+            elif isinstance(v, PictureValues):
+                _add(sharp, dev, finite(v.sharpness))
+                _add(base, dev, finite(v.baseline_sharpness))
+                _add(bright, dev, finite(v.brightness))
+                _add(contrast, dev, finite(v.contrast))
+                _add(similarity, dev, finite(v.similarity))
+                if v.mode in ("day", "night"):
+                    night.add_metric(dev, 1 if v.mode == "night" else 0)
+                if v.verdict:
+                    verdict.add_metric([r.device, v.verdict], 1)
             seen: set[tuple[str, str]] = set()
             for f in r.findings:
                 subject = f.subject or ""

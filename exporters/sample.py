@@ -7,6 +7,7 @@ import datetime as dt
 
 from inventory.models import Inventory
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import DiskValues, HostValues, PictureValues, RecordingValues
 
 
 def sample_inventory() -> Inventory:
@@ -59,24 +60,23 @@ def sample_results(at: dt.datetime = AT) -> list[CheckResult]:
     """nvr1 healthy except disk 2; dvr2 fine; cam-east blurred; cam-gate unknown picture."""
     return [
         CheckResult("nvr1", CheckKind.HOST, Status.OK, "主機正常", at,
-                    {"uptime_s": 86400.0, "clock_offset_s": 1.5, "model": "DS-7608NI",
-                     "firmware": "V4.30"}, driver="onvif", duration_s=0.2),
+                    HostValues(up=True, uptime_s=86400.0, clock_offset_s=1.5, model="DS-7608NI",
+                               firmware="V4.30"), driver="onvif", duration_s=0.2),
         CheckResult("nvr1", CheckKind.RECORDING, Status.FAIL, "硬碟 2 故障", at,
-                    {"newest_age_s": 12.0, "retention_days": 31.0,
-                     "disk:1:ok": True, "disk:1:free_bytes": 1.0e12,
-                     "disk:1:total_bytes": 4.0e12,
-                     "disk:2:ok": False, "disk:2:free_bytes": 0.0},
+                    RecordingValues(newest_age_s=12.0, retention_days=31.0, disks=(
+                        DiskValues("1", ok=True, free_bytes=10**12, capacity_bytes=4 * 10**12),
+                        DiskValues("2", ok=False, free_bytes=0))),
                     (Finding(FindingCode.DISK_FAILED, "硬碟 2 故障", "2"),), driver="isapi",
                     duration_s=0.4),
         CheckResult("dvr2", CheckKind.HOST, Status.OK, "主機正常", at,
-                    {"uptime_s": 3600, "clock_offset_s": -0.5}, driver="onvif"),
+                    HostValues(up=True, uptime_s=3600, clock_offset_s=-0.5), driver="onvif"),
         CheckResult("dvr2", CheckKind.RECORDING, Status.OK, "錄影正常", at,
-                    {"newest_age_s": 30.0, "retention_days": 45.0}, driver="onvif"),
+                    RecordingValues(newest_age_s=30.0, retention_days=45.0), driver="onvif"),
         CheckResult("cam-east", CheckKind.HOST, Status.OK, "攝影機正常", at,
-                    {"uptime_s": 7200.0, "clock_offset_s": 0.2}, driver="onvif"),
+                    HostValues(up=True, uptime_s=7200.0, clock_offset_s=0.2), driver="onvif"),
         CheckResult("cam-east", CheckKind.PICTURE, Status.FAIL, "畫面模糊", at,
-                    {"sharpness": 12.5, "baseline_sharpness": 410.0, "brightness": 120.0,
-                     "verdict": "blurred"},
+                    PictureValues(sharpness=12.5, baseline_sharpness=410.0, brightness=120.0,
+                                  verdict="blurred"),
                     (Finding(FindingCode.PICTURE_BLURRED, "畫面模糊（清晰度 12 低於基準 410）"),),
                     driver="frames", duration_s=0.8),
         CheckResult("cam-gate", CheckKind.PICTURE, Status.UNKNOWN, "無法取得畫面", at,

@@ -1,58 +1,32 @@
 """The one entry point the scheduler calls: `probe(check, device_id, ctx)`.
 
-Like blackbox_exporter's prober table: each check is a function with one signature, looked
-up in a table; the scheduler owns timeouts, retries and concurrency. A probe function
-returns results (a recorder's recording check also returns one result per camera channel)
-and must never raise: a misbehaving device becomes `unknown` or `fail` with a reason.
+Like blackbox_exporter's prober table: each check is a `ProbeFn` (probes.context) with
+one signature, looked up in a table; the scheduler owns the deadline (`ctx.deadline`),
+retries and concurrency. A probe function returns results (a recorder's recording
+check also returns one result per camera channel) and never raises: a misbehaving
+device becomes `unknown` or `fail` with a reason.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+import logging
 
-from camwatch.secrets import SecretStore
 from inventory.models import CameraKind, Inventory
+from probes.context import DeviceMemory, ProbeConfig, ProbeContext, ProbeFn
 from probes.result import CheckKind, CheckResult
 
+log = logging.getLogger("camwatch.probes")
 
-@dataclass(frozen=True)
-class ProbeConfig:
-    timeout: float = 10.0
-    clock_drift_max_s: float = 30.0
-    footage_max_age_s: float = 600.0
-    disk_full_pct: float = 95.0
-    # Hosts a device may redirect us to, or name in a snapshot/stream URI, beyond the
-    # hosts the inventory names (hostile-device protection).
-    allowed_redirect_hosts: tuple[str, ...] = ()
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_frame_pixels: int = 4096 * 2160 * 2
-
-
-@dataclass
-class DeviceMemory:
-    """What probes remember between runs: last uptime, firmware, serial, picture
-    baselines. Plain JSON-able data so the store can persist it across restarts."""
-
-    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def fact(self, device: str) -> dict[str, Any]:
-        return self.facts.setdefault(device, {})
-
-
-@dataclass
-class ProbeContext:
-    inventory: Inventory
-    secrets: SecretStore
-    config: ProbeConfig = field(default_factory=ProbeConfig)
-    memory: DeviceMemory = field(default_factory=DeviceMemory)
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
-
-
-ProbeFn = Callable[[str, ProbeContext], Awaitable[list[CheckResult]]]
+__all__ = [
+    "DeviceMemory",
+    "ProbeConfig",
+    "ProbeContext",
+    "ProbeFn",
+    "planned_checks",
+    "prepare",
+    "probe",
+    "recorder_of",
+]
 
 
 def planned_checks(inventory: Inventory) -> list[tuple[CheckKind, str]]:
@@ -102,3 +76,18 @@ async def probe(check: CheckKind, device_id: str, ctx: ProbeContext) -> list[Che
     if _PROBES is None:
         _PROBES = _table()
     return await _PROBES[check](device_id, ctx)
+
+
+async def prepare(inventory: Inventory) -> None:
+    """The drivers' once-per-process work for the protocols this inventory uses (the
+    ONVIF WSDLs), done before the first probe's deadline starts."""
+    from probes.drivers.table import drivers_for
+
+    used = {p for r in inventory.recorders.values() for p in r.protocols}
+    used |= {p for c in inventory.cameras.values() for p in c.protocols}
+    for driver in drivers_for(used):
+        try:
+            await driver.prepare()
+        except Exception as exc:  # the checks try again, and say why if it still fails
+            log.warning("driver set-up failed",
+                        extra={"fields": {"driver": driver.name, "error": type(exc).__name__}})

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,53 @@ class HostFacts:
     signals: list[ChannelSignal] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RecordingFacts:
-    disks: list[Disk] = field(default_factory=list)
-    channels: list[ChannelRecording] = field(default_factory=list)
-    # False when the device said it cannot answer (e.g. no ONVIF recording search)
-    supported: bool = True
+# A pause in the recorded spans shorter than this is a file boundary, not a gap.
+GAP_MIN = dt.timedelta(seconds=60)
+
+
+def spans_to_recording(
+    channel: int,
+    enabled: bool | None,
+    recent: list[tuple[dt.datetime, dt.datetime]],
+    oldest: dt.datetime | None,
+    min_gap: dt.timedelta = dt.timedelta(minutes=2),
+) -> ChannelRecording:
+    """Recorded spans of the last 24 h → newest footage and the gaps between spans."""
+    spans = sorted(recent)
+    gaps: list[tuple[dt.datetime, dt.datetime]] = []
+    cursor: dt.datetime | None = None
+    for start, end in spans:
+        if cursor is not None and start - cursor > min_gap:
+            gaps.append((cursor, start))
+        cursor = end if cursor is None else max(cursor, end)
+    newest = cursor
+    first = spans[0][0] if spans else None
+    if first is not None and (oldest is None or first < oldest):
+        oldest = first
+    return ChannelRecording(
+        channel=channel, recording=enabled, newest=newest, oldest=oldest, gaps=gaps
+    )
+
+
+def oldest_cached(memory: dict[str, Any], ch: int, now: dt.datetime) -> dt.datetime | None:
+    """Oldest footage changes slowly: searched again at most hourly (device memory)."""
+    entry = memory.get("oldest", {}).get(str(ch))
+    if not isinstance(entry, list) or len(entry) != 2:
+        return None
+    try:
+        checked = dt.datetime.fromisoformat(entry[1])
+        if now - checked > dt.timedelta(hours=1):
+            return None
+        return dt.datetime.fromisoformat(entry[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def remember_oldest(
+    memory: dict[str, Any], ch: int, oldest: dt.datetime | None, now: dt.datetime
+) -> None:
+    if oldest is not None:
+        memory.setdefault("oldest", {})[str(ch)] = [oldest.isoformat(), now.isoformat()]
 
 
 # --- lenient parsing shared by the drivers ---------------------------------------------

@@ -8,24 +8,23 @@ fault, a Finding whose zh-TW reason names the lens position.
 
 While a mode's baseline is being learned the result is `ok` with 基準學習中 (n/N),
 unless an absolute verdict (covered, dark, overexposed, frozen) applies. A frame that
-cannot be had or decoded gives `unknown` with the reason. Never raises.
+cannot be had or decoded gives `unknown` with the reason. Never raises (check_probe);
+the frame is fetched within the run's deadline (the scheduler's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
+import dataclasses
 
-from camwatch.logs import event
-from probes.api import ProbeContext
 from probes.baseline import CameraBaseline, assess
-from probes.drivers.frames import Grab, grab_frame, resolve_credentials
-from probes.drivers.http import DeviceError, HttpLimits
-from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, Value
+from probes.context import ProbeRun, check_probe, resolve_login
+from probes.drivers.frames import Grab, grab_frame
+from probes.drivers.http import limits_for
+from probes.reasons import DeviceError
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.scoring import FrameError, Metrics, Verdict, frame_from_bgr, score, score_bytes
-
-log = logging.getLogger("camwatch.probes.picture")
+from probes.values import PictureValues
 
 FINDINGS: dict[Verdict, FindingCode] = {
     Verdict.BLURRED: FindingCode.PICTURE_BLURRED,
@@ -49,97 +48,79 @@ def _score(grab: Grab, max_pixels: int) -> Metrics:
     return score(frame_from_bgr(grab.image))
 
 
-async def probe_picture(device_id: str, ctx: ProbeContext) -> list[CheckResult]:
-    start = time.monotonic()
-    at = ctx.now()
+def _rounded(value: float | None, digits: int) -> float | None:
+    return round(value, digits) if value is not None else None
+
+
+@check_probe(CheckKind.PICTURE)
+async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
+    ctx = run.ctx
 
     def result(
         status: Status,
         reason: str,
-        values: dict[str, Value] | None = None,
+        values: PictureValues | None = None,
         findings: tuple[Finding, ...] = (),
         driver: str | None = None,
     ) -> list[CheckResult]:
-        return [
-            CheckResult(
-                device=device_id,
-                check=CheckKind.PICTURE,
-                status=status,
-                reason=reason,
-                at=at,
-                values=values or {},
-                findings=findings,
-                driver=driver,
-                duration_s=time.monotonic() - start,
-            )
-        ]
+        return [run.result(device_id, status, reason, findings, values, driver)]
 
+    camera = ctx.inventory.cameras.get(device_id)
+    if camera is None:
+        return result(Status.UNKNOWN, "清冊中沒有這支攝影機")
+    place = camera.position
+    timeout = run.budget
     try:
-        camera = ctx.inventory.cameras.get(device_id)
-        if camera is None:
-            return result(Status.UNKNOWN, "清冊中沒有這支攝影機")
-        place = camera.position
-        timeout = ctx.config.timeout
-        try:
-            creds_model = (
-                camera.credentials
-                if camera.address is not None
-                else ctx.inventory.recorders[camera.recorder].credentials
-            )
-            creds = resolve_credentials(creds_model, ctx.secrets.resolve)
-        except Exception as exc:  # SecretError: its text never holds a secret
-            return result(Status.UNKNOWN, f"{place}鏡頭：無法取得登入密碼（{exc}）")
-        addr = camera.address or ctx.inventory.recorders[camera.recorder].address
-        limits = HttpLimits(
-            timeout=timeout,
-            max_body_bytes=ctx.config.max_body_bytes,
-            allowed_hosts=frozenset(h.lower() for h in ctx.config.allowed_redirect_hosts),
-            tls_verify=addr.tls_verify,
-            tls_pin_sha256=addr.tls_pin_sha256,
+        creds_model = (
+            camera.credentials
+            if camera.address is not None
+            else ctx.inventory.recorders[camera.recorder].credentials
         )
-        try:
-            async with asyncio.timeout(timeout):
-                grab = await grab_frame(camera, ctx.inventory, creds, limits)
-            driver = grab.driver
-            m = await asyncio.to_thread(_score, grab, ctx.config.max_frame_pixels)
-            del grab  # the frame is dropped here; only figures go on
-        except TimeoutError:
-            return result(Status.UNKNOWN, f"{place}鏡頭：取得畫面逾時（{timeout:g} 秒）")
-        except DeviceError as exc:
-            return result(Status.UNKNOWN, f"{place}鏡頭：無法取得畫面，{exc.zh_reason}")
-        except FrameError as exc:
-            return result(Status.UNKNOWN, f"{place}鏡頭：{exc.zh_reason}")
+        creds = resolve_login(creds_model, ctx.secrets)
+    except Exception as exc:  # SecretError: its text never holds a secret
+        return result(Status.UNKNOWN, f"{place}鏡頭：無法取得登入密碼（{exc}）")
+    addr = camera.address or ctx.inventory.recorders[camera.recorder].address
+    limits = limits_for(addr, ctx.config)
+    try:
+        async with asyncio.timeout(run.remaining()):
+            grab = await grab_frame(camera, ctx.inventory, creds, limits)
+        driver = grab.driver
+        m = await asyncio.to_thread(_score, grab, ctx.config.max_frame_pixels)
+        del grab  # the frame is dropped here; only figures go on
+    except TimeoutError:
+        return result(Status.UNKNOWN, f"{place}鏡頭：取得畫面逾時（{timeout:g} 秒）")
+    except DeviceError as exc:
+        return result(Status.UNKNOWN, f"{place}鏡頭：無法取得畫面，{exc.zh_reason}")
+    except FrameError as exc:
+        return result(Status.UNKNOWN, f"{place}鏡頭：{exc.zh_reason}")
 
-        base = CameraBaseline.from_dict(ctx.memory.baselines.get(device_id))
-        a = assess(m, base, at.timestamp())
-        ctx.memory.baselines[device_id] = base.to_dict()
+    base = CameraBaseline.from_dict(ctx.memory.baselines.get(device_id))
+    a = assess(m, base, run.at.timestamp())
+    ctx.memory.baselines[device_id] = base.to_dict()
 
-        values: dict[str, Value] = {
-            **m.values(),
-            "baseline_sharpness": (
-                round(a.baseline_sharpness, 2) if a.baseline_sharpness is not None else None
-            ),
-            "verdict": a.verdict.value,
-            "similarity": round(a.similarity, 3) if a.similarity is not None else None,
-            "learning": a.learning is not None,
-        }
-        if a.learning is not None and a.verdict not in ABSOLUTE:
-            n, total = a.learning
-            values["verdict"] = Verdict.CLEAR.value
-            mode = MODE_ZH.get(m.mode.value, "")
-            return result(
-                Status.OK,
-                f"{place}鏡頭畫面正常；{mode}基準學習中（{min(n + 1, total)}/{total}）",
-                values,
-                driver=driver,
-            )
-        if a.verdict == Verdict.CLEAR:
-            return result(Status.OK, f"{place}鏡頭{a.reason_zh}", values, driver=driver)
-        reason = f"{place}鏡頭{a.reason_zh}"
-        finding = Finding(FINDINGS[a.verdict], reason, device_id)
-        return result(Status.FAIL, reason, values, (finding,), driver=driver)
-    except Exception as exc:  # never raise out of a probe
-        event(
-            log, "picture probe error", logging.WARNING, device=device_id, error=type(exc).__name__
+    values = PictureValues(
+        sharpness=round(m.sharpness, 2),
+        brightness=round(m.brightness, 1),
+        contrast=round(m.contrast, 1),
+        hf_ratio=round(m.hf_ratio, 4),
+        colourfulness=round(m.colourfulness, 2),
+        mode=m.mode.value,
+        baseline_sharpness=_rounded(a.baseline_sharpness, 2),
+        verdict=a.verdict.value,
+        similarity=_rounded(a.similarity, 3),
+        learning=a.learning is not None,
+    )
+    if a.learning is not None and a.verdict not in ABSOLUTE:
+        n, total = a.learning
+        mode = MODE_ZH.get(m.mode.value, "")
+        return result(
+            Status.OK,
+            f"{place}鏡頭畫面正常；{mode}基準學習中（{min(n + 1, total)}/{total}）",
+            dataclasses.replace(values, verdict=Verdict.CLEAR.value),
+            driver=driver,
         )
-        return result(Status.UNKNOWN, "畫面檢查發生內部錯誤")
+    if a.verdict == Verdict.CLEAR:
+        return result(Status.OK, f"{place}鏡頭{a.reason_zh}", values, driver=driver)
+    reason = f"{place}鏡頭{a.reason_zh}"
+    finding = Finding(FINDINGS[a.verdict], reason, device_id)
+    return result(Status.FAIL, reason, values, (finding,), driver=driver)

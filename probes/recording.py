@@ -2,11 +2,13 @@
 the newest footage fresh, are there gaps in the last 24 hours, are the disks healthy and
 not full, and is footage kept as long as the rules say (八(三)(四)).
 
-Sources, in order: ONVIF recording search (GetRecordingSummary, FindRecordings) and
-recording control (GetRecordingJobs / GetRecordingJobState); ISAPI (ContentMgmt/Storage,
-record/tracks, ContentMgmt/search) — Hikvision answers ONVIF search with nothing; Dahua
-CGI (storageDevice, mediaFileFind); SNMP disk tables when no other protocol gives disks.
-ISAPI and Dahua also give the recorded spans, hence the gaps, which ONVIF search does not.
+The drivers of the recorder's protocols are asked in the table's order of preference
+(probes.gather) for disks and recordings: ONVIF recording search (GetRecordingSummary,
+FindRecordings) and recording control (GetRecordingJobs / GetRecordingJobState); ISAPI
+(ContentMgmt/Storage, record/tracks, ContentMgmt/search) — Hikvision answers ONVIF search
+with nothing; Dahua CGI (storageDevice, mediaFileFind); SNMP disk tables when no other
+protocol gives disks. ISAPI and Dahua also give the recorded spans, hence the gaps, which
+ONVIF search does not: recordings count as answered only once spans are known.
 
 One result for the recorder (disks, retention; values per disk) and one `recording`
 result per camera channel of that recorder (device = the camera's id).
@@ -15,44 +17,26 @@ result per camera channel of that recorder (device = the camera's id).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
-import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from camwatch.secrets import SecretError
-from inventory.models import Camera, Protocol, Recorder
-from probes.api import ProbeContext
-from probes.drivers.dahua import DahuaClient
-from probes.drivers.http import DeviceError, DeviceHttp, base_url, limits_for
-from probes.drivers.isapi import IsapiClient, spans_to_recording
-from probes.drivers.onvif import (
-    OnvifSession,
-    RecordingInfo,
-    RecordingJob,
-    RecordingSummary,
-    channel_of,
-)
-from probes.drivers.onvif import prepare as onvif_prepare
-from probes.facts import ChannelRecording, Disk, DiskStatus
-from probes.host import (
-    FINAL_CODES,
-    Target,
-    campus_tz,
-    channel_label,
-    fmt_duration,
-    login,
-    target_of,
-)
-from probes.result import CheckKind, CheckResult, Finding, FindingCode, ResultFactory, Status, Value
-
-GAP_MIN = dt.timedelta(seconds=60)
-_JOB_ACTIVE = {"active", "partiallyactive"}
-_REC_ACTIVE = {"recording", "initiated"}
+from inventory.models import Camera, Recorder
+from probes.context import ProbeRun, SecretError, check_probe, login, target_of
+from probes.drivers.base import Ability, DeviceLink, DriverSession
+from probes.facts import GAP_MIN, ChannelRecording, Disk, DiskStatus
+from probes.gather import Asked, ask_drivers
+from probes.reasons import DeviceError, ReasonCode
+from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import DiskValues, RecordingValues
+from probes.wording import channel_label, fmt_duration
 
 
 @dataclass
 class RecFacts:
+    """What the drivers told about a recorder's recording, merged by one rule (the
+    preferred driver's answer stands; see `channel`). A RecordingSink."""
+
     disks: list[Disk] | None = None  # None: no source told us
     channels: dict[int, ChannelRecording] = field(default_factory=dict)
     gaps_known: bool = False
@@ -60,282 +44,69 @@ class RecFacts:
     # against the device's own "now" (a drifting clock is the host check's finding).
     clock_offset_s: float | None = None
     timed_out: bool = False
-    # ONVIF GetRecordingSummary, when the recorder offers no per-recording search
-    summary: RecordingSummary | None = None
+    # Only the recorder's newest and oldest footage (ONVIF GetRecordingSummary, when
+    # the recorder offers no per-recording search)
+    summary_newest: dt.datetime | None = None
+    summary_oldest: dt.datetime | None = None
     drivers: list[str] = field(default_factory=list)
     errors: list[DeviceError] = field(default_factory=list)
 
-
-# ---- gathering ---------------------------------------------------------------------
-
-
-def onvif_channels(
-    infos: list[RecordingInfo], jobs: list[RecordingJob]
-) -> dict[int, ChannelRecording]:
-    """ONVIF recordings and jobs → per channel (no gaps: ONVIF search has no spans)."""
-    job_by_rec: dict[str, RecordingJob] = {}
-    for j in jobs:
-        if j.recording_token:
-            job_by_rec[j.recording_token] = j
-    out: dict[int, ChannelRecording] = {}
-    for n, info in enumerate(infos, start=1):
-        ch = channel_of(info, n)
-        job: RecordingJob | None = job_by_rec.get(info.token)
-        recording: bool | None = None
-        if job is not None and (job.state or job.mode):
-            recording = (job.state or job.mode or "").lower() in _JOB_ACTIVE
-        elif info.status:
-            recording = info.status.lower() in _REC_ACTIVE
-        out[ch] = ChannelRecording(
-            channel=ch, recording=recording, newest=info.latest, oldest=info.earliest
-        )
-    return out
-
-
-async def _onvif(t: Target, ctx: ProbeContext, cred: tuple[str, str] | None, f: RecFacts) -> None:
-    user, pw = cred if cred else (None, None)
-    async with OnvifSession(
-        t.address.host,
-        t.address.effective_onvif_port,
-        user,
-        pw,
-        limits_for(t.address, ctx.config),
-        scheme=t.address.scheme,
-        path=t.address.onvif_path,
-    ) as s:
-        await s.system_time()  # aligns WS-Security timestamps with the device clock
-        if s.clock_offset is not None:
-            f.clock_offset_s = s.clock_offset.total_seconds()
-        if not await s.supports("search"):
-            return
-        try:
-            infos = await s.find_recordings()
-        except DeviceError as exc:
-            if exc.reason_code in FINAL_CODES:
-                raise
-            # No per-recording search: the summary still says what the recorder holds.
-            summary = await s.recording_summary()
-            if summary.number_recordings and summary.data_until is not None:
-                f.summary = summary
-                f.drivers.append("onvif")
-            return
-        jobs: list[RecordingJob] = []
-        if infos and await s.supports("recording"):
-            try:
-                jobs = await s.recording_jobs()
-            except DeviceError as exc:
-                if exc.reason_code in FINAL_CODES:
-                    raise
-    if infos:
-        f.channels = onvif_channels(infos, jobs)
-        f.drivers.append("onvif")
-
-
-def _onvif_known_empty(memory: dict[str, Any], now: dt.datetime) -> bool:
-    seen = memory.get("onvif_search_empty_at")
-    if not isinstance(seen, str):
-        return False
-    try:
-        return now - dt.datetime.fromisoformat(seen) < dt.timedelta(hours=1)
-    except (TypeError, ValueError):
-        return False
-
-
-def _oldest_cached(memory: dict[str, Any], ch: int, now: dt.datetime) -> dt.datetime | None:
-    """Oldest footage changes slowly: searched again at most hourly."""
-    entry = memory.get("oldest", {}).get(str(ch))
-    if not isinstance(entry, list) or len(entry) != 2:
-        return None
-    try:
-        checked = dt.datetime.fromisoformat(entry[1])
-        if now - checked > dt.timedelta(hours=1):
-            return None
-        return dt.datetime.fromisoformat(entry[0])
-    except (TypeError, ValueError):
-        return None
-
-
-def _remember_oldest(
-    memory: dict[str, Any], ch: int, oldest: dt.datetime | None, now: dt.datetime
-) -> None:
-    if oldest is not None:
-        memory.setdefault("oldest", {})[str(ch)] = [oldest.isoformat(), now.isoformat()]
-
-
-async def _isapi(
-    t: Target,
-    ctx: ProbeContext,
-    cred: tuple[str, str] | None,
-    f: RecFacts,
-    now: dt.datetime,
-    want_channels: bool,
-) -> None:
-    memory = ctx.memory.fact(t.id)
-    async with DeviceHttp(limits_for(t.address, ctx.config), cred) as http:
-        c = IsapiClient(http, base_url(t.address))
-        f.disks = await c.disks()
-        await _clock(c, f)
-        f.drivers.append("isapi")
-        if not want_channels:
-            return
-        tracks = await c.tracks()
-        window = now - dt.timedelta(hours=24)
-        for tid, (ch, enabled) in sorted(tracks.items()):
-            if tid % 100 != 1:
-                continue
-            recent = await c.search(tid, window, now)
-            oldest = _oldest_cached(memory, ch, now)
-            if oldest is None:
-                oldest = await c.oldest(tid, now)
-                _remember_oldest(memory, ch, oldest, now)
-            _merge(f, {ch: spans_to_recording(ch, enabled, recent, oldest, GAP_MIN)})
-
-
-async def _dahua(
-    t: Target,
-    ctx: ProbeContext,
-    cred: tuple[str, str] | None,
-    f: RecFacts,
-    now: dt.datetime,
-    channels: list[int],
-) -> None:
-    memory = ctx.memory.fact(t.id)
-    async with DeviceHttp(limits_for(t.address, ctx.config), cred) as http:
-        c = DahuaClient(http, base_url(t.address), campus_tz(ctx))
-        f.disks = await c.disks()
-        await _clock(c, f)
-        f.drivers.append("dahua")
-        window = now - dt.timedelta(hours=24)
-        for ch in channels:
-            recent = await c.find_spans(ch, window, now)
-            oldest = _oldest_cached(memory, ch, now)
-            if oldest is None:
-                early = await c.find_spans(
-                    ch, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
-                )
-                oldest = min((s for s, _ in early), default=None)
-                _remember_oldest(memory, ch, oldest, now)
-            _merge(f, {ch: spans_to_recording(ch, None, recent, oldest, GAP_MIN)})
-
-
-async def _clock(c: IsapiClient | DahuaClient, f: RecFacts) -> None:
-    """The device clock (ISAPI also learns its UTC offset here, for its searches)."""
-    t0 = time.time()
-    try:
-        dtime = await c.time()
-    except DeviceError as exc:
-        if exc.reason_code in FINAL_CODES:
-            raise
-        return
-    if dtime.utc is not None and f.clock_offset_s is None:
-        f.clock_offset_s = dtime.utc.timestamp() - (t0 + time.time()) / 2
-
-
-def _merge(f: RecFacts, vendor: dict[int, ChannelRecording]) -> None:
-    """Vendor spans (with gaps) win; ONVIF's job state fills what the vendor lacks."""
-    for ch, rec in vendor.items():
-        prev = f.channels.get(ch)
-        recording = rec.recording
-        if prev is not None and prev.recording is not None:
-            recording = prev.recording if recording is None else (recording and prev.recording)
-        f.channels[ch] = ChannelRecording(
-            channel=ch,
-            recording=recording,
-            newest=rec.newest or (prev.newest if prev else None),
-            oldest=rec.oldest or (prev.oldest if prev else None),
-            gaps=rec.gaps,
-        )
-    if vendor:
-        f.gaps_known = True
-
-
-async def _snmp_disks(t: Target, ctx: ProbeContext, f: RecFacts) -> None:
-    if t.recorder is None or t.recorder.snmp is None:
-        return
-    try:
-        from probes.drivers import snmp
-    except ImportError:  # pragma: no cover
-        return
-    try:
-        target = snmp.target_for(
-            t.recorder, ctx.secrets, timeout=min(3.0, ctx.config.timeout / 3), retries=0
-        )
-    except (SecretError, ValueError):
-        return
-    reading = await snmp.read_recorder(target, t.recorder.vendor.value)
-    if reading.error is not None:
-        f.errors.append(DeviceError("snmp", reading.error.reason))
-        return
-    disks: list[Disk] = []
-    # Numbered 1..N in table order, as custodians count the disks in the box (the SNMP
-    # row index, e.g. hrDeviceIndex 1552, means nothing to them; it stays in the name).
-    for n, d in enumerate(reading.disks, start=1):
-        status = {
-            "ok": DiskStatus.OK,
-            "warning": DiskStatus.OK,
-            "failed": DiskStatus.FAILED,
-            "full": DiskStatus.FULL,
-        }.get(str(d.health), DiskStatus.UNKNOWN)
-        disks.append(
-            Disk(
-                id=str(n),
-                status=status,
-                capacity_bytes=d.capacity_bytes,
-                free_bytes=d.free_bytes,
-                name=f"{d.name} ({d.table} {d.index})",
-                raw_status=d.status_text,
+    def channel(self, rec: ChannelRecording, *, spans: bool) -> None:
+        """Spans (with gaps) win over a recording without them; a job state that says
+        a channel is not recording stands whoever says it is."""
+        prev = self.channels.get(rec.channel)
+        if prev is None:
+            self.channels[rec.channel] = rec
+        elif spans:
+            recording = rec.recording
+            if prev.recording is not None:
+                recording = prev.recording if recording is None else (recording and prev.recording)
+            self.channels[rec.channel] = ChannelRecording(
+                channel=rec.channel,
+                recording=recording,
+                newest=rec.newest or prev.newest,
+                oldest=rec.oldest or prev.oldest,
+                gaps=rec.gaps,
             )
-        )
-    if not disks:
-        for st in reading.storage:
-            if st.kind in ("fixed-disk", "network-disk"):
-                disks.append(
-                    Disk(
-                        id=str(len(disks) + 1),
-                        status=DiskStatus.OK,
-                        capacity_bytes=st.size_bytes,
-                        free_bytes=st.free_bytes,
-                        name=st.descr,
-                    )
-                )
-    if disks:
-        f.disks = disks
-        f.drivers.append("snmp")
+        if spans:
+            self.gaps_known = True
+
+    def summary(self, newest: dt.datetime | None, oldest: dt.datetime | None) -> None:
+        if self.summary_newest is None:
+            self.summary_newest, self.summary_oldest = newest, oldest
+
+    def clock(self, offset_s: float | None) -> None:
+        if self.clock_offset_s is None:
+            self.clock_offset_s = offset_s
+
+    def missing(self) -> set[Ability]:
+        out = set()
+        if self.disks is None:
+            out.add(Ability.DISKS)
+        if not self.gaps_known:  # channels without spans: a vendor API may have them
+            out.add(Ability.RECORDINGS)
+        return out
 
 
-async def gather(
-    t: Target, ctx: ProbeContext, rec: Recorder, now: dt.datetime, f: RecFacts
-) -> RecFacts:
-    """Fill `f` (in place, so that what was learnt survives a timeout)."""
-    cred = login(t, ctx)
-    protos = t.protocols
-    channel_numbers = sorted({c.channel for c in ctx.inventory.cameras_of(rec.id)})
-    steps: list[tuple[str, Any]] = []
-    memory = ctx.memory.fact(t.id)
-    vendor_api = Protocol.ISAPI in protos or Protocol.DAHUA in protos
-    if Protocol.ONVIF in protos and not (vendor_api and _onvif_known_empty(memory, now)):
-        steps.append(("onvif", lambda: _onvif(t, ctx, cred, f)))
-    if Protocol.ISAPI in protos:
-        steps.append(("isapi", lambda: _isapi(t, ctx, cred, f, now, True)))
-    if Protocol.DAHUA in protos:
-        steps.append(("dahua", lambda: _dahua(t, ctx, cred, f, now, channel_numbers)))
-    for name, step in steps:
-        try:
-            await step()
-        except DeviceError as exc:
-            f.errors.append(exc)
-            if exc.reason_code in FINAL_CODES:
-                return f
-        if name == "onvif" and "onvif" not in f.drivers:
-            # Hikvision answers ONVIF recording search with nothing: ask the vendor API
-            # directly for the next hour instead of repeating five empty SOAP calls.
-            memory["onvif_search_empty_at"] = now.isoformat()
-    if f.disks is None and Protocol.SNMP in protos:
-        try:
-            async with asyncio.timeout(max(1.0, ctx.config.timeout / 3)):
-                await _snmp_disks(t, ctx, f)
-        except TimeoutError:
-            f.errors.append(DeviceError("timeout", "SNMP 無回應"))
+# Disks first: the vendor APIs answer them at once (and a recorder that cannot is not
+# asked for its footage), then the recordings.
+ORDER = (Ability.DISKS, Ability.RECORDINGS)
+
+
+async def gather(link: DeviceLink, now: dt.datetime, f: RecFacts) -> RecFacts:
+    """Fill `f` (in place, so that what was learnt survives the deadline)."""
+
+    async def ask(s: DriverSession, ability: Ability) -> bool:
+        if ability == Ability.DISKS:
+            disks = await s.disks()
+            if disks is None:
+                return False
+            f.disks = disks
+            return True
+        return await s.recordings(now, f)
+
+    asked = Asked(answered=f.drivers, errors=f.errors)
+    await ask_drivers(link, ORDER, f.missing, ask, asked)
     return f
 
 
@@ -352,7 +123,7 @@ class ChannelVerdict:
     status: Status
     reason: str
     findings: list[Finding]
-    values: dict[str, Value]
+    values: RecordingValues | None
 
 
 def judge_channel(
@@ -365,15 +136,19 @@ def judge_channel(
 ) -> ChannelVerdict:
     label = channel_label(cam)
     if rec is None:
-        return ChannelVerdict(cam, Status.UNKNOWN, f"{label}：{missing}", [], {})
-    values: dict[str, Value] = {"channel": cam.channel, "recording": rec.recording}
+        return ChannelVerdict(cam, Status.UNKNOWN, f"{label}：{missing}", [], None)
     problems: list[str] = []
     findings: list[Finding] = []
     age = (now - rec.newest).total_seconds() if rec.newest else None
-    values["newest_age_s"] = round(age, 1) if age is not None else None
     oldest = plausible(rec.oldest)
-    if oldest is not None:
-        values["retention_days"] = round((now - oldest).total_seconds() / 86400, 2)
+    values = RecordingValues(
+        channel=cam.channel,
+        recording=rec.recording,
+        newest_age_s=round(age, 1) if age is not None else None,
+        retention_days=(
+            round((now - oldest).total_seconds() / 86400, 2) if oldest is not None else None
+        ),
+    )
     stopped = False
     if rec.recording is False:
         stopped = True
@@ -392,8 +167,11 @@ def judge_channel(
     window = now - dt.timedelta(hours=24)
     gaps = [(max(a, window), b) for a, b in rec.gaps if b > window and b - max(a, window) > GAP_MIN]
     if gaps_known:
-        values["gaps_24h"] = len(gaps)
-        values["gap_s_24h"] = round(sum((b - a).total_seconds() for a, b in gaps), 1)
+        values = dataclasses.replace(
+            values,
+            gaps_24h=len(gaps),
+            gap_s_24h=round(sum((b - a).total_seconds() for a, b in gaps), 1),
+        )
     if gaps:
         total = sum((b - a).total_seconds() for a, b in gaps)
         msg = f"{label}24 小時內錄影中斷 {len(gaps)} 次，共 {fmt_duration(total)}"
@@ -408,19 +186,16 @@ def judge_channel(
 
 def judge_disks(
     disks: list[Disk] | None, disk_full_pct: float, overwrite: bool = False
-) -> tuple[list[str], list[Finding], dict[str, Value]]:
-    """Disk faults. On a recorder that overwrites old footage, a full disk is normal
-    (retention days are judged instead), so only a failed disk counts there."""
+) -> tuple[list[str], list[Finding], tuple[DiskValues, ...] | None]:
+    """Disk faults, and each disk's figures (None: no source told of disks). On a
+    recorder that overwrites old footage, a full disk is normal (retention days are
+    judged instead), so only a failed disk counts there."""
     problems: list[str] = []
     findings: list[Finding] = []
-    values: dict[str, Value] = {}
     if disks is None:
-        return problems, findings, values
-    values["disks"] = len(disks)
+        return problems, findings, None
+    values: list[DiskValues] = []
     for d in disks:
-        key = f"disk.{d.id}"
-        values[f"{key}.free_bytes"] = d.free_bytes
-        values[f"{key}.capacity_bytes"] = d.capacity_bytes
         free_pct: float | None = None
         if d.capacity_bytes and d.free_bytes is not None:
             free_pct = 100.0 * d.free_bytes / d.capacity_bytes
@@ -439,8 +214,15 @@ def judge_disks(
             msg = f"硬碟 {d.id} 空間不足（{shown}，{_gb(d.free_bytes)} / {_gb(d.capacity_bytes)}）"
             problems.append(msg)
             findings.append(Finding(FindingCode.DISK_FULL, msg, subject=f"disk-{d.id}"))
-        values[f"{key}.ok"] = None if (d.status == DiskStatus.UNKNOWN and ok) else ok
-    return problems, findings, values
+        values.append(
+            DiskValues(
+                id=d.id,
+                ok=None if (d.status == DiskStatus.UNKNOWN and ok) else ok,
+                free_bytes=d.free_bytes,
+                capacity_bytes=d.capacity_bytes,
+            )
+        )
+    return problems, findings, tuple(values)
 
 
 # Recorders report 1970 (an unset clock at first boot) as their earliest footage.
@@ -458,17 +240,18 @@ def judge_retention(
     max_days: int,
     hold: bool,
     now: dt.datetime,
-) -> tuple[list[str], list[Finding], dict[str, Value]]:
+) -> tuple[list[str], list[Finding], RecordingValues]:
+    """The retention rules (八(三)(四)); the values hold the retention figures."""
     oldest = [o for o in (plausible(c.oldest) for c in channels.values()) if o is not None]
     if not oldest:
-        return [], [], {"retention_days": None}
+        return [], [], RecordingValues()
     days_each = [(now - o).total_seconds() / 86400 for o in oldest]
     shortest, longest = min(days_each), max(days_each)
-    values: dict[str, Value] = {
-        "retention_days": round(shortest, 2),
-        "retention_max_days": round(longest, 2),
-        "legal_hold": hold,
-    }
+    values = RecordingValues(
+        retention_days=round(shortest, 2),
+        retention_max_days=round(longest, 2),
+        legal_hold=hold,
+    )
     problems: list[str] = []
     findings: list[Finding] = []
     if shortest < min_days:
@@ -485,22 +268,10 @@ def judge_retention(
 # ---- the probe -----------------------------------------------------------------------
 
 
-async def probe_recording(device_id: str, ctx: ProbeContext) -> list[CheckResult]:
-    """The recording check of one recorder and its camera channels; never raises."""
-    started = time.monotonic()
-    at = ctx.now()
-    try:
-        return await _probe(device_id, ctx, started, at)
-    except Exception as exc:  # a bug must not stop the service
-        result = ResultFactory(CheckKind.RECORDING, at, started)
-        return [result(device_id, Status.UNKNOWN, f"檢查程式發生錯誤（{type(exc).__name__}）")]
-
-
-async def _probe(
-    device_id: str, ctx: ProbeContext, started: float, at: dt.datetime
-) -> list[CheckResult]:
-    result = ResultFactory(CheckKind.RECORDING, at, started)
-
+@check_probe(CheckKind.RECORDING)
+async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
+    """The recording check of one recorder and its camera channels."""
+    ctx, result = run.ctx, run.result
     inv = ctx.inventory
     rec = inv.recorders.get(device_id)
     t = target_of(device_id, ctx)
@@ -509,46 +280,57 @@ async def _probe(
             return [result(device_id, Status.UNKNOWN, "錄影由主機的錄影檢查回報")]
         return [result(device_id, Status.UNKNOWN, "清冊中沒有這個主機")]
     cams = sorted(inv.cameras_of(rec.id), key=lambda c: c.channel)
-    timeout = ctx.config.timeout
-    if Protocol.ONVIF in t.protocols:
-        await onvif_prepare()  # WSDL parsing, once per process (the first probe only)
-    # Finish inside the scheduler's own timeout (the same setting). Channels are added
-    # to `facts` as each one is searched, so a recorder too slow to answer every channel
-    # in time still gets its disks and the channels it did answer judged.
+    timeout = run.budget
+    at = run.at
+    # Channels are added to `facts` as each one is searched, so a recorder too slow to
+    # answer every channel in time still gets its disks and the channels it did answer
+    # judged.
     facts = RecFacts()
     try:
-        async with asyncio.timeout(max(0.2, started + 0.9 * timeout - time.monotonic())):
-            await gather(t, ctx, rec, at, facts)
+        link = DeviceLink(t, ctx, login(t, ctx))
     except SecretError as exc:
         reason = f"無法取得登入密碼：{exc}"
         return [result(device_id, Status.UNKNOWN, reason)] + [
             result(c.id, Status.UNKNOWN, f"{channel_label(c)}：{reason}") for c in cams
         ]
+    try:
+        async with asyncio.timeout(run.remaining()):
+            await gather(link, at, facts)
     except TimeoutError:
-        facts.errors.append(DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）"))
+        facts.errors.append(DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）"))
         facts.timed_out = True
+    finally:
+        await link.aclose()
 
     if not facts.drivers:
-        err = next((e for e in facts.errors if e.reason_code in FINAL_CODES), None)
+        err = next((e for e in facts.errors if e.final), None)
         err = err or (facts.errors[0] if facts.errors else None)
         why = err.zh_reason if err else "主機沒有可查詢錄影的通訊協定"
         reason = f"無法檢查錄影：{why}"
         return [result(device_id, Status.UNKNOWN, reason)] + [
             result(c.id, Status.UNKNOWN, f"{channel_label(c)}：{reason}") for c in cams
         ]
+    return judge_recorder(rec, cams, facts, run)
 
+
+def judge_recorder(
+    rec: Recorder, cams: list[Camera], facts: RecFacts, run: ProbeRun
+) -> list[CheckResult]:
+    """The recorder's result and one per camera channel, from what the drivers told."""
+    ctx, result, at = run.ctx, run.result, run.at
+    inv = ctx.inventory
+    timeout = run.budget
     driver = "+".join(facts.drivers)
     cfg = ctx.config
-    if not facts.channels and facts.summary is not None:
+    if not facts.channels and facts.summary_newest is not None:
         # Only the whole recorder's newest and oldest footage: applied to each channel
         # (a recorder that stopped altogether is caught; one silent channel is not).
-        newest, oldest = facts.summary.data_until, facts.summary.data_from
+        newest, oldest = facts.summary_newest, facts.summary_oldest
         facts.channels = {
             c.channel: ChannelRecording(c.channel, None, newest, oldest) for c in cams
         }
     # Footage times are in the device's clock: compare them with the device's "now".
     dev_now = at + dt.timedelta(seconds=facts.clock_offset_s or 0.0)
-    out: list[CheckResult] = []
     ch_verdicts = [
         judge_channel(
             c,
@@ -562,21 +344,22 @@ async def _probe(
         )
         for c in cams
     ]
-    disk_problems, disk_findings, values = judge_disks(
-        facts.disks, cfg.disk_full_pct, rec.overwrite
-    )
+    disk_problems, disk_findings, disks = judge_disks(facts.disks, cfg.disk_full_pct, rec.overwrite)
     policy = inv.retention_for(rec.id)
     hold = inv.legal_hold_for(rec.id, at.date()) is not None
-    ret_problems, ret_findings, ret_values = judge_retention(
+    ret_problems, ret_findings, retention = judge_retention(
         rec, facts.channels, policy.min_days, policy.max_days, hold, dev_now
     )
-    values.update(ret_values)
-    ages = [v.values.get("newest_age_s") for v in ch_verdicts]
-    num_ages = [a for a in ages if isinstance(a, int | float)]
-    values["newest_age_s"] = max(num_ages) if num_ages else None
-    values["channels_recording"] = sum(1 for v in ch_verdicts if v.status == Status.OK)
-    values["channels_failing"] = sum(1 for v in ch_verdicts if v.status == Status.FAIL)
-    values["channels_unknown"] = sum(1 for v in ch_verdicts if v.status == Status.UNKNOWN)
+    ages = [v.values.newest_age_s for v in ch_verdicts if v.values is not None]
+    num_ages = [a for a in ages if a is not None]
+    values = dataclasses.replace(
+        retention,
+        disks=disks,
+        newest_age_s=max(num_ages) if num_ages else None,
+        channels_recording=sum(1 for v in ch_verdicts if v.status == Status.OK),
+        channels_failing=sum(1 for v in ch_verdicts if v.status == Status.FAIL),
+        channels_unknown=sum(1 for v in ch_verdicts if v.status == Status.UNKNOWN),
+    )
 
     problems = disk_problems + ret_problems
     failing = [v for v in ch_verdicts if v.status == Status.FAIL]
@@ -595,9 +378,9 @@ async def _probe(
     else:
         status = Status.OK
         reason = "錄影正常"
-        if values.get("retention_days") is not None:
-            reason += f"（保存 {values['retention_days']:.0f} 天）"
-    out.append(result(device_id, status, reason, disk_findings + ret_findings, values, driver))
+        if values.retention_days is not None:
+            reason += f"（保存 {values.retention_days:.0f} 天）"
+    out = [result(rec.id, status, reason, disk_findings + ret_findings, values, driver)]
     for v in ch_verdicts:
         out.append(result(v.camera.id, v.status, v.reason, v.findings, v.values, driver))
     return out

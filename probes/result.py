@@ -8,8 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from probes.values import CheckValues, HostValues, PictureValues, RecordingValues, values_json
 
 
 class Status(StrEnum):
@@ -24,6 +27,19 @@ class CheckKind(StrEnum):
     HOST = "host"  # 監視主機是否正常運作
     RECORDING = "recording"  # 錄影監材是否正常運轉
     PICTURE = "picture"  # 視訊畫面是否清晰
+
+    @property
+    def question(self) -> str:
+        """The question as 附件四 writes it (the sheet, the landing page, alerts)."""
+        return CHECK_TITLES[self]
+
+
+# The one table of the three questions of 附件四, as the paper form words them.
+CHECK_TITLES: dict[CheckKind, str] = {
+    CheckKind.HOST: "監視主機是否正常運作",
+    CheckKind.RECORDING: "錄影監材是否正常運轉",
+    CheckKind.PICTURE: "視訊畫面是否清晰",
+}
 
 
 class FindingCode(StrEnum):
@@ -63,9 +79,6 @@ class Finding:
     subject: str | None = None
 
 
-Value = float | int | str | bool | None
-
-
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     device: str
@@ -73,7 +86,7 @@ class CheckResult:
     status: Status
     reason: str
     at: dt.datetime
-    values: Mapping[str, Value] = field(default_factory=dict)
+    values: CheckValues | None = None  # None: nothing was measured
     findings: tuple[Finding, ...] = ()
     driver: str | None = None
     duration_s: float = 0.0
@@ -82,7 +95,7 @@ class CheckResult:
         return {
             "status": self.status.value,
             "reason": self.reason,
-            "values": dict(self.values),
+            "values": values_json(self.values),
             "findings": [
                 {"code": f.code.value, "reason": f.reason, "subject": f.subject}
                 for f in self.findings
@@ -111,7 +124,7 @@ class ResultFactory:
         status: Status,
         reason: str,
         findings: list[Finding] | tuple[Finding, ...] = (),
-        values: Mapping[str, Value] | None = None,
+        values: CheckValues | None = None,
         driver: str | None = None,
     ) -> CheckResult:
         return CheckResult(
@@ -120,8 +133,22 @@ class ResultFactory:
             status=status,
             reason=reason,
             at=self.at,
-            values=dict(values or {}),
+            values=values,
             findings=tuple(findings),
             driver=driver,
             duration_s=round(time.monotonic() - self.started, 3),
         )
+
+
+_VALUES: dict[CheckKind, type[HostValues] | type[RecordingValues] | type[PictureValues]] = {
+    CheckKind.HOST: HostValues,
+    CheckKind.RECORDING: RecordingValues,
+    CheckKind.PICTURE: PictureValues,
+}
+
+
+def values_from_json(check: CheckKind, doc: Mapping[str, Any] | None) -> CheckValues | None:
+    """Stored or served values back as the check's typed values (None for none)."""
+    if not isinstance(doc, Mapping) or not doc:
+        return None
+    return _VALUES[check].from_json(doc)

@@ -28,8 +28,8 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from camwatch.store import (
@@ -40,19 +40,36 @@ from camwatch.store import (
     status_times,
 )
 from inventory.models import Inventory, Recorder
-from probes.result import CheckKind, FindingCode, Status
-
-RETENTION_TITLE = (
-    "錄影保存期限檢核（規定八(三)：至少保存30日；八(四)：至遲1年內銷毀，依法保留者除外）"
+from probes.result import CHECK_TITLES, CheckKind, FindingCode, Status
+from probes.values import RecordingValues
+from reports.model import (
+    CHECK_SHORT,
+    INSPECTOR,
+    RETENTION_TITLE,
+    AvailabilityLine,
+    RetentionLine,
+    Sheet,
+    SheetRow,
+    answer_text,
+    kept_text,
+    percent,
 )
-NOTE = "業管單位應定期檢查監視錄影系統運作狀況，發現故障，立即報修。"
-INSPECTOR = "camwatch 自動檢查"
-CHECK_TITLES = {
-    CheckKind.HOST: "監視主機是否正常運作",
-    CheckKind.RECORDING: "錄影監材是否正常運轉",
-    CheckKind.PICTURE: "視訊畫面是否清晰",
-}
-CHECK_SHORT = {CheckKind.HOST: "主機", CheckKind.RECORDING: "錄影", CheckKind.PICTURE: "畫面"}
+
+__all__ = [
+    "CHECK_TITLES",
+    "RETENTION_TITLE",
+    "EmptyLogError",
+    "ReportError",
+    "Sheet",
+    "answer_text",
+    "build_sheet",
+    "kept_text",
+    "percent",
+    "produce",
+    "render_pdf",
+    "render_xlsx",
+]
+
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
@@ -79,88 +96,6 @@ class LogReader(Protocol):
         start: dt.datetime | None = ...,
         end: dt.datetime | None = ...,
     ) -> list[AlertRecord]: ...
-
-
-# ----------------------------------------------------------------------- data model
-
-
-@dataclass(frozen=True)
-class SheetRow:
-    inspection_date: dt.date
-    roc_date: str  # 115/11/14
-    recorder_id: str
-    recorder_name: str
-    period_start: str  # local ISO time
-    period_end: str
-    # True = 是 (normal), False = 否 (a fault in the period), None = could not judge
-    host: bool | None
-    recording: bool | None
-    picture: bool | None
-    inspector: str
-    remarks: tuple[str, ...]
-
-    def answer(self, check: CheckKind) -> bool | None:
-        return {
-            CheckKind.HOST: self.host,
-            CheckKind.RECORDING: self.recording,
-            CheckKind.PICTURE: self.picture,
-        }[check]
-
-
-@dataclass(frozen=True)
-class RetentionLine:
-    recorder_id: str
-    recorder_name: str
-    days_kept: float | None  # shortest over its channels
-    days_max: float | None  # longest over its channels
-    min_days: int
-    max_days: int
-    verdict: str  # 符合 / 不足 / 逾期未銷毀 / 依法保留 / 無資料
-    legal_hold: str | None
-
-
-@dataclass(frozen=True)
-class AvailabilityLine:
-    device_id: str
-    kind: str  # 主機 / 鏡頭
-    place: str
-    recorder_id: str
-    # check -> share of judged time that was normal (0..1), None if not judged
-    host: float | None
-    recording: float | None
-    picture: float | None
-    fault_seconds: float
-
-
-@dataclass(frozen=True)
-class Sheet:
-    school: str
-    title: str
-    unit_id: str
-    unit_name: str
-    manager: str
-    head: str
-    month: str  # 2026-11
-    roc_month: str  # 115年11月
-    interval_days: int
-    timezone: str
-    complete: bool  # False while the month is still running
-    rows: tuple[SheetRow, ...]
-    retention: tuple[RetentionLine, ...]
-    availability: tuple[AvailabilityLine, ...]
-    note: str = NOTE
-    rule: str = ""
-    generated_at: str = ""
-    data_sha256: str = ""
-    document_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def data(self) -> dict[str, Any]:
-        """Everything printed that comes from the log (not when it was printed)."""
-        d = asdict(self)
-        for k in ("generated_at", "data_sha256", "document_id"):
-            d.pop(k)
-        return d
 
 
 # ------------------------------------------------------------------------ helpers
@@ -412,13 +347,13 @@ def _retention_days(trans: Sequence[Transition], recorder_id: str) -> tuple[floa
     for t in trans:
         if t.device != recorder_id or t.check != CheckKind.RECORDING:
             continue
-        v = t.values.get("retention_days")
-        if not isinstance(v, int | float) or isinstance(v, bool):
+        vals = t.values
+        if not isinstance(vals, RecordingValues) or vals.retention_days is None:
             continue
-        m = t.values.get("retention_max_days")
-        longest = float(m) if isinstance(m, int | float) and not isinstance(m, bool) else float(v)
+        v = vals.retention_days
+        longest = vals.retention_max_days if vals.retention_max_days is not None else v
         if latest is None or t.last_seen_at >= latest[0]:
-            latest = (t.last_seen_at, float(v), max(longest, float(v)))
+            latest = (t.last_seen_at, v, max(longest, v))
     return None if latest is None else (latest[1], latest[2])
 
 
@@ -662,25 +597,3 @@ def render_xlsx(sheet: Sheet) -> bytes:
     from reports.sheet_xlsx import render_xlsx as _render
 
     return _render(sheet)
-
-
-def answer_text(value: bool | None) -> str:
-    """The form's two boxes with the right one ticked: ■是 □否 / □是 ■否 / □是 □否."""
-    if value is True:
-        return "■是 □否"
-    if value is False:
-        return "□是 ■否"
-    return "□是 □否"
-
-
-def kept_text(line: RetentionLine) -> str:
-    """45 日, or 40–400 日 when the channels differ."""
-    if line.days_kept is None:
-        return "—"
-    if line.days_max is None or line.days_max - line.days_kept < 1:
-        return f"{line.days_kept:g} 日"
-    return f"{line.days_kept:g}–{line.days_max:g} 日"
-
-
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"

@@ -10,21 +10,12 @@ from fpdf import FPDF
 from fpdf.enums import TableCellFillMode, WrapMode
 from fpdf.fonts import FontFace as Style
 
-from probes.result import CheckKind
+from probes.result import CHECK_TITLES, CheckKind
 from reports.fonts import find_font
-from reports.sheet import CHECK_TITLES, RETENTION_TITLE, Sheet, answer_text, kept_text, percent
+from reports.model import HEADINGS, RETENTION_TITLE, Sheet, answer_text, kept_text, percent
 
 FAMILY = "NotoTC"
 HEAD_FILL = (235, 235, 235)
-HEADINGS = (
-    "檢查日期\n(年月日)",
-    "監視主機\n是否正常運作",
-    "錄影監材\n是否正常運轉",
-    "視訊畫面\n是否清晰",
-    "檢查人\n簽章",
-    "帳管單位\n主管簽章",
-    "備考（主機地點、機號）損壞情形（鏡頭位置）、是否申請修復",
-)
 MAX_REMARKS = 8  # a row taller than a page cannot print; the rest goes to 備考（續）
 WIDTHS = (22, 25, 25, 25, 33, 25, 122)  # mm, 277 in all (A4 landscape less margins)
 

@@ -12,8 +12,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from probes.result import CheckKind
-from reports.sheet import RETENTION_TITLE, Sheet, answer_text, kept_text, percent
-from reports.sheet_pdf import HEADINGS
+from reports.model import HEADINGS, RETENTION_TITLE, Sheet, answer_text, kept_text, percent
 
 # Office in Taiwan schools has 微軟正黑體; LibreOffice substitutes Noto Sans CJK TC
 FONT = "Microsoft JhengHei"

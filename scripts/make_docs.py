@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.result import CHECK_TITLES
+
 REPO = Path(__file__).resolve().parents[1]
 COLS, ROWS = 120, 80
 MAX_PNG_BYTES = 400 * 1024
@@ -70,7 +72,7 @@ REDRAW_RE = re.compile(rb"\r\x1b\[2K(?:\x1b\[1A\x1b\[2K)+")
 URL_RE = re.compile(r"camwatch\s+(http://127\.0\.0\.1:\d+)/")
 FAIL_ROW = "<tr class=fail>"
 # the landing page's label of each check; the demo breaks one device for each
-CHECK_LABELS = ("監視主機是否正常運作", "錄影監材是否正常運轉", "視訊畫面是否清晰")
+CHECK_LABELS = tuple(CHECK_TITLES.values())
 SCRIPT_LENGTH_S = 130.0  # camwatch.commands.demo.SCRIPT_LENGTH_S
 
 
@@ -432,7 +434,7 @@ async def _drive(out: Path, work: Path, budget_s: float) -> list[Path]:
 
         def learned(cam: str | None) -> bool:
             r = state.get(cam, CheckKind.PICTURE) if cam else None
-            return r is not None and r.values.get("learning") is False
+            return r is not None and getattr(r.values, "learning", None) is False
 
         def first_learned() -> str | None:
             return next((c for c in ip_cams if learned(c)), None)

@@ -16,9 +16,12 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inventory.models import Vendor
+
+if TYPE_CHECKING:
+    from probes.drivers.base import MediaConventions
 
 
 class DeviceKind(StrEnum):
@@ -367,12 +370,12 @@ class SimDevice:
         return self.camera_devices.get(no)
 
     def rtsp_path(self, channel: int = 1, sub: bool = False) -> str:
-        """The RTSP path GetStreamUri names (engineer C's RTSP server serves these)."""
-        if self.vendor == Vendor.HIKVISION:
-            return f"/Streaming/Channels/{channel}0{2 if sub else 1}"
-        if self.vendor == Vendor.DAHUA:
-            return f"/cam/realmonitor?channel={channel}&subtype={1 if sub else 0}"
-        return f"/ch{channel}/{'sub' if sub else 'main'}"
+        """The RTSP path GetStreamUri names (the RTSP server serves these): the vendor's
+        convention from its driver (probes.drivers.*.media), the same data the picture
+        check falls back on."""
+        media = vendor_media(self.vendor)
+        path = media.stream_path(channel, sub=sub) if media else None
+        return path or f"/ch{channel}/{'sub' if sub else 'main'}"
 
     def snapshot_path(self, channel: int = 1) -> str:
         """The HTTP path GetSnapshotUri names (digest auth)."""
@@ -384,9 +387,18 @@ class SimDevice:
                 if self.is_recorder
                 else ("/onvif-http/snapshot?Profile_1")
             )
-        if self.vendor == Vendor.DAHUA:
-            return f"/cgi-bin/snapshot.cgi?channel={channel}"
+        media = vendor_media(self.vendor)
+        path = media.snapshot_path(channel) if media else None
+        if self.vendor == Vendor.DAHUA and path:
+            return path  # Dahua's GetSnapshotUri names its own CGI
         return f"/onvif/snapshot/{channel}.jpg"
+
+
+def vendor_media(vendor: Vendor) -> MediaConventions | None:
+    """A vendor's URL conventions, from the driver of its API (the probes' own data)."""
+    from probes.drivers.table import DRIVERS
+
+    return next((d.media for d in DRIVERS.values() if d.vendor == vendor), None)
 
 
 def stable_int(text: str, bits: int = 31) -> int:

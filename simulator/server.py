@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
 import json
 import logging
-import re
 import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,13 +27,19 @@ from inventory.models import Vendor
 from simulator import onvif
 from simulator.campus import World
 from simulator.httpauth import challenge, check_digest, nonce_valid, parse_digest
-from simulator.model import FaultKind, SimDevice, fault_kind
+from simulator.model import FaultKind, SimDevice, fault_kind, vendor_media
 
 log = logging.getLogger("camwatch.simulator")
 
-_ISAPI_PICTURE = re.compile(r"^/ISAPI/Streaming/channels/(\d+)/picture$", re.IGNORECASE)
 
 Handler = Callable[[web.Request, SimDevice], Awaitable[web.StreamResponse]]
+
+# A vendor's own HTTP API: the path prefix it answers under and the simulator module
+# that speaks it (behind digest auth). One line per vendor driver (docs/extending.md).
+VENDOR_APIS: dict[Vendor, tuple[str, str]] = {
+    Vendor.HIKVISION: ("/ISAPI/", "simulator.isapi"),
+    Vendor.DAHUA: ("/cgi-bin/", "simulator.dahua"),
+}
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -183,8 +189,7 @@ class SimulatorServer:
         if (
             path.startswith("/onvif/snapshot/")
             or path == "/onvif-http/snapshot"
-            or (_ISAPI_PICTURE.match(path) and dev.vendor == Vendor.HIKVISION)
-            or (path == "/cgi-bin/snapshot.cgi" and dev.vendor == Vendor.DAHUA)
+            or vendor_snapshot_channel(request, dev) is not None
         ):
             return await self._snapshot_route(request, dev)
         if path.startswith("/onvif/") or path == dev.onvif_path:
@@ -198,14 +203,10 @@ class SimulatorServer:
             return web.Response(
                 status=status, body=xml, content_type="application/soap+xml", charset="utf-8"
             )
-        if path.startswith("/ISAPI/") and dev.vendor == Vendor.HIKVISION:
-            from simulator.isapi import handle as isapi_handle
-
-            return await self._authed(request, dev, isapi_handle)
-        if path.startswith("/cgi-bin/") and dev.vendor == Vendor.DAHUA:
-            from simulator.dahua import handle as dahua_handle
-
-            return await self._authed(request, dev, dahua_handle)
+        api = VENDOR_APIS.get(dev.vendor)
+        if api is not None and path.startswith(api[0]):
+            handle: Handler = importlib.import_module(api[1]).handle
+            return await self._authed(request, dev, handle)
         if path == "/":
             return web.Response(
                 text="<html><body>Web Service</body></html>", content_type="text/html"
@@ -261,15 +262,18 @@ def snapshot_channel(request: web.Request, dev: SimDevice) -> int | None:
     elif path == "/onvif-http/snapshot":
         token = request.query_string
         ch = onvif.channel_of_token(dev, token) or -1
-    elif path == "/cgi-bin/snapshot.cgi":
-        text = request.query.get("channel", "1")
-        ch = int(text) if text.isdigit() else -1
-    elif m := _ISAPI_PICTURE.match(path):
-        stream = m.group(1)
-        ch = int(stream[:-2]) if len(stream) >= 3 else -1
+    elif (vendor_ch := vendor_snapshot_channel(request, dev)) is not None:
+        ch = vendor_ch
     else:
         return None
     return ch if dev.channel(ch) is not None else None
+
+
+def vendor_snapshot_channel(request: web.Request, dev: SimDevice) -> int | None:
+    """The channel of a snapshot by the device's vendor convention (ISAPI picture,
+    Dahua snapshot.cgi), read from the same data the probes build the URL from."""
+    media = vendor_media(dev.vendor)
+    return media.snapshot_channel(request.path_qs) if media else None
 
 
 def unauthorized(dev: SimDevice, realm: str, stale: bool = False) -> web.Response:

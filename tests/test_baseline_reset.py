@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from camwatch.baselines import baseline_resetter, describe_baseline
 from camwatch.cli import main
-from camwatch.commands.baseline import baseline_resetter, describe_baseline
 from camwatch.service import Service, memory_from_json
 from camwatch.settings import Settings
 from camwatch.state import LatestState
@@ -190,7 +190,7 @@ async def seeding_probe(check: CheckKind, device: str, ctx: ProbeContext) -> lis
     if check == CheckKind.PICTURE and not ctx.memory.fact(device).get("seeded"):
         ctx.memory.fact(device)["seeded"] = True
         ctx.memory.baselines[device] = learned_baseline(len(device))
-    return [CheckResult(device, check, Status.OK, "正常", utcnow(), {})]
+    return [CheckResult(device, check, Status.OK, "正常", utcnow())]
 
 
 async def test_service_resets_its_live_memory_and_store(

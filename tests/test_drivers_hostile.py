@@ -398,7 +398,7 @@ async def test_healthy_stub_device_is_ok(serve) -> None:  # type: ignore[no-unty
     peer = await serve(onvif_device({}))
     res = await probe_host("nvr-x", ctx_for(inventory_for(peer.host, peer.port, [Protocol.ONVIF])))
     assert res[0].status == Status.OK, res[0].reason
-    assert res[0].values["model"] == "NVR-X"
+    assert res[0].values.model == "NVR-X"
 
 
 async def test_onvif_path_from_the_inventory_is_used(serve) -> None:  # type: ignore[no-untyped-def]
@@ -416,7 +416,7 @@ async def test_invalid_device_time_gives_unknown_clock(serve) -> None:  # type: 
     )
     res = await probe_host("nvr-x", ctx_for(inventory_for(peer.host, peer.port, [Protocol.ONVIF])))
     r = res[0]
-    assert r.values["clock_offset_s"] is None
+    assert r.values.clock_offset_s is None
     assert "時間無法解讀" in r.reason
     assert not any(f.code == FindingCode.CLOCK_DRIFT for f in r.findings)
 
@@ -467,6 +467,26 @@ async def test_slow_device_is_unknown_with_timeout_reason_in_bounded_time(serve)
     rec = await probe_recording("nvr-x", ctx_for(inv, timeout=1.5))
     assert rec[0].status == Status.UNKNOWN and "逾時" in rec[0].reason
     assert time.monotonic() - t0 < 4.5
+
+
+async def test_the_checks_keep_the_deadline_they_are_given(serve) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler owns the deadline: a check given one (ctx.deadline) answers by it
+    with its own reason, whatever the configured timeout — no check keeps a fraction
+    of the timeout of its own."""
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(8)
+        return web.Response(text="late")
+
+    peer = await serve(slow)
+    inv = inventory_for(peer.host, peer.port, [Protocol.ONVIF, Protocol.ISAPI], analog=1)
+    for probe_fn in (probe_host, probe_recording):
+        t0 = time.monotonic()
+        ctx = ctx_for(inv, timeout=6.0).until(t0 + 1.0)
+        res = await probe_fn("nvr-x", ctx)
+        took = time.monotonic() - t0
+        assert res[0].status == Status.UNKNOWN and "逾時 1 秒" in res[0].reason, res[0].reason
+        assert took < 2.5, (probe_fn.__name__, took)
 
 
 async def test_gigabyte_isapi_reply_is_cut(serve) -> None:  # type: ignore[no-untyped-def]
@@ -556,7 +576,7 @@ async def test_recorder_too_slow_for_every_channel_keeps_what_it_answered(serve)
     res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv, timeout=2.0))}
     assert time.monotonic() - t0 < 3.0
     assert res["nvr-x"].status == Status.UNKNOWN and "太慢" in res["nvr-x"].reason
-    assert res["nvr-x"].values["disk.1.free_bytes"] == 500 * 1024 * 1024
+    assert res["nvr-x"].values.disk("1").free_bytes == 500 * 1024 * 1024
     assert res["cam-1"].status == Status.OK, res["cam-1"].reason
     assert res["cam-2"].status == Status.UNKNOWN and "未查完" in res["cam-2"].reason
 
@@ -614,7 +634,7 @@ async def test_recording_summary_when_the_recorder_has_no_recording_search(serve
     inv = inventory_for(fresh.host, fresh.port, [Protocol.ONVIF], analog=2)
     res = {r.device: r for r in await probe_recording("nvr-x", ctx_for(inv))}
     assert res["nvr-x"].status == Status.OK, res["nvr-x"].reason
-    assert 44.5 < float(res["nvr-x"].values["retention_days"]) < 45.5  # type: ignore[arg-type]
+    assert 44.5 < float(res["nvr-x"].values.retention_days) < 45.5  # type: ignore[arg-type]
     assert res["cam-1"].status == Status.OK
 
     old = now - dt.timedelta(hours=3)

@@ -78,8 +78,8 @@ async def test_snapshot_uri_on_another_host_is_refused_without_a_request(
         fetched.append(url)
         return b""
 
-    monkeypatch.setattr(frames, "_onvif_uris", fake_uris)
-    monkeypatch.setattr(frames, "fetch_bytes", fake_fetch)
+    monkeypatch.setattr(frames, "_asked_uris", fake_uris)
+    monkeypatch.setattr(frames, "_fetch", fake_fetch)
     with pytest.raises(DeviceError) as err:
         await grab_frame(cam, inv, ("admin", "x"), HttpLimits(timeout=2.0))
     assert err.value.reason_code == "redirect-refused"
@@ -97,8 +97,8 @@ async def test_allowed_host_may_serve_the_snapshot(campus, monkeypatch) -> None:
     async def fake_fetch(url: str, *args: object) -> bytes:
         return b"\xff\xd8jpeg\xff\xd9"
 
-    monkeypatch.setattr(frames, "_onvif_uris", fake_uris)
-    monkeypatch.setattr(frames, "fetch_bytes", fake_fetch)
+    monkeypatch.setattr(frames, "_asked_uris", fake_uris)
+    monkeypatch.setattr(frames, "_fetch", fake_fetch)
     limits = HttpLimits(timeout=2.0, allowed_hosts=frozenset({"media.school.example"}))
     grab = await grab_frame(cam, inv, ("admin", "x"), limits)
     assert grab.driver == "onvif" and grab.source == "http://media.school.example/snap.jpg"

@@ -21,6 +21,7 @@ from probes.drivers.http import DeviceError
 from probes.picture import probe_picture
 from probes.result import CheckKind, CheckResult, FindingCode, Status
 from probes.scoring import Verdict, block_detail_ratio, frame_from_bgr, score
+from probes.values import values_json
 
 testing = pytest.importorskip("simulator.testing", reason="simulator not present")
 
@@ -85,13 +86,13 @@ async def test_healthy_cameras_learn_then_are_clear(campus) -> None:  # type: ig
         for r in results[:LEARN]:
             assert r.status == Status.OK, r.reason
             assert "基準學習中" in r.reason and position in r.reason
-            assert r.values["learning"] is True
+            assert r.values.learning is True
         last = results[-1]
         assert last.status == Status.OK, last.reason
-        assert last.values["verdict"] == "clear"
-        assert last.values["baseline_sharpness"] is not None
-        assert last.values["mode"] in ("day", "night")
-        assert {"sharpness", "brightness", "contrast"} <= set(last.values)
+        assert last.values.verdict == "clear"
+        assert last.values.baseline_sharpness is not None
+        assert last.values.mode in ("day", "night")
+        assert {"sharpness", "brightness", "contrast"} <= set(values_json(last.values))
         assert last.findings == ()
         drivers.add(last.driver)
         for secret in c.passwords.values():
@@ -144,19 +145,19 @@ async def test_each_picture_fault_gives_its_verdict(campus) -> None:  # type: ig
         position = inv.cameras[cam].position
         # frozen: the first sample after the fault is still a new picture
         r = second if kind == "frozen" else first
-        assert r.status == Status.FAIL, (kind, r.reason, dict(r.values))
-        assert r.values["verdict"] == verdict.value, (kind, r.reason)
+        assert r.status == Status.FAIL, (kind, r.reason, r.values)
+        assert r.values.verdict == verdict.value, (kind, r.reason)
         assert [f.code for f in r.findings] == [code]
         assert r.findings[0].reason.startswith(position)
         assert r.findings[0].subject == cam
-        assert second.values["verdict"] == verdict.value
+        assert second.values.verdict == verdict.value
     blurred = outcomes[0][0]
     assert "模糊" in blurred.reason and "基準" in blurred.reason
     # A fault is never learned as normal: after clearing it, the camera is clear again.
     cam = chosen["blurred"]
     await sim.clear(cam)
     r = await probe_once(cam, ctxs[cam])
-    assert r.status == Status.OK and r.values["verdict"] == "clear", r.reason
+    assert r.status == Status.OK and r.values.verdict == "clear", r.reason
 
 
 async def test_unreachable_and_wrong_password_are_unknown(campus) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from inventory.models import (
     Recorder,
 )
 from probes.drivers.http import DeviceError
-from probes.drivers.onvif import RecordingInfo, RecordingJob
+from probes.drivers.onvif import RecordingInfo, RecordingJob, onvif_channels
 from probes.facts import (
     ChannelRecording,
     ChannelSignal,
@@ -26,8 +26,9 @@ from probes.facts import (
     HostFacts,
 )
 from probes.host import Gathered, Target, fmt_duration, judge_host, judge_signals
-from probes.recording import judge_channel, judge_disks, judge_retention, onvif_channels
+from probes.recording import judge_channel, judge_disks, judge_retention
 from probes.result import FindingCode, Status
+from probes.values import RecordingValues
 
 NOW = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
 REC = Recorder(
@@ -70,7 +71,7 @@ def test_first_sighting_records_and_is_ok() -> None:
     v = judge_host(TARGET, gathered(), memory, 30, NOW)
     assert v.status == Status.OK and not v.findings
     assert memory["firmware"] == "V1" and memory["uptime_s"] == 1000.0
-    assert v.values["uptime_s"] == 1000.0 and v.values["serial"] == "S1"
+    assert v.values.uptime_s == 1000.0 and v.values.serial == "S1"
 
 
 def test_reboot_clock_drift_and_firmware_change() -> None:
@@ -134,7 +135,7 @@ def test_signal_per_analog_camera() -> None:
     assert by_id["cam-1"][1] == Status.OK
     assert by_id["cam-2"][1] == Status.FAIL and by_id["cam-2"][3][0].code == FindingCode.SIGNAL_LOSS
     assert "第 2 路（教學大樓1樓走廊東側）" in by_id["cam-2"][2]
-    assert by_id["cam-3"][1] == Status.OK and by_id["cam-3"][4]["signal"] is None
+    assert by_id["cam-3"][1] == Status.OK and by_id["cam-3"][4].signal is None
     # an IP camera without an address, offline behind its recorder: unreachable
     assert by_id["cam-4"][1] == Status.FAIL
     assert by_id["cam-4"][3][0].code == FindingCode.CAMERA_UNREACHABLE
@@ -158,7 +159,7 @@ def test_channel_newest_footage_age_and_gaps() -> None:
     gappy = ChannelRecording(5, True, NOW, None, gaps=[gap, old_gap])
     g = judge_channel(c, gappy, NOW, 600, True)
     assert [f.code for f in g.findings] == [FindingCode.RECORDING_GAP]
-    assert g.values["gaps_24h"] == 1 and g.values["gap_s_24h"] == 1800.0
+    assert g.values.gaps_24h == 1 and g.values.gap_s_24h == 1800.0
     assert judge_channel(c, None, NOW, 600, True).status == Status.UNKNOWN
 
 
@@ -175,9 +176,9 @@ def test_disks_failed_full_and_values() -> None:
         (FindingCode.DISK_FULL, "disk-3"),
     ]
     assert problems[0] == "硬碟 2 故障（error）"
-    assert values["disk.1.ok"] is True and values["disk.2.ok"] is False
-    assert values["disk.1.free_bytes"] == 400 * gb
-    assert judge_disks(None, 95.0) == ([], [], {})
+    assert values[0].ok is True and values[1].ok is False
+    assert values[0].id == "1" and values[0].free_bytes == 400 * gb
+    assert judge_disks(None, 95.0) == ([], [], None)
 
 
 def test_retention_policy_and_legal_hold() -> None:
@@ -187,7 +188,7 @@ def test_retention_policy_and_legal_hold() -> None:
     }
     problems, findings, values = judge_retention(REC, chans, 30, 365, False, NOW)
     assert [f.code for f in findings] == [FindingCode.RETENTION_TOO_SHORT]
-    assert values["retention_days"] == 12.0 and values["retention_max_days"] == 40.0
+    assert values.retention_days == 12.0 and values.retention_max_days == 40.0
     assert "12 天" in problems[0] and "30 天" in problems[0]
     long = {1: ChannelRecording(1, True, NOW, NOW - dt.timedelta(days=400))}
     assert [f.code for f in judge_retention(REC, long, 30, 365, False, NOW)[1]] == [
@@ -196,7 +197,7 @@ def test_retention_policy_and_legal_hold() -> None:
     assert judge_retention(REC, long, 30, 365, True, NOW)[1] == []
     # 1970 as the earliest footage (a recorder's unset clock at first boot) is no evidence
     epoch = {1: ChannelRecording(1, True, NOW, dt.datetime(1970, 1, 1, 0, 3, 15, tzinfo=dt.UTC))}
-    assert judge_retention(REC, epoch, 30, 365, False, NOW) == ([], [], {"retention_days": None})
+    assert judge_retention(REC, epoch, 30, 365, False, NOW) == ([], [], RecordingValues())
 
 
 def test_onvif_recordings_map_to_channels_with_job_state() -> None:
@@ -228,6 +229,6 @@ def test_full_disks_are_normal_on_a_recorder_that_overwrites_old_footage() -> No
     ]
     _, findings, values = judge_disks(disks, 95.0, overwrite=True)
     assert [(f.code, f.subject) for f in findings] == [(FindingCode.DISK_FAILED, "disk-2")]
-    assert values["disk.1.ok"] is True
+    assert values[0].ok is True
     _, findings, _ = judge_disks(disks, 95.0, overwrite=False)
     assert (FindingCode.DISK_FULL, "disk-1") in [(f.code, f.subject) for f in findings]

@@ -63,8 +63,8 @@ async def test_healthy_recorder_is_ok_on_host_and_recording(world: Sim, vendor: 
     rec = world.recorder(vendor)
     host = by_device(await probe_host(rec, world.ctx))
     assert host[rec].status == Status.OK, host[rec].reason
-    assert host[rec].values["model"]
-    assert abs(float(host[rec].values["clock_offset_s"] or 0)) < 3.0  # type: ignore[arg-type]
+    assert host[rec].values.model
+    assert abs(float(host[rec].values.clock_offset_s or 0)) < 3.0  # type: ignore[arg-type]
     recording = await probe_recording(rec, world.ctx)
     assert recording[0].device == rec
     assert recording[0].status == Status.OK, recording[0].reason
@@ -72,8 +72,8 @@ async def test_healthy_recorder_is_ok_on_host_and_recording(world: Sim, vendor: 
     assert {r.device for r in recording[1:]} == {c.id for c in cams}
     for r in recording[1:]:
         assert r.status == Status.OK, r.reason
-        assert float(r.values["newest_age_s"]) < 60  # type: ignore[arg-type]
-    assert 30 <= float(recording[0].values["retention_days"]) <= 365  # type: ignore[arg-type]
+        assert float(r.values.newest_age_s) < 60  # type: ignore[arg-type]
+    assert 30 <= float(recording[0].values.retention_days) <= 365  # type: ignore[arg-type]
 
 
 async def test_healthy_dvr_reports_signal_per_analog_camera(world: Sim) -> None:
@@ -82,10 +82,10 @@ async def test_healthy_dvr_reports_signal_per_analog_camera(world: Sim) -> None:
     analog = [c for c in world.ctx.inventory.cameras_of(dvr) if c.address is None]
     assert analog
     assert res[dvr].status == Status.OK
-    assert res[dvr].values["uptime_s"] is not None  # ISAPI System/status
+    assert res[dvr].values.uptime_s is not None  # ISAPI System/status
     for cam in analog:
         assert res[cam.id].status == Status.OK
-        assert res[cam.id].values["signal"] is True
+        assert res[cam.id].values.signal is True
 
 
 async def test_ip_camera_host_is_ok(world: Sim) -> None:
@@ -155,7 +155,7 @@ async def test_clock_drift(world: Sim, vendor: str) -> None:
     await world.fault(rec, "clock-drift", 300)
     r = (await probe_host(rec, world.ctx))[0]
     assert r.status == Status.FAIL and codes(r) == {FindingCode.CLOCK_DRIFT}
-    assert 295 < float(r.values["clock_offset_s"]) < 305  # type: ignore[arg-type]
+    assert 295 < float(r.values.clock_offset_s) < 305  # type: ignore[arg-type]
     # Footage times are the device's: a drifting clock is not a recording problem.
     assert (await probe_recording(rec, world.ctx))[0].status == Status.OK
 
@@ -179,7 +179,7 @@ async def test_recording_stopped(world: Sim, vendor: str) -> None:
     for r in res[1:]:
         assert r.status == Status.FAIL
         assert FindingCode.RECORDING_STOPPED in codes(r)
-        assert f"第 {r.values['channel']} 路" in r.reason
+        assert f"第 {r.values.channel} 路" in r.reason
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
@@ -190,7 +190,7 @@ async def test_recording_gap(world: Sim, vendor: str) -> None:
     assert res[0].status == Status.FAIL
     for r in res[1:]:
         assert codes(r) == {FindingCode.RECORDING_GAP}, r.reason
-        assert 1700 < float(r.values["gap_s_24h"]) < 1900  # type: ignore[arg-type]
+        assert 1700 < float(r.values.gap_s_24h) < 1900  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "dahua", "generic"])  # generic: SNMP disks
@@ -201,7 +201,7 @@ async def test_disk_failed(world: Sim, vendor: str) -> None:
     assert r.status == Status.FAIL
     assert FindingCode.DISK_FAILED in codes(r)
     assert "硬碟 1 故障" in r.reason
-    assert r.values["disk.1.ok"] is False
+    assert r.values.disk("1").ok is False
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
@@ -210,7 +210,7 @@ async def test_disk_full(world: Sim, vendor: str) -> None:
     await world.fault(rec, "disk-full")
     r = (await probe_recording(rec, world.ctx))[0]
     assert r.status == Status.FAIL and FindingCode.DISK_FULL in codes(r)
-    assert r.values["disk.1.free_bytes"] == 0
+    assert r.values.disk("1").free_bytes == 0
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "generic"])
@@ -219,7 +219,7 @@ async def test_retention_short_and_long(world: Sim, vendor: str) -> None:
     await world.fault(rec, "retention-short", 7)
     r = (await probe_recording(rec, world.ctx))[0]
     assert r.status == Status.FAIL and codes(r) == {FindingCode.RETENTION_TOO_SHORT}
-    assert 6.5 < float(r.values["retention_days"]) < 7.5  # type: ignore[arg-type]
+    assert 6.5 < float(r.values.retention_days) < 7.5  # type: ignore[arg-type]
     assert "30 天" in r.reason
 
     await world.sim.clear(rec)  # type: ignore[attr-defined]
@@ -244,7 +244,7 @@ async def test_legal_hold_excuses_long_retention(world: Sim) -> None:
     ctx = ProbeContext(held, SecretStore(), world.ctx.config)
     r = (await probe_recording(rec, ctx))[0]
     assert r.status == Status.OK, r.reason
-    assert r.values["legal_hold"] is True
+    assert r.values.legal_hold is True
 
 
 async def test_signal_loss_on_an_analog_channel(world: Sim) -> None:
@@ -270,21 +270,21 @@ async def test_host_check_uses_one_http_session_for_onvif_and_vendor_api(
 ) -> None:
     """ONVIF and the vendor API (uptime) of one device share one DeviceHttp: one client
     and its keep-alive connection per host check, not one per protocol."""
+    import probes.drivers.base as link_mod
     import probes.drivers.onvif as onvif_mod
-    import probes.host as host_mod
 
     opened: list[object] = []
 
-    class Counting(host_mod.DeviceHttp):
-        async def __aenter__(self) -> host_mod.DeviceHttp:
+    class Counting(link_mod.DeviceHttp):
+        async def __aenter__(self) -> link_mod.DeviceHttp:
             opened.append(self)
             return await super().__aenter__()
 
-    monkeypatch.setattr(host_mod, "DeviceHttp", Counting)
+    monkeypatch.setattr(link_mod, "DeviceHttp", Counting)
     monkeypatch.setattr(onvif_mod, "DeviceHttp", Counting)
     rec = world.recorder(vendor)
     host = by_device(await probe_host(rec, world.ctx))
     assert host[rec].status == Status.OK, host[rec].reason
     assert host[rec].driver == f"onvif+{'isapi' if vendor == 'hikvision' else 'dahua'}"
-    assert host[rec].values["uptime_s"] is not None
+    assert host[rec].values.uptime_s is not None
     assert len(opened) == 1

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from camwatch.store import Store
 from inventory.models import Inventory
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import HostValues, PictureValues, RecordingValues
 
 TZ = ZoneInfo("Asia/Taipei")
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=TZ)
@@ -147,7 +148,8 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
             else:
                 out.append(
                     CheckResult(
-                        rec_id, CheckKind.HOST, Status.OK, "正常", at, values={"uptime_s": 1000}
+                        rec_id, CheckKind.HOST, Status.OK, "正常", at,
+                        values=HostValues(uptime_s=1000),
                     )
                 )
                 stopped = rec_id == "nvr-a" and _within(ts, *rec_stop)
@@ -160,7 +162,9 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
                             Status.FAIL,
                             "錄影已停止",
                             at,
-                            values={"retention_days": days, "retention_max_days": days + 15},
+                            values=RecordingValues(
+                                retention_days=days, retention_max_days=days + 15
+                            ),
                             findings=(
                                 Finding(
                                     FindingCode.RECORDING_STOPPED,
@@ -177,7 +181,9 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
                             Status.OK,
                             "錄影正常",
                             at,
-                            values={"retention_days": days, "retention_max_days": days + 15},
+                            values=RecordingValues(
+                                retention_days=days, retention_max_days=days + 15
+                            ),
                         )
                     )
             for cam in inv.cameras_of(rec_id):
@@ -202,7 +208,7 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
                             Status.FAIL,
                             "畫面模糊",
                             at,
-                            values={"sharpness": 12.5},
+                            values=PictureValues(sharpness=12.5),
                             findings=(
                                 Finding(FindingCode.PICTURE_BLURRED, "畫面模糊（失焦）", cam.id),
                             ),
@@ -227,7 +233,7 @@ def month_results(inv: Inventory, start: dt.datetime, end: dt.datetime) -> list[
                             Status.OK,
                             "畫面清晰",
                             at,
-                            values={"sharpness": 250.0},
+                            values=PictureValues(sharpness=250.0),
                         )
                     )
         ts += dt.timedelta(hours=1)

@@ -17,6 +17,7 @@ import pytest
 from camwatch.store import Store
 from inventory.models import Inventory
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import RecordingValues
 from reports.sheet import (
     EmptyLogError,
     ReportError,
@@ -296,7 +297,7 @@ def test_a_unit_of_200_cameras_takes_seconds(tmp_path: Path) -> None:
                         Status.OK,
                         "",
                         at,
-                        values={"retention_days": 40},
+                        values=RecordingValues(retention_days=40),
                     )
                 )
         store.record_results(batch)

@@ -55,7 +55,7 @@ async def test_each_check_runs_on_its_own_interval() -> None:
     plan, rec_of = campus(2, 3)
     runs: Counter[tuple[CheckKind, str]] = Counter()
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         runs[(check, device)] += 1
         return ok(check, device)
 
@@ -73,7 +73,7 @@ async def test_first_runs_are_spread_across_the_interval() -> None:
     starts: list[float] = []
     loop = asyncio.get_running_loop()
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         starts.append(loop.time())
         return ok(check, device)
 
@@ -100,7 +100,7 @@ async def test_global_and_per_recorder_limits_are_never_exceeded() -> None:
     seen_total = 0
     seen_rec: Counter[str] = Counter()
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         nonlocal total, seen_total
         rec = rec_of[device]
         active[rec] += 1
@@ -128,7 +128,7 @@ async def test_busy_recorder_does_not_hold_up_the_others() -> None:
     plan, rec_of = campus(2, 4)
     done: Counter[str] = Counter()
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         if rec_of[device] == "nvr0":
             await asyncio.sleep(5)
         done[rec_of[device]] += 1
@@ -147,7 +147,7 @@ async def test_the_same_check_never_runs_twice_at_once_on_a_device() -> None:
     overlaps = 0
     runs = 0
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         nonlocal overlaps, runs
         if (check, device) in running:
             overlaps += 1
@@ -168,7 +168,7 @@ async def test_a_probe_that_hangs_times_out_as_unknown_and_the_rest_go_on() -> N
     plan, rec_of = campus(1, 2)
     received: list[CheckResult] = []
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         if device == "cam0-0":
             await asyncio.Event().wait()  # never answers
         return ok(check, device)
@@ -194,7 +194,7 @@ async def test_a_probe_that_raises_becomes_unknown() -> None:
     plan, rec_of = [(H, "nvr0")], {"nvr0": "nvr0"}
     received: list[CheckResult] = []
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         raise RuntimeError("bug")
 
     s = Scheduler(plan, probe, intervals={H: 0.1}, recorder_of=rec_of.__getitem__,
@@ -214,7 +214,7 @@ async def test_unknown_answers_are_retried_a_bounded_number_of_times(
     loop = asyncio.get_running_loop()
     times: list[float] = []
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         nonlocal attempts
         attempts += 1
         times.append(loop.time())
@@ -243,7 +243,7 @@ async def test_lag_is_measured_and_published() -> None:
     plan, rec_of = campus(1, 9)  # 20 checks
     state = LatestState()
 
-    async def slow(check: CheckKind, device: str) -> list[CheckResult]:
+    async def slow(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         await asyncio.sleep(0.05)
         return ok(check, device)
 
@@ -272,7 +272,7 @@ async def test_a_failing_sink_does_not_stop_the_others() -> None:
     def broken(results: object) -> None:
         raise OSError("disk full")
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         return ok(check, device)
 
     s = Scheduler(plan, probe, intervals={H: 0.05}, recorder_of=rec_of.__getitem__,
@@ -327,7 +327,7 @@ async def test_probe_once_runs_everything_once_within_limits() -> None:
     peak: Counter[str] = Counter()
     calls: Counter[tuple[CheckKind, str]] = Counter()
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         calls[(check, device)] += 1
         rec = rec_of[device]
         per_rec[rec] += 1
@@ -359,7 +359,7 @@ async def test_ten_thousand_cameras_on_one_loop() -> None:
     seen: set[tuple[CheckKind, str]] = set()
     most_tasks = 0
 
-    async def probe(check: CheckKind, device: str) -> list[CheckResult]:
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         nonlocal most_tasks
         seen.add((check, device))
         if len(seen) % 1000 == 0:
@@ -396,7 +396,7 @@ async def test_overdue_counts_due_runs_that_never_started(per_recorder: int) -> 
     release = asyncio.Event()
     started: list[tuple[CheckKind, str]] = []
 
-    async def stuck(check: CheckKind, device: str) -> list[CheckResult]:
+    async def stuck(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
         started.append((check, device))
         await release.wait()
         return ok(check, device)

@@ -172,7 +172,7 @@ async def test_check_judges_pictures_against_what_the_service_learned(tmp_path: 
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 r = svc.state.get(cam, CheckKind.PICTURE)
-                if r is not None and r.values.get("learning") is False:
+                if r is not None and getattr(r.values, "learning", None) is False:
                     break
                 await asyncio.sleep(0.3)
             else:

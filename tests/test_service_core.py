@@ -15,7 +15,7 @@ from camwatch.settings import Settings
 from camwatch.store import Store
 from inventory.models import Inventory
 from probes.api import ProbeContext
-from probes.result import CheckKind, CheckResult, Status, utcnow
+from probes.result import CheckKind, CheckResult, Status, utcnow, values_from_json
 
 
 def settings_for(tmp_path: Path, **kw: object) -> Settings:
@@ -34,7 +34,8 @@ async def fake_probe(check: CheckKind, device: str, ctx: ProbeContext) -> list[C
     failing = device == "cam-east" and check == CheckKind.PICTURE
     status = Status.FAIL if failing else Status.OK
     reason = "畫面模糊" if failing else "正常"
-    return [CheckResult(device, check, status, reason, utcnow(), {"sharpness": 12.5})]
+    values = values_from_json(check, {"sharpness": 12.5})
+    return [CheckResult(device, check, status, reason, utcnow(), values)]
 
 
 async def wait_until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from camwatch.tui import (
     plain_line,
 )
 from inventory.models import Inventory
-from probes.result import CheckKind, CheckResult, Status
+from probes.result import CheckKind, CheckResult, Status, values_from_json
 
 H, R, P = CheckKind.HOST, CheckKind.RECORDING, CheckKind.PICTURE
 AT = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
@@ -26,7 +26,7 @@ AT = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
 
 def res(dev: str, check: CheckKind, status: Status = Status.OK, reason: str = "正常",
         **values: object) -> CheckResult:
-    return CheckResult(dev, check, status, reason, AT, values)  # type: ignore[arg-type]
+    return CheckResult(dev, check, status, reason, AT, values_from_json(check, values))
 
 
 def healthy(inv: Inventory) -> list[CheckResult]:

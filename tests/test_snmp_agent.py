@@ -18,13 +18,15 @@ from probes.drivers.snmp import (
     SnmpErrorKind,
     SnmpTarget,
     V2c,
-    judge_disks,
     parse_disks,
     read_host,
     read_recorder,
     read_recorder_from_pairs,
     read_snmprec,
+    snmp_disks,
 )
+from probes.recording import judge_disks
+from probes.result import FindingCode
 from probes.vendors_snmp import SYNOLOGY_DISK, DiskHealth
 from simulator.model import DeviceKind, Disk, FaultKind, SimDevice
 from simulator.snmp import (
@@ -102,8 +104,8 @@ async def test_disk_failed_fault_shows_as_failed(campus) -> None:
         assert reading.ok, reading.error
         health = {d.name: d.health for d in reading.disks if d.kind == "disk"}
         assert sorted(health.values()) == [DiskHealth.FAILED, DiskHealth.OK], vendor
-        verdicts = judge_disks(reading)
-        assert any(v.health == DiskHealth.FAILED and "故障" in v.reason for v in verdicts)
+        _, findings, _ = judge_disks(snmp_disks(reading), 95.0)
+        assert any(f.code == FindingCode.DISK_FAILED and "故障" in f.reason for f in findings)
         if vendor == "synology":
             (volume,) = [d for d in reading.disks if d.kind == "volume"]
             assert volume.health == DiskHealth.WARNING  # a degraded RAID
@@ -118,10 +120,10 @@ async def test_disk_full_fault_shows_as_full(campus) -> None:
         dev = devices[vendor]
         dev.apply_fault(FaultKind.DISK_FULL)
         reading = await read_recorder(_target(agents, dev), vendor)
-        verdicts = judge_disks(reading, full_pct=95.0)
-        full = [v for v in verdicts if v.health == DiskHealth.FULL]
-        assert full, (vendor, verdicts)
-        assert all("已滿" in v.reason for v in full)
+        _, findings, _ = judge_disks(snmp_disks(reading), 95.0)
+        full = [f for f in findings if f.code == FindingCode.DISK_FULL]
+        assert full, (vendor, findings)
+        assert all("空間不足" in f.reason for f in full)
 
 
 async def test_reboot_makes_uptime_drop(campus) -> None:

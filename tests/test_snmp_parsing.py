@@ -15,7 +15,6 @@ import pytest
 from probes.drivers.snmp import (
     SnmpReading,
     StorageFact,
-    judge_disks,
     parse_disks,
     parse_size,
     parse_storage,
@@ -23,9 +22,12 @@ from probes.drivers.snmp import (
     read_recorder_from_pairs,
     read_snmprec,
     read_snmpwalk,
+    snmp_disks,
     table_rows,
     to_int,
 )
+from probes.recording import judge_disks
+from probes.result import FindingCode
 from probes.vendors_snmp import (
     DAHUA_DISK,
     HIKVISION_DISK,
@@ -249,7 +251,7 @@ def test_negative_hrstorage_sizes_wrap_to_unsigned() -> None:
     assert row.used_bytes == 1000 * units
 
 
-def test_judge_disks_full_threshold_and_reasons() -> None:
+def test_snmp_disks_full_threshold_and_reasons() -> None:
     reading = SnmpReading(
         storage=(
             StorageFact("31", "HDD1", "fixed-disk", 4096, 100 * 1024**3, 97 * 1024**3),
@@ -258,11 +260,13 @@ def test_judge_disks_full_threshold_and_reasons() -> None:
             StorageFact("9", "/boot", "fixed-disk", 4096, 100 * 1024**2, 100 * 1024**2),
         ),
     )
-    verdicts = {v.subject: v for v in judge_disks(reading, full_pct=95.0)}
-    assert set(verdicts) == {"HDD1", "HDD2"}  # RAM and small system mounts left out
-    assert verdicts["HDD1"].health == DiskHealth.FULL
-    assert "已滿" in verdicts["HDD1"].reason and "97%" in verdicts["HDD1"].reason
-    assert verdicts["HDD2"].health == DiskHealth.OK
+    # The recording check's path: the reading's disks, judged with the full threshold.
+    disks = snmp_disks(reading)
+    assert [d.name for d in disks] == ["HDD1", "HDD2"]  # RAM and small system mounts left out
+    _, findings, values = judge_disks(disks, 95.0)
+    assert [(f.code, f.subject) for f in findings] == [(FindingCode.DISK_FULL, "disk-1")]
+    assert "空間不足" in findings[0].reason and "剩 3%" in findings[0].reason
+    assert values is not None and values[1].ok is True
 
 
 def test_read_snmpwalk_formats() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from camwatch.store import StatusTime, Store, inspection_periods, status_times
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import CheckValues, DiskValues, HostValues, RecordingValues
 
 T0 = dt.datetime(2026, 11, 2, 0, 0, tzinfo=dt.UTC)
 
@@ -23,7 +25,7 @@ def res(
     check: CheckKind = CheckKind.HOST,
     findings: tuple[Finding, ...] = (),
     reason: str = "",
-    values: dict | None = None,
+    values: CheckValues | None = None,
 ) -> CheckResult:
     return CheckResult(
         device=device,
@@ -31,7 +33,7 @@ def res(
         status=status,
         reason=reason,
         at=T0 + dt.timedelta(minutes=minutes),
-        values=values or {},
+        values=values,
         findings=findings,
     )
 
@@ -66,10 +68,10 @@ def test_same_answer_moves_last_seen_only(store: Store) -> None:
     assert store.record_results([res("nvr-1", Status.OK, 0)]) == 1
     assert store.record_results([res("nvr-1", Status.OK, 1)]) == 0
     assert store.record_results([res("nvr-1", Status.OK, 2, reason="changed text")]) == 0
-    assert store.record_results([res("nvr-1", Status.OK, 3, values={"uptime_s": 180})]) == 0
-    assert store.record_results([res("nvr-1", Status.OK, 2.5, values={"uptime_s": 1})]) == 0
+    assert store.record_results([res("nvr-1", Status.OK, 3, values=HostValues(uptime_s=180))]) == 0
+    assert store.record_results([res("nvr-1", Status.OK, 2.5, values=HostValues(uptime_s=1))]) == 0
     (t,) = store.transitions(["nvr-1"])
-    assert t.values == {"uptime_s": 180}  # the newest measurement, not a late one
+    assert t.values == HostValues(uptime_s=180)  # the newest measurement, not a late one
     assert t.started_at == T0
     assert t.last_seen_at == T0 + dt.timedelta(minutes=3)
     assert t.ended_at is None
@@ -130,15 +132,19 @@ def test_batch_with_several_results_per_device(store: Store) -> None:
 def test_current_state_survives_reopen(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/log.db"
     with Store.open(url) as s:
-        s.record_results([res("nvr-1", Status.FAIL, 0, values={"uptime_s": 5, "x": float("nan")})])
+        nan = HostValues(uptime_s=5, clock_offset_s=float("nan"))
+        s.record_results([res("nvr-1", Status.FAIL, 0, values=nan)])
     with Store.open(url) as s:
         assert (
-            s.record_results([res("nvr-1", Status.FAIL, 1, values={"uptime_s": 5, "x": math.inf})])
+            s.record_results(
+                [res("nvr-1", Status.FAIL, 1,
+                     values=HostValues(uptime_s=5, clock_offset_s=math.inf))]
+            )
             == 0
         )
         assert s.record_results([res("nvr-1", Status.OK, 2)]) == 1
         ts = s.transitions(["nvr-1"])
-        assert ts[0].values == {"uptime_s": 5, "x": None}
+        assert ts[0].values == HostValues(uptime_s=5, clock_offset_s=None)
         assert len(ts) == 2 and s.known_devices() == {"nvr-1"}
 
 
@@ -285,8 +291,48 @@ def test_huge_texts_are_cut(store: Store) -> None:
     huge = "壞" * 100_000
     f = Finding(FindingCode.AUTH_FAILED, huge, "nvr-1")
     store.record_results(
-        [res("nvr-1", Status.FAIL, 0, reason=huge, findings=(f,), values={"banner": huge})]
+        [res("nvr-1", Status.FAIL, 0, reason=huge, findings=(f,), values=HostValues(firmware=huge))]
     )
     (t,) = store.transitions(["nvr-1"])
     assert len(t.reason) == 2000 and t.reason.endswith("…")
-    assert len(t.findings[0].reason) == 2000 and len(t.values["banner"]) == 2000
+    assert len(t.findings[0].reason) == 2000 and len(t.values.firmware) == 2000
+
+
+def test_rows_written_before_values_were_typed_are_still_read(tmp_path: Path) -> None:
+    """A log kept by an older camwatch holds recording values as flat keys
+    (`disk.<id>.<field>` next to a disk count): after the upgrade they read as the
+    same disks, and new rows are written in the typed form."""
+    db = tmp_path / "log.db"
+    Store.open(f"sqlite:///{db}").close()
+    old = (
+        '{"disks": 2, "disk.1.free_bytes": 1000, "disk.1.capacity_bytes": 4000, '
+        '"disk.1.ok": true, "disk.2.free_bytes": 0, "disk.2.capacity_bytes": 4000, '
+        '"disk.2.ok": false, "retention_days": 31.5, "newest_age_s": 12.0, '
+        '"channels_recording": 3}'
+    )
+    con = sqlite3.connect(db)
+    con.execute(
+        "INSERT INTO check_transitions (device, check_kind, status, reason, \"values\", "
+        "findings, started_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ("nvr-1", "recording", "fail", "硬碟 2 故障", old, "[]",
+         "2026-11-01 23:00:00.000000", "2026-11-01 23:30:00.000000"),
+    )
+    con.commit()
+    con.close()
+    with Store.open(f"sqlite:///{db}") as s:
+        (t,) = s.transitions(["nvr-1"])
+        assert isinstance(t.values, RecordingValues)
+        assert t.values.retention_days == 31.5 and t.values.channels_recording == 3
+        assert t.values.disks == (
+            DiskValues("1", ok=True, free_bytes=1000, capacity_bytes=4000),
+            DiskValues("2", ok=False, free_bytes=0, capacity_bytes=4000),
+        )
+        new = RecordingValues(disks=(DiskValues("1", ok=True),), retention_days=30.0)
+        s.record_results([res("nvr-2", Status.OK, 0, check=CheckKind.RECORDING, values=new)])
+        (t2,) = s.transitions(["nvr-2"])
+        assert t2.values == new
+    con = sqlite3.connect(db)
+    (raw,) = con.execute(
+        "SELECT \"values\" FROM check_transitions WHERE device = 'nvr-2'"
+    ).fetchone()
+    assert json.loads(raw)["disks"] == [{"id": "1", "ok": True}]

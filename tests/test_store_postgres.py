@@ -15,6 +15,7 @@ import pytest
 
 from camwatch.store import Store
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.values import PictureValues
 from reports.sheet import build_sheet
 from tests.test_report_helpers import NOW, fill, inventory
 
@@ -104,7 +105,8 @@ def test_log_on_postgresql(pg_url: str) -> None:
         m = dt.timedelta(minutes=1)
         f = Finding(FindingCode.PICTURE_FROZEN, "畫面凍結", "cam-1")
         batch = [
-            CheckResult("cam-1", CheckKind.PICTURE, Status.OK, "", T0, values={"v": 1.5}),
+            CheckResult("cam-1", CheckKind.PICTURE, Status.OK, "", T0,
+                        values=PictureValues(sharpness=1.5)),
             CheckResult("cam-1", CheckKind.PICTURE, Status.FAIL, "凍結", T0 + m, findings=(f,)),
             CheckResult("cam-1", CheckKind.PICTURE, Status.FAIL, "凍結", T0 + 2 * m, findings=(f,)),
             CheckResult("nvr-1", CheckKind.HOST, Status.OK, "", T0),

@@ -27,7 +27,7 @@ from camwatch.service import (
 from camwatch.settings import Settings
 from camwatch.tui import check_table, device_answers, lookup_in
 from inventory.models import Inventory
-from probes.api import DeviceMemory, planned_checks
+from probes.api import DeviceMemory, planned_checks, prepare
 from probes.result import CheckKind, CheckResult, Status
 
 
@@ -71,6 +71,7 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
     settings = load_settings_or_fail(settings_path)
     ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings))
     run_probe = runner_for(ctx)
+    await prepare(inventory)  # the drivers' set-up (ONVIF WSDLs), before any deadline
     console = Console(stderr=True)
     bar = Progress(TextColumn("檢查中 probing"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=console, transient=True)

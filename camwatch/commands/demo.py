@@ -348,7 +348,7 @@ def build_scenario(sim: Any, inventory: Inventory, length_s: float,
 def learned_in(state: Any) -> Callable[[str], bool]:
     def learned(camera: str) -> bool:
         r = state.get(camera, CheckKind.PICTURE)
-        return r is not None and r.values.get("learning") is False
+        return r is not None and getattr(r.values, "learning", None) is False
 
     return learned
 

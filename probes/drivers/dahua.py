@@ -13,17 +13,33 @@ import datetime as dt
 import re
 from urllib.parse import quote
 
+from inventory.models import Protocol, Vendor
+from probes.drivers.base import (
+    Ability,
+    ClockReading,
+    DeviceLink,
+    Driver,
+    DriverSession,
+    MediaConventions,
+    RecordingSink,
+    timed_clock,
+)
 from probes.drivers.http import DeviceError, DeviceHttp
 from probes.facts import (
+    GAP_MIN,
     ChannelSignal,
     DeviceInfo,
     DeviceTime,
     Disk,
     DiskStatus,
+    oldest_cached,
     parse_bool,
     parse_datetime,
     parse_int,
+    remember_oldest,
+    spans_to_recording,
 )
+from probes.reasons import ReasonCode
 
 _MAX_LINES = 200_000
 
@@ -35,7 +51,7 @@ def parse_kv(body: bytes) -> dict[str, str]:
     except UnicodeDecodeError:
         txt = body.decode("latin-1")
     if txt.lstrip().startswith("<"):
-        raise DeviceError("bad-reply", "主機回覆不是預期的 key=value 格式")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆不是預期的 key=value 格式")
     out: dict[str, str] = {}
     for n, line in enumerate(txt.splitlines()):
         if n > _MAX_LINES:
@@ -49,7 +65,7 @@ def parse_kv(body: bytes) -> dict[str, str]:
                 out.setdefault("result", "OK")
                 continue
             if line.lower().startswith("error"):
-                raise DeviceError("bad-reply", "主機回覆錯誤（Dahua CGI）")
+                raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆錯誤（Dahua CGI）")
             continue
         out[key.strip()] = value.strip()
     return out
@@ -88,7 +104,7 @@ def parse_system_info(
     if vendor is not None:
         manufacturer = parse_kv(vendor).get("vendor") or manufacturer
     if not kv.get("serialNumber") and not model:
-        raise DeviceError("bad-reply", "主機回覆缺少型號與序號")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆缺少型號與序號")
     return DeviceInfo(
         manufacturer=manufacturer,
         model=model,
@@ -220,9 +236,9 @@ class DahuaClient:
                 "/cgi-bin/magicBox.cgi?action=getSoftwareVersion"
             )
         except DeviceError as exc:
-            if exc.reason_code in ("timeout", "unreachable", "auth"):
+            if exc.final:
                 raise
-            software = None
+            software = None  # older firmware: the model and serial still tell
         return parse_system_info(body, software)
 
     async def time(self) -> DeviceTime:
@@ -247,7 +263,7 @@ class DahuaClient:
         created = parse_kv(await self._get("/cgi-bin/mediaFileFind.cgi?action=factory.create"))
         obj = created.get("result")
         if not obj or not obj.isdigit():
-            raise DeviceError("bad-reply", "主機無法建立錄影查詢")
+            raise DeviceError(ReasonCode.BAD_REPLY, "主機無法建立錄影查詢")
         spans: list[tuple[dt.datetime, dt.datetime]] = []
         try:
             await self._get(
@@ -269,3 +285,78 @@ class DahuaClient:
                 with contextlib.suppress(DeviceError):
                     await self._get(f"/cgi-bin/mediaFileFind.cgi?action={action}&object={obj}")
         return spans
+
+
+class DahuaDriver(Driver):
+    """Dahua CGI: everything a recorder or camera tells, and Dahua's URLs."""
+
+    name = "dahua"
+    protocol = Protocol.DAHUA
+    abilities = frozenset(
+        {
+            Ability.DEVICE_INFO,
+            Ability.CLOCK,
+            Ability.UPTIME,
+            Ability.SIGNALS,
+            Ability.DISKS,
+            Ability.RECORDINGS,
+            Ability.FRAMES,
+        }
+    )
+    vendor = Vendor.DAHUA
+    media = MediaConventions(
+        snapshot="/cgi-bin/snapshot.cgi?channel={channel}",
+        stream="/cam/realmonitor?channel={channel}&subtype=0",
+        stream_sub="/cam/realmonitor?channel={channel}&subtype=1",
+    )
+
+    def session(self, link: DeviceLink) -> DriverSession:
+        return _DahuaSession(self, link)
+
+
+class _DahuaSession(DriverSession):
+    _client: DahuaClient | None = None
+    _clock: ClockReading | None = None
+
+    async def client(self) -> DahuaClient:
+        if self._client is None:
+            self._client = DahuaClient(await self.link.http(), self.link.base_url, self.link.tz)
+        return self._client
+
+    async def device_info(self) -> DeviceInfo:
+        return await (await self.client()).device_info()
+
+    async def clock(self) -> ClockReading:
+        if self._clock is None:
+            self._clock = await timed_clock((await self.client()).time)
+        return self._clock
+
+    async def uptime(self) -> float | None:
+        return await (await self.client()).uptime()
+
+    async def signals(self, channels: list[int]) -> list[ChannelSignal]:
+        return await (await self.client()).signals(channels)
+
+    async def disks(self) -> list[Disk] | None:
+        return await (await self.client()).disks()
+
+    async def recordings(self, now: dt.datetime, out: RecordingSink) -> bool:
+        c = await self.client()
+        try:
+            out.clock((await self.clock()).offset_s)
+        except DeviceError as exc:
+            if exc.final:
+                raise
+        memory = self.link.memory
+        window = now - dt.timedelta(hours=24)
+        for ch in self.link.channels():
+            recent = await c.find_spans(ch, window, now)
+            oldest = oldest_cached(memory, ch, now)
+            if oldest is None:
+                early = await c.find_spans(
+                    ch, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), now, max_pages=1
+                )
+                oldest = min((s for s, _ in early), default=None)
+                remember_oldest(memory, ch, oldest, now)
+            out.channel(spans_to_recording(ch, None, recent, oldest, GAP_MIN), spans=True)
+        return True

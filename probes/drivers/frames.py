@@ -1,37 +1,47 @@
 """One frame of a camera, in memory: a snapshot JPEG over HTTP, or one RTSP frame.
 
-Where the frame comes from, in order of preference:
+Where the frame comes from, in order of preference, from the drivers of the device's
+protocols (probes.drivers.table) — no vendor is named here:
 
-- an IP camera with its own address: ISAPI `/ISAPI/Streaming/channels/101/picture`
-  (Hikvision cameras listing isapi), else the ONVIF snapshot URI of its first profile;
-- a camera without an address (analog, or an IP camera behind its recorder): the
-  recorder's ISAPI `/ISAPI/Streaming/channels/{ch}01/picture` (Hikvision), Dahua
-  `/cgi-bin/snapshot.cgi?channel=N`, else the recorder's ONVIF profile for the channel;
-- failing a snapshot, one frame of the RTSP stream through OpenCV's FFmpeg backend
-  (TCP transport, short probing), read in a worker thread under a hard deadline.
+1. a snapshot known without asking: a driver's `media.snapshot` convention (ISAPI's
+   `/ISAPI/Streaming/channels/{ch}01/picture`, Dahua's `/cgi-bin/snapshot.cgi?channel=N`)
+   — for an IP camera with its own address, channel 1 of each protocol it lists; for a
+   camera behind a recorder, its channel on the recorder, by the recorder's vendor;
+2. the snapshot URI a driver asks the device for (ONVIF GetSnapshotUri of the
+   channel's profile);
+3. one frame of the RTSP stream (probes.drivers.rtsp): the stream URI the device named,
+   else the vendor's `media.stream` convention.
 
-Every HTTP exchange goes through probes.drivers.http (digest auth, size and time
-limits, no redirect to a host the inventory does not name). A snapshot or stream URI
-that an ONVIF device names on another host is refused unless the configuration allows
-that host. Frames are never written, logged or served; URLs appear in messages only
-through `safe_url` (no credentials, no query).
+Every HTTP exchange of one grab goes through one probes.drivers.http session (digest
+auth, size and time limits, no redirect to a host the inventory does not name). A
+snapshot or stream URI that a device names on another host is refused unless the
+configuration allows that host. Frames are never written, logged or served; URLs
+appear in messages only through `safe_url` (no credentials, no query).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
-from inventory.models import Address, Camera, Credentials, Inventory, Protocol, Vendor
-from probes.drivers.http import DeviceError, HttpLimits, fetch_bytes, host_of, safe_url
+from inventory.models import Address, Camera, Credentials, Inventory, Protocol
+from probes.drivers.base import Ability, Driver
+from probes.drivers.http import DeviceHttp, HttpLimits, base_url, host_of, safe_url
+from probes.drivers.rtsp import RtspDriver, rtsp_base, rtsp_frame, with_credentials
+from probes.drivers.table import DRIVERS, drivers_for
+from probes.reasons import DeviceError, ReasonCode
 
-# FFmpeg options for the RTSP fallback (measured: first frame ~0.74 s instead of ~2 s).
-FFMPEG_CAPTURE_OPTIONS = "rtsp_transport;tcp|analyzeduration;500000|probesize;500000"
-_ffmpeg_env_lock = threading.Lock()
+__all__ = [
+    "FrameSource",
+    "Grab",
+    "grab_frame",
+    "resolve_credentials",
+    "rtsp_frame",
+    "rtsp_sources",
+    "snapshot_sources",
+    "with_credentials",
+]
 
 
 @dataclass(frozen=True)
@@ -53,162 +63,92 @@ class Grab:
     driver: str
 
 
-def _base(addr: Address) -> str:
-    host = f"[{addr.host}]" if ":" in addr.host else addr.host
-    return f"{addr.scheme}://{host}:{addr.http_port}"
+# The stream reader: any stream URI, whichever driver or convention named it.
+_reader = DRIVERS[Protocol.RTSP]
+assert isinstance(_reader, RtspDriver)
+STREAMS: RtspDriver = _reader
 
 
-def _rtsp_base(addr: Address) -> str:
-    host = f"[{addr.host}]" if ":" in addr.host else addr.host
-    return f"rtsp://{host}:{addr.rtsp_port}"
+def _framing(protocols: Iterable[Protocol]) -> list[Driver]:
+    return [d for d in drivers_for(protocols) if Ability.FRAMES in d.abilities]
 
 
 def snapshot_sources(camera: Camera, inventory: Inventory) -> list[FrameSource]:
-    """Snapshot and RTSP URLs known without asking the device (vendor conventions)."""
+    """Snapshot URLs known without asking the device (the drivers' conventions)."""
     out: list[FrameSource] = []
     if camera.address is not None:
-        if Protocol.ISAPI in camera.protocols:
-            url = f"{_base(camera.address)}/ISAPI/Streaming/channels/101/picture"
-            out.append(FrameSource("snapshot", url, "isapi"))
-        if Protocol.DAHUA in camera.protocols:
-            url = f"{_base(camera.address)}/cgi-bin/snapshot.cgi?channel=1"
-            out.append(FrameSource("snapshot", url, "dahua"))
+        for d in _framing(camera.protocols):
+            path = d.media.snapshot_path(1) if d.media else None
+            if path:
+                out.append(FrameSource("snapshot", base_url(camera.address) + path, d.name))
         return out
     rec = inventory.recorders[camera.recorder]
-    ch = camera.channel
-    if rec.vendor == Vendor.HIKVISION and Protocol.ISAPI in rec.protocols:
-        out.append(
-            FrameSource(
-                "snapshot",
-                f"{_base(rec.address)}/ISAPI/Streaming/channels/{ch}01/picture",
-                "isapi",
-            )
-        )
-    if rec.vendor == Vendor.DAHUA and Protocol.DAHUA in rec.protocols:
-        out.append(
-            FrameSource(
-                "snapshot", f"{_base(rec.address)}/cgi-bin/snapshot.cgi?channel={ch}", "dahua"
-            )
-        )
+    for d in _framing(rec.protocols):
+        path = d.media.snapshot_path(camera.channel) if d.media else None
+        if path and d.vendor == rec.vendor:
+            out.append(FrameSource("snapshot", base_url(rec.address) + path, d.name))
     return out
 
 
 def rtsp_sources(camera: Camera, inventory: Inventory) -> list[FrameSource]:
-    """RTSP URLs by vendor convention (used when ONVIF gives no stream URI)."""
-    if camera.address is not None:
-        rec = inventory.recorders[camera.recorder]
-        if Protocol.ISAPI in camera.protocols or rec.vendor == Vendor.HIKVISION:
-            return [
-                FrameSource("rtsp", f"{_rtsp_base(camera.address)}/Streaming/Channels/101", "rtsp")
-            ]
-        return []
+    """The RTSP URL by the vendor's convention (used when the device names none): an IP
+    camera's by a protocol it lists or its recorder's vendor; a camera behind a
+    recorder, its channel by the recorder's vendor."""
     rec = inventory.recorders[camera.recorder]
-    ch = camera.channel
-    if rec.vendor == Vendor.HIKVISION:
-        return [FrameSource("rtsp", f"{_rtsp_base(rec.address)}/Streaming/Channels/{ch}01", "rtsp")]
-    if rec.vendor == Vendor.DAHUA:
-        url = f"{_rtsp_base(rec.address)}/cam/realmonitor?channel={ch}&subtype=0"
-        return [FrameSource("rtsp", url, "rtsp")]
+    if camera.address is not None:
+        candidates = [
+            d for d in _all_with_media() if d.protocol in camera.protocols or d.vendor == rec.vendor
+        ]
+        addr, channel = camera.address, 1
+    else:
+        candidates = [d for d in _all_with_media() if d.vendor == rec.vendor]
+        addr, channel = rec.address, camera.channel
+    for d in candidates:
+        path = d.media.stream_path(channel) if d.media else None
+        if path:
+            return [FrameSource("rtsp", rtsp_base(addr) + path, "rtsp")]
     return []
 
 
-def with_credentials(url: str, user: str, password: str) -> str:
-    """An RTSP URL carrying userinfo (for OpenCV only; never printed or logged)."""
-    parts = urlsplit(url)
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def read_rtsp_frame(url: str, timeout: float) -> Any:
-    """One decoded frame (BGR array) from a stream, blocking; call in a worker thread.
-
-    Raises DeviceError. The URL may carry credentials; it never appears in an error.
-    """
-    import cv2
-
-    ms = max(1000, int(timeout * 1000))
-    with _ffmpeg_env_lock:
-        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = FFMPEG_CAPTURE_OPTIONS
-        cap = cv2.VideoCapture(
-            url,
-            cv2.CAP_FFMPEG,
-            [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms],
-        )
-    try:
-        if not cap.isOpened():
-            raise DeviceError("unreachable", "無法開啟即時影像串流（RTSP）")
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            raise DeviceError("bad-reply", "即時影像串流沒有畫面（RTSP）")
-        return frame
-    finally:
-        cap.release()
-
-
-async def rtsp_frame(url: str, deadline_s: float) -> Any:
-    """`read_rtsp_frame` off the event loop, under a hard deadline. A reader that
-    outlives the deadline ends by OpenCV's own open/read timeouts."""
-    try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(read_rtsp_frame, url, deadline_s), deadline_s
-        )
-    except TimeoutError:
-        raise DeviceError("timeout", f"即時影像串流無回應（逾時 {deadline_s:g} 秒）") from None
+def _all_with_media() -> list[Driver]:
+    return [d for d in drivers_for(list(Protocol)) if d.media is not None]
 
 
 def _same_host(url: str, allowed: set[str]) -> None:
     host = host_of(url)
     if host not in allowed:
         raise DeviceError(
-            "redirect-refused", f"設備提供的影像位址指向未登錄的主機 {host or '?'}，已拒絕"
+            ReasonCode.REDIRECT_REFUSED,
+            f"設備提供的影像位址指向未登錄的主機 {host or '?'}，已拒絕",
         )
-
-
-async def _onvif_uris(
-    addr: Address, creds: tuple[str, str], channel: int, limits: HttpLimits
-) -> tuple[str | None, str | None]:
-    """(snapshot URI, stream URI) of the ONVIF profile for this channel (1-based)."""
-    from probes.drivers.onvif import OnvifSession
-
-    async with OnvifSession(
-        addr.host, addr.effective_onvif_port, creds[0], creds[1], limits, scheme=addr.scheme
-    ) as s:
-        profiles = await s.profiles()
-        if not profiles:
-            raise DeviceError("not-supported", "主機沒有 ONVIF 影像設定檔")
-        profile = profiles[channel - 1] if 0 < channel <= len(profiles) else profiles[0]
-        snap: str | None = None
-        try:
-            snap = await s.snapshot_uri(profile.token)
-        except DeviceError as exc:
-            if exc.reason_code not in ("not-supported", "bad-reply", "http-status"):
-                raise
-        stream: str | None = None
-        if not snap:
-            stream = await s.stream_uri(profile.token)
-        return snap, stream
-
-
-async def _onvif_stream_uri(
-    addr: Address, creds: tuple[str, str], channel: int, limits: HttpLimits
-) -> str | None:
-    from probes.drivers.onvif import OnvifSession
-
-    async with OnvifSession(
-        addr.host, addr.effective_onvif_port, creds[0], creds[1], limits, scheme=addr.scheme
-    ) as s:
-        profiles = await s.profiles()
-        if not profiles:
-            return None
-        profile = profiles[channel - 1] if 0 < channel <= len(profiles) else profiles[0]
-        return await s.stream_uri(profile.token)
 
 
 def _jpeg(data: bytes) -> bytes:
     """A snapshot reply must be a JPEG (some devices answer 200 with an XML error)."""
     if not data.startswith(b"\xff\xd8"):
-        raise DeviceError("bad-content", "主機回覆的不是 JPEG 影像")
+        raise DeviceError(ReasonCode.BAD_CONTENT, "主機回覆的不是 JPEG 影像")
     return data
+
+
+async def _fetch(url: str, http: DeviceHttp) -> bytes:
+    return (await http.get(url)).body
+
+
+async def _asked_uris(
+    driver: Driver,
+    http: DeviceHttp,
+    addr: Address,
+    creds: tuple[str, str] | None,
+    channel: int,
+    snapshot: bool,
+) -> tuple[str | None, str | None] | None:
+    return await driver.frame_uris(http, addr, creds, channel, snapshot=snapshot)
+
+
+def _gives_up(exc: DeviceError) -> bool:
+    """A final failure ends the search — except an unreachable HTTP port: the RTSP
+    port may still answer."""
+    return exc.final and exc.reason_code != ReasonCode.UNREACHABLE
 
 
 async def grab_frame(
@@ -224,52 +164,57 @@ async def grab_frame(
     """
     addr = camera.address or inventory.recorders[camera.recorder].address
     hosts = {addr.host.lower(), *(h.lower() for h in limits.allowed_hosts)}
-    auth = credentials
-    errors: list[DeviceError] = []
-
-    for src in snapshot_sources(camera, inventory):
-        try:
-            data = _jpeg(await fetch_bytes(src.url, auth, limits))
-            return Grab(jpeg=data, image=None, source=safe_url(src.url), driver=src.driver)
-        except DeviceError as exc:
-            if exc.reason_code in ("auth", "timeout", "too-large", "redirect-refused", "tls"):
-                raise
-            errors.append(exc)
-
     protocols = (
         camera.protocols if camera.address else inventory.recorders[camera.recorder].protocols
     )
     channel = 1 if camera.address else camera.channel
-    stream: str | None = None
-    if Protocol.ONVIF in protocols and credentials is not None:
-        try:
-            snap, stream = await _onvif_uris(addr, credentials, channel, limits)
-            if snap:
-                _same_host(snap, hosts)
-                data = _jpeg(await fetch_bytes(snap, auth, limits))
-                return Grab(jpeg=data, image=None, source=safe_url(snap), driver="onvif")
-        except DeviceError as exc:
-            if exc.reason_code in ("auth", "timeout", "too-large", "redirect-refused", "tls"):
-                raise
-            errors.append(exc)
-        if stream is None:
+    errors: list[DeviceError] = []
+    async with DeviceHttp(limits, credentials) as http:
+        for src in snapshot_sources(camera, inventory):
             try:
-                stream = await _onvif_stream_uri(addr, credentials, channel, limits)
+                data = _jpeg(await _fetch(src.url, http))
+                return Grab(jpeg=data, image=None, source=safe_url(src.url), driver=src.driver)
             except DeviceError as exc:
+                if _gives_up(exc):
+                    raise
                 errors.append(exc)
+
+        stream: str | None = None
+        if credentials is not None:
+            for d in _framing(protocols):
+                try:
+                    uris = await _asked_uris(d, http, addr, credentials, channel, True)
+                    if uris is None:
+                        continue  # this driver names no source by asking
+                    snap, stream = uris
+                    if snap:
+                        _same_host(snap, hosts)
+                        data = _jpeg(await _fetch(snap, http))
+                        return Grab(jpeg=data, image=None, source=safe_url(snap), driver=d.name)
+                except DeviceError as exc:
+                    if _gives_up(exc):
+                        raise
+                    errors.append(exc)
+                if stream is None:
+                    try:
+                        uris = await _asked_uris(d, http, addr, credentials, channel, False)
+                        stream = uris[1] if uris else None
+                    except DeviceError as exc:
+                        errors.append(exc)
+                if stream:
+                    break
 
     rtsp_urls = [stream] if stream else [s.url for s in rtsp_sources(camera, inventory)]
     for url in rtsp_urls:
         try:
             _same_host(url, hosts)
-            full = with_credentials(url, *credentials) if credentials else url
-            image = await rtsp_frame(full, limits.timeout)
+            image = await STREAMS.read_frame(url, credentials, limits.timeout)
             return Grab(jpeg=None, image=image, source=safe_url(url), driver="rtsp")
         except DeviceError as exc:
             errors.append(exc)
     if errors:
         raise errors[0]  # the preferred source's failure says the most
-    raise DeviceError("not-supported", "沒有可取得畫面的方式（無快照或串流位址）")
+    raise DeviceError(ReasonCode.NOT_SUPPORTED, "沒有可取得畫面的方式（無快照或串流位址）")
 
 
 def resolve_credentials(creds: Credentials | None, resolve: Any) -> tuple[str, str] | None:

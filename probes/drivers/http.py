@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpcore
 import httpx
 from lxml import etree
+
+from probes.reasons import DeviceError, ReasonCode
+
+__all__ = ["DeviceError", "DeviceHttp", "HttpLimits", "HttpReply", "ReasonCode"]
 
 Auth = httpx.Auth | tuple[str, str] | None
 
@@ -44,20 +47,6 @@ if importlib.util.find_spec("sniffio") is None:
     # httpcore runs `import sniffio` on every request; without the package each failed
     # import scans sys.path again (~8 ms of CPU per probe, measured). Remember the miss.
     sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-class DeviceError(Exception):
-    """A device did not give a usable answer.
-
-    `reason_code` is a stable, short English code (timeout, unreachable, auth,
-    http-status, too-large, redirect-refused, bad-xml, unsafe-xml, tls, bad-content,
-    not-supported, bad-reply); `zh_reason` is what a custodian reads.
-    """
-
-    def __init__(self, reason_code: str, zh_reason: str) -> None:
-        super().__init__(f"{reason_code}: {zh_reason}")
-        self.reason_code = reason_code
-        self.zh_reason = zh_reason
 
 
 @dataclass(frozen=True)
@@ -131,8 +120,9 @@ def _unverified_context() -> ssl.SSLContext:
 
 
 def _ssl_context(limits: HttpLimits) -> ssl.SSLContext:
-    if limits.tls_pin_sha256 or not limits.tls_verify:
-        # The pin replaces the CA check: verified below against the peer certificate.
+    if limits.tls_pin_sha256:
+        return _pinned_context(_norm_pin(limits.tls_pin_sha256))
+    if not limits.tls_verify:
         return _unverified_context()
     return _verifying_context()
 
@@ -143,7 +133,7 @@ def _check_pin(response: httpx.Response, limits: HttpLimits) -> None:
     stream = response.extensions.get("network_stream")
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     if not _pin_matches(ssl_object, limits.tls_pin_sha256):
-        raise DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
+        raise DeviceError(ReasonCode.TLS, "主機憑證與登錄的指紋不符，已拒絕連線")
 
 
 def _pin_matches(ssl_object: Any, pin: str) -> bool:
@@ -153,86 +143,31 @@ def _pin_matches(ssl_object: Any, pin: str) -> bool:
     return hashlib.sha256(cert).hexdigest() == _norm_pin(pin)
 
 
-class _PinnedStream(httpcore.AsyncNetworkStream):
-    """A connection whose TLS handshake is checked against the pin before it is used:
-    not one byte of a request (a WS-Security digest in a SOAP body, a digest response)
-    reaches a peer with another certificate. (The `timeout` parameters are httpcore's
-    interface.)"""
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream, pin: str) -> None:
-        self._inner = inner
-        self._pin = pin
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> httpcore.AsyncNetworkStream:
-        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
-        if not _pin_matches(tls.get_extra_info("ssl_object"), self._pin):
-            await tls.aclose()
-            raise DeviceError("tls", "主機憑證與登錄的指紋不符，已拒絕連線")
-        return tls
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+class PinMismatch(ssl.SSLCertVerificationError):
+    """The peer's certificate is not the one pinned in the inventory."""
 
 
-class _PinningBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, pin: str) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._pin = pin
+@functools.cache
+def _pinned_context(pin: str) -> ssl.SSLContext:
+    """A TLS context whose handshake fails unless the peer's certificate has this
+    SHA-256 fingerprint: not one byte of a request (a WS-Security digest in a SOAP body,
+    a digest response) reaches a peer with another certificate.
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(
-            host,
-            port,
-            timeout=timeout,
-            local_address=local_address,
-            socket_options=socket_options,
-        )
-        return _PinnedStream(stream, self._pin)
+    `SSLContext.sslobject_class` is the standard library's documented hook for the
+    object every asyncio/anyio TLS connection is made of; the pin is checked the moment
+    its handshake completes."""
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise DeviceError("unreachable", "無法連線到主機")
+    class _Pinned(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            super().do_handshake()
+            if not _pin_matches(self, pin):
+                raise PinMismatch("certificate fingerprint does not match the pin")
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _transport(limits: HttpLimits) -> httpx.AsyncHTTPTransport | None:
-    """With a pin: httpx's transport on a connection pool that checks the pin at the
-    TLS handshake (httpx has no public hook between handshake and request)."""
-    if not limits.tls_pin_sha256:
-        return None
-    ctx = _ssl_context(limits)
-    transport = httpx.AsyncHTTPTransport(verify=ctx, trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ctx, network_backend=_PinningBackend(limits.tls_pin_sha256)
-    )
-    return transport
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False  # the pin replaces the CA and name checks
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.sslobject_class = _Pinned
+    return ctx
 
 
 def _auth(auth: Auth) -> httpx.Auth | None:
@@ -242,7 +177,7 @@ def _auth(auth: Auth) -> httpx.Auth | None:
 
 
 def _timeout_reason(timeout: float) -> DeviceError:
-    return DeviceError("timeout", f"主機無回應（逾時 {timeout:g} 秒）")
+    return DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）")
 
 
 class DeviceHttp:
@@ -260,15 +195,14 @@ class DeviceHttp:
     async def __aenter__(self) -> DeviceHttp:
         self._client = httpx.AsyncClient(
             verify=_ssl_context(self.limits),
-            transport=_transport(self.limits),
             follow_redirects=False,
             trust_env=False,
             # A connect that hangs is a device that is not there (unreachable); a reply
             # that hangs is a device that is there but stuck (timeout).
             timeout=httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout * 0.6, 5.0)),
             headers={"User-Agent": "camwatch", "Accept-Encoding": "identity"},
-            # The pin is checked at the TLS handshake (_transport) and again on every
-            # response as it arrives: an impostor never gets even a digest response.
+            # The pin is checked at the TLS handshake (_pinned_context) and again on
+            # every response as it arrives: an impostor never gets even a digest response.
             event_hooks={"response": [self._pin_hook]},
         )
         return self
@@ -321,8 +255,7 @@ class DeviceHttp:
         allowed = {host_of(url), *(h.lower() for h in self.limits.allowed_hosts)}
         for _hop in range(self.limits.max_redirects + 1):
             if host_of(url) not in allowed:
-                raise DeviceError(
-                    "redirect-refused",
+                raise DeviceError(ReasonCode.REDIRECT_REFUSED,
                     f"主機要求轉向未登錄的位址 {host_of(url) or '?'}，已拒絕",
                 )
             status, hdrs, body = await self._one(method, url, content, headers)
@@ -332,7 +265,7 @@ class DeviceHttp:
                     method, content = "GET", None
                 continue
             return self._judge(HttpReply(status, hdrs, body, safe_url(url)), ok_statuses)
-        raise DeviceError("redirect-refused", "主機轉向次數過多，已停止")
+        raise DeviceError(ReasonCode.REDIRECT_REFUSED, "主機轉向次數過多，已停止")
 
     async def _one(
         self,
@@ -350,14 +283,14 @@ class DeviceHttp:
                 _check_pin(resp, self.limits)
                 declared = resp.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise DeviceError("too-large", _too_large(limit))
+                    raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
                 chunks: list[bytes] = []
                 size = 0
                 if resp.status_code not in (301, 302, 303, 307, 308):
                     async for chunk in resp.aiter_raw():
                         size += len(chunk)
                         if size > limit:
-                            raise DeviceError("too-large", _too_large(limit))
+                            raise DeviceError(ReasonCode.TOO_LARGE, _too_large(limit))
                         chunks.append(chunk)
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
                 return resp.status_code, hdrs, b"".join(chunks)
@@ -366,38 +299,34 @@ class DeviceHttp:
         except DeviceError:
             raise
         except httpx.ConnectTimeout:
-            raise DeviceError("unreachable", "無法連線到主機（連線逾時）") from None
+            raise DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機（連線逾時）") from None
         except httpx.TimeoutException:
             raise _timeout_reason(self.limits.timeout) from None
         except httpx.ConnectError as exc:
-            if _is_tls_error(exc):
-                raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
-            raise DeviceError("unreachable", "無法連線到主機") from None
+            raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
         except httpx.RemoteProtocolError:
             # It answered, with something that is not HTTP (or hung up mid-reply).
-            raise DeviceError("bad-reply", "主機回覆的 HTTP 格式錯誤或中途斷線") from None
+            raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆的 HTTP 格式錯誤或中途斷線") from None
         except httpx.HTTPError as exc:
-            if _is_tls_error(exc):
-                raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
-            raise DeviceError("disconnected", "與主機的連線中斷") from None
+            lost = DeviceError(ReasonCode.DISCONNECTED, "與主機的連線中斷")
+            raise _tls_error(exc) or lost from None
         except (OSError, ssl.SSLError) as exc:
-            if _is_tls_error(exc):
-                raise DeviceError("tls", "主機憑證驗證失敗（TLS）") from None
-            raise DeviceError("unreachable", "無法連線到主機") from None
+            raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
 
     def _judge(self, reply: HttpReply, ok_statuses: tuple[int, ...]) -> HttpReply:
         if reply.status in (401, 403):
-            raise DeviceError("auth", "帳號或密碼錯誤，主機拒絕登入")
+            raise DeviceError(ReasonCode.AUTH, "帳號或密碼錯誤，主機拒絕登入")
         if reply.status == 404 or reply.status == 501:
-            raise DeviceError("not-supported", f"主機不支援此功能（HTTP {reply.status}）")
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援此功能（HTTP {reply.status}）")
         if reply.status not in ok_statuses:
             if reply.status >= 500 and looks_like_xml(reply.body):
                 return reply  # a SOAP fault or an ISAPI ResponseStatus: the caller reads it
-            raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
+            raise DeviceError(ReasonCode.HTTP_STATUS, f"主機回覆錯誤（HTTP {reply.status}）")
         expect = self.limits.expect_content
         if expect is not None and not reply.content_type.startswith(expect):
             raise DeviceError(
-                "bad-content", f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）"
+                ReasonCode.BAD_CONTENT,
+                f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）",
             )
         return reply
 
@@ -406,15 +335,27 @@ def _too_large(limit: int) -> str:
     return f"主機回覆過大（超過 {limit // 1024} KB），已中止"
 
 
-def _is_tls_error(exc: BaseException) -> bool:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, ssl.SSLError):
+        if isinstance(cur, kind):
             return True
         cur = cur.__cause__ or cur.__context__
-    return "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper()
+    return False
+
+
+def _tls_error(exc: BaseException) -> DeviceError | None:
+    """The DeviceError for a failed TLS handshake (a pin that does not match, or a
+    certificate that does not verify); None when `exc` is no TLS failure."""
+    if _caused_by(exc, PinMismatch):
+        return DeviceError(ReasonCode.TLS, "主機憑證與登錄的指紋不符，已拒絕連線")
+    if _caused_by(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper() or (
+        "SSL" in str(exc).upper()
+    ):
+        return DeviceError(ReasonCode.TLS, "主機憑證驗證失敗（TLS）")
+    return None
 
 
 async def fetch_bytes(url: str, auth: Auth, limits: HttpLimits) -> bytes:
@@ -477,18 +418,18 @@ def looks_like_xml(body: bytes) -> bool:
 def parse_xml(body: bytes) -> etree._Element:
     """Parse a device's XML reply safely; DeviceError if it is not plain, safe XML."""
     if not looks_like_xml(body):
-        raise DeviceError("bad-xml", "主機回覆不是 XML，無法解讀")
+        raise DeviceError(ReasonCode.BAD_XML, "主機回覆不是 XML，無法解讀")
     upper = body.upper()
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise DeviceError("unsafe-xml", "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
+        raise DeviceError(ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
     parser = etree.XMLParser(**_PARSER_KW)
     try:
         root = etree.fromstring(body, parser=parser)
     except (etree.XMLSyntaxError, ValueError):
-        raise DeviceError("bad-xml", "主機回覆的 XML 格式錯誤，無法解讀") from None
+        raise DeviceError(ReasonCode.BAD_XML, "主機回覆的 XML 格式錯誤，無法解讀") from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
-        raise DeviceError("unsafe-xml", "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
+        raise DeviceError(ReasonCode.UNSAFE_XML, "主機回覆含不安全的 XML（DTD／實體宣告），已拒絕")
     return root
 
 

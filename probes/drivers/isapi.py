@@ -15,6 +15,17 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from inventory.models import Protocol, Vendor
+from probes.drivers.base import (
+    Ability,
+    ClockReading,
+    DeviceLink,
+    Driver,
+    DriverSession,
+    MediaConventions,
+    RecordingSink,
+    timed_clock,
+)
 from probes.drivers.http import (
     DeviceError,
     DeviceHttp,
@@ -25,16 +36,22 @@ from probes.drivers.http import (
     text,
 )
 from probes.facts import (
-    ChannelRecording,
+    GAP_MIN,
     ChannelSignal,
     DeviceInfo,
     DeviceTime,
     Disk,
     DiskStatus,
+    oldest_cached,
     parse_bool,
     parse_datetime,
     parse_int,
+    remember_oldest,
+    spans_to_recording,
 )
+from probes.reasons import ReasonCode
+
+__all__ = ["IsapiClient", "IsapiDriver", "spans_to_recording"]
 
 MB = 1024 * 1024
 
@@ -63,10 +80,10 @@ def _root(body: bytes, expected: str | None = None) -> etree._Element:
         code = text(child(root, "statusCode"))
         sub = text(child(root, "subStatusCode")) or ""
         if code == "4" and "notSupport" in sub:
-            raise DeviceError("not-supported", "主機不支援此功能（ISAPI）")
-        raise DeviceError("bad-reply", f"主機回覆錯誤（ISAPI {sub or code or '?'}）")
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, "主機不支援此功能（ISAPI）")
+        raise DeviceError(ReasonCode.BAD_REPLY, f"主機回覆錯誤（ISAPI {sub or code or '?'}）")
     if expected is not None and local(root.tag) != expected:
-        raise DeviceError("bad-reply", f"主機回覆的內容不是預期的 {expected}")
+        raise DeviceError(ReasonCode.BAD_REPLY, f"主機回覆的內容不是預期的 {expected}")
     return root
 
 
@@ -266,30 +283,6 @@ def parse_search(
     return spans, status == "MORE"
 
 
-def spans_to_recording(
-    channel: int,
-    enabled: bool | None,
-    recent: list[tuple[dt.datetime, dt.datetime]],
-    oldest: dt.datetime | None,
-    min_gap: dt.timedelta = dt.timedelta(minutes=2),
-) -> ChannelRecording:
-    """Recorded spans of the last 24 h → newest footage and the gaps between spans."""
-    spans = sorted(recent)
-    gaps: list[tuple[dt.datetime, dt.datetime]] = []
-    cursor: dt.datetime | None = None
-    for start, end in spans:
-        if cursor is not None and start - cursor > min_gap:
-            gaps.append((cursor, start))
-        cursor = end if cursor is None else max(cursor, end)
-    newest = cursor
-    first = spans[0][0] if spans else None
-    if first is not None and (oldest is None or first < oldest):
-        oldest = first
-    return ChannelRecording(
-        channel=channel, recording=enabled, newest=newest, oldest=oldest, gaps=gaps
-    )
-
-
 class IsapiClient:
     """Fetches ISAPI facts from one device through a DeviceHttp session."""
 
@@ -324,8 +317,8 @@ class IsapiClient:
                 await self._get("/ISAPI/ContentMgmt/InputProxy/channels/status")
             )
         except DeviceError as exc:
-            if exc.reason_code not in ("not-supported", "bad-reply"):
-                raise
+            if exc.final:
+                raise  # else: a DVR without IP channels: its analog inputs
         return parse_video_inputs(await self._get("/ISAPI/System/Video/inputs/channels"))
 
     async def tracks(self) -> dict[int, tuple[int, bool | None]]:
@@ -364,3 +357,79 @@ class IsapiClient:
         )
         found, _ = parse_search(reply.body, self.local_offset)
         return min((s for s, _ in found), default=None)
+
+
+class IsapiDriver(Driver):
+    """Hikvision ISAPI: everything a recorder or camera tells, and Hikvision's URLs."""
+
+    name = "isapi"
+    protocol = Protocol.ISAPI
+    abilities = frozenset(
+        {
+            Ability.DEVICE_INFO,
+            Ability.CLOCK,
+            Ability.UPTIME,
+            Ability.SIGNALS,
+            Ability.DISKS,
+            Ability.RECORDINGS,
+            Ability.FRAMES,
+        }
+    )
+    vendor = Vendor.HIKVISION
+    media = MediaConventions(
+        snapshot="/ISAPI/Streaming/channels/{channel}01/picture",
+        stream="/Streaming/Channels/{channel}01",
+        stream_sub="/Streaming/Channels/{channel}02",
+    )
+
+    def session(self, link: DeviceLink) -> DriverSession:
+        return _IsapiSession(self, link)
+
+
+class _IsapiSession(DriverSession):
+    _client: IsapiClient | None = None
+    _clock: ClockReading | None = None
+
+    async def client(self) -> IsapiClient:
+        if self._client is None:
+            self._client = IsapiClient(await self.link.http(), self.link.base_url)
+        return self._client
+
+    async def device_info(self) -> DeviceInfo:
+        return await (await self.client()).device_info()
+
+    async def clock(self) -> ClockReading:
+        if self._clock is None:
+            # System/time also teaches the client the device's UTC offset (searches).
+            self._clock = await timed_clock((await self.client()).time)
+        return self._clock
+
+    async def uptime(self) -> float | None:
+        return await (await self.client()).uptime()
+
+    async def signals(self, channels: list[int]) -> list[ChannelSignal]:
+        return await (await self.client()).signals()
+
+    async def disks(self) -> list[Disk] | None:
+        return await (await self.client()).disks()
+
+    async def recordings(self, now: dt.datetime, out: RecordingSink) -> bool:
+        c = await self.client()
+        try:
+            out.clock((await self.clock()).offset_s)
+        except DeviceError as exc:
+            if exc.final:
+                raise  # else: searched in UTC; the host check reports the clock
+        memory = self.link.memory
+        tracks = await c.tracks()
+        window = now - dt.timedelta(hours=24)
+        for tid, (ch, enabled) in sorted(tracks.items()):
+            if tid % 100 != 1:
+                continue  # main stream tracks only (x01)
+            recent = await c.search(tid, window, now)
+            oldest = oldest_cached(memory, ch, now)
+            if oldest is None:
+                oldest = await c.oldest(tid, now)
+                remember_oldest(memory, ch, oldest, now)
+            out.channel(spans_to_recording(ch, enabled, recent, oldest, GAP_MIN), spans=True)
+        return True

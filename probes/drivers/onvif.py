@@ -19,13 +19,22 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 from zeep.settings import Settings
 
+from inventory.models import Address, Protocol
+from probes.drivers.base import (
+    Ability,
+    ClockReading,
+    DeviceLink,
+    Driver,
+    DriverSession,
+    RecordingSink,
+    clock_offset,
+)
 from probes.drivers.http import (
     DeviceError,
     DeviceHttp,
@@ -40,7 +49,8 @@ from probes.drivers.http import (
     parse_xml,
     text,
 )
-from probes.facts import DeviceInfo, DeviceTime, parse_datetime, parse_int
+from probes.facts import ChannelRecording, DeviceInfo, DeviceTime, parse_datetime, parse_int
+from probes.reasons import ReasonCode
 
 NS = {
     "devicemgmt": "http://www.onvif.org/ver10/device/wsdl",
@@ -115,10 +125,10 @@ def soap_body(body: bytes) -> etree._Element:
     """The first element inside the SOAP Body; a SOAP Fault raises DeviceError."""
     root = parse_xml(body)
     if local(root.tag) != "Envelope":
-        raise DeviceError("bad-reply", "主機回覆不是 SOAP 訊息（ONVIF）")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆不是 SOAP 訊息（ONVIF）")
     bod = child(root, "Body")
     if bod is None or len(bod) == 0:
-        raise DeviceError("bad-reply", "主機回覆的 SOAP 訊息沒有內容（ONVIF）")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機回覆的 SOAP 訊息沒有內容（ONVIF）")
     first = bod[0]
     if local(first.tag) == "Fault":
         raise fault_error(first)
@@ -132,11 +142,11 @@ def fault_error(fault: etree._Element) -> DeviceError:
     )
     words = f"{codes} {reason}"
     if _AUTH_FAULT.search(words):
-        return DeviceError("auth", "帳號或密碼錯誤，主機拒絕登入（ONVIF）")
+        return DeviceError(ReasonCode.AUTH, "帳號或密碼錯誤，主機拒絕登入（ONVIF）")
     if _UNSUPPORTED_FAULT.search(words):
-        return DeviceError("not-supported", "主機不支援此 ONVIF 功能")
+        return DeviceError(ReasonCode.NOT_SUPPORTED, "主機不支援此 ONVIF 功能")
     short = re.sub(r"\s+", " ", reason)[:80] or "?"
-    return DeviceError("fault", f"主機回覆 ONVIF 錯誤：{short}")
+    return DeviceError(ReasonCode.FAULT, f"主機回覆 ONVIF 錯誤：{short}")
 
 
 def parse_system_date_and_time(body: bytes) -> DeviceTime:
@@ -236,7 +246,7 @@ def parse_search_token(body: bytes) -> str:
     el = soap_body(body)
     token = text(child(el, "SearchToken"))
     if not token:
-        raise DeviceError("bad-reply", "主機未回覆錄影查詢代碼（ONVIF）")
+        raise DeviceError(ReasonCode.BAD_REPLY, "主機未回覆錄影查詢代碼（ONVIF）")
     return token
 
 
@@ -320,14 +330,14 @@ class _BoundedTransport:
         if reply.status != 200:
             if looks_like_xml(reply.body):
                 soap_body(reply.body)  # raises the fault's DeviceError
-            raise DeviceError("http-status", f"主機回覆錯誤（HTTP {reply.status}）")
+            raise DeviceError(ReasonCode.HTTP_STATUS, f"主機回覆錯誤（HTTP {reply.status}）")
         return reply
 
     async def post(self, address: str, message: str, headers: dict[str, str]) -> HttpReply:
         return await self.http.request("POST", address, content=message.encode(), headers=headers)
 
     def load(self, url: str) -> bytes:
-        raise DeviceError("not-supported", "不從裝置下載 WSDL")
+        raise DeviceError(ReasonCode.NOT_SUPPORTED, "不從裝置下載 WSDL")
 
     async def aclose(self) -> None:
         return None
@@ -352,8 +362,10 @@ _WSDL_SERVICES = ("devicemgmt", "media", "search", "recording")
 async def prepare() -> None:
     """Parse the ONVIF WSDLs once per process (~0.5 s of CPU, in a worker thread).
 
-    Call it before a probe's deadline starts (the checks do), so that the first probe
-    after start-up is not the one that times out.
+    Call it before a probe's deadline starts (the service does at start-up, the checks
+    on their first ONVIF probe), so that the first probe is not the one that times out.
+    Through the library's own API: a camera object that is never contacted builds one
+    service client per WSDL, which loads and keeps the parsed document.
     """
     global _PREPARE_LOCK
     if len(_PREPARED) == len(_WSDL_SERVICES):
@@ -361,16 +373,17 @@ async def prepare() -> None:
     if _PREPARE_LOCK is None:
         _PREPARE_LOCK = asyncio.Lock()
     async with _PREPARE_LOCK:
-        camera_cls = _onvif_camera_class()
-        from onvif import client as onvif_client
-        from onvif.definition import SERVICES
-
-        wsdl_dir = Path(onvif_client.__file__).parent / "wsdl"
-        del camera_cls
-        for name in _WSDL_SERVICES:
-            if name not in _PREPARED:
-                await onvif_client._cached_document(str(wsdl_dir / SERVICES[name]["wsdl"]))
+        cam = _onvif_camera_class()("127.0.0.1", 80, None, None, no_cache=True)
+        try:
+            for name in _WSDL_SERVICES:
+                if name in _PREPARED:
+                    continue
+                if name != "devicemgmt":
+                    cam.xaddrs[NS[name]] = f"http://127.0.0.1:80/onvif/{name}"
+                await cam.create_onvif_service(name)
                 _PREPARED.add(name)
+        finally:
+            await cam.close()
 
 
 def _onvif_camera_class() -> Any:
@@ -473,7 +486,7 @@ class OnvifSession:
             assert self.xaddrs is not None
             ns = NS[name]
             if ns not in self.xaddrs:
-                raise DeviceError("not-supported", f"主機不支援 ONVIF {name} 服務")
+                raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援 ONVIF {name} 服務")
             cam.xaddrs[ns] = self._rewrite(self.xaddrs[ns])
         svc = await cam.create_onvif_service(name)
         for client in (svc.zeep_client, svc.zeep_client_authless):
@@ -495,14 +508,14 @@ class OnvifSession:
             raise
         except (TypeError, ValueError, AttributeError, LookupError) as exc:
             # zeep could not build the request (never a device reply problem)
-            raise DeviceError("bad-reply", f"無法建立 ONVIF 請求 {op}") from exc
+            raise DeviceError(ReasonCode.BAD_REPLY, f"無法建立 ONVIF 請求 {op}") from exc
         except Exception as exc:  # zeep/onvif wrap everything in their own errors
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, DeviceError):
                 raise cause from None
-            raise DeviceError("bad-reply", f"ONVIF {op} 失敗") from None
+            raise DeviceError(ReasonCode.BAD_REPLY, f"ONVIF {op} 失敗") from None
         if not isinstance(reply, HttpReply):
-            raise DeviceError("bad-reply", f"ONVIF {op} 回覆無法解讀")
+            raise DeviceError(ReasonCode.BAD_REPLY, f"ONVIF {op} 回覆無法解讀")
         return reply.body
 
     async def system_time(self) -> tuple[DeviceTime, float]:
@@ -515,8 +528,8 @@ class OnvifSession:
         try:
             body = await self.call("devicemgmt", "GetSystemDateAndTime", authless=True)
         except DeviceError as exc:
-            if exc.reason_code not in ("auth", "fault"):
-                raise
+            if exc.reason_code not in (ReasonCode.AUTH, ReasonCode.FAULT):
+                raise  # else: firmware that wants a login even for the clock
             t0 = time.time()
             body = await self.call("devicemgmt", "GetSystemDateAndTime")
         t1 = time.time()
@@ -540,9 +553,9 @@ class OnvifSession:
                     await self.call("devicemgmt", "GetServices", {"IncludeCapability": False})
                 )
             except DeviceError as exc:
-                if exc.reason_code in ("timeout", "unreachable", "auth", "too-large"):
+                if exc.final:
                     raise
-                found = {}
+                found = {}  # older firmware: GetCapabilities
             if not found:
                 found = parse_capabilities(
                     await self.call("devicemgmt", "GetCapabilities", {"Category": "All"})
@@ -612,8 +625,8 @@ class OnvifSession:
                     await self.call("recording", "GetRecordingJobState", {"JobToken": job.token})
                 )
             except DeviceError as exc:
-                if exc.reason_code in ("timeout", "unreachable", "auth"):
-                    raise
+                if exc.final:
+                    raise  # else: the configured mode stands for the state
             out.append(RecordingJob(job.token, job.recording_token, job.mode, state, job.sources))
         return out
 
@@ -638,3 +651,201 @@ def channel_of(rec: RecordingInfo | RecordingJob | str, fallback: int) -> int:
             if m and 0 < int(m.group(1)) <= 512:
                 return int(m.group(1))
     return fallback
+
+
+# ---- recordings and jobs per channel ----------------------------------------------
+
+_JOB_ACTIVE = {"active", "partiallyactive"}
+_REC_ACTIVE = {"recording", "initiated"}
+
+
+def onvif_channels(
+    infos: list[RecordingInfo], jobs: list[RecordingJob]
+) -> dict[int, ChannelRecording]:
+    """ONVIF recordings and jobs → per channel (no gaps: ONVIF search has no spans)."""
+    job_by_rec: dict[str, RecordingJob] = {}
+    for j in jobs:
+        if j.recording_token:
+            job_by_rec[j.recording_token] = j
+    out: dict[int, ChannelRecording] = {}
+    for n, info in enumerate(infos, start=1):
+        ch = channel_of(info, n)
+        job: RecordingJob | None = job_by_rec.get(info.token)
+        recording: bool | None = None
+        if job is not None and (job.state or job.mode):
+            recording = (job.state or job.mode or "").lower() in _JOB_ACTIVE
+        elif info.status:
+            recording = info.status.lower() in _REC_ACTIVE
+        out[ch] = ChannelRecording(
+            channel=ch, recording=recording, newest=info.latest, oldest=info.earliest
+        )
+    return out
+
+
+async def media_uris(
+    s: OnvifSession, channel: int, *, snapshot: bool = True
+) -> tuple[str | None, str | None]:
+    """(snapshot URI, stream URI) of the media profile of a channel (1-based; the
+    first profile when there are fewer); the stream only when there is no snapshot."""
+    profiles = await s.profiles()
+    if not profiles:
+        if not snapshot:
+            return None, None
+        raise DeviceError(ReasonCode.NOT_SUPPORTED, "主機沒有 ONVIF 影像設定檔")
+    profile = profiles[channel - 1] if 0 < channel <= len(profiles) else profiles[0]
+    snap: str | None = None
+    if snapshot:
+        try:
+            snap = await s.snapshot_uri(profile.token)
+        except DeviceError as exc:
+            if exc.final:
+                raise  # else: no snapshot service; the stream will do
+    stream = None if snap else await s.stream_uri(profile.token)
+    return snap, stream
+
+
+# ---- the driver ------------------------------------------------------------------
+
+# A recorder whose ONVIF search came back empty is not searched over ONVIF again for
+# this long when a vendor API answers instead (Hikvision answers ONVIF search with
+# nothing: five empty SOAP calls per check otherwise).
+_EMPTY_SEARCH_KEPT = dt.timedelta(hours=1)
+_EMPTY_SEARCH_KEY = "onvif_search_empty_at"
+
+
+class OnvifDriver(Driver):
+    """ONVIF (Profile S/G): device info, the clock without a login, recording search
+    and job state, media URIs."""
+
+    name = "onvif"
+    protocol = Protocol.ONVIF
+    abilities = frozenset(
+        {Ability.DEVICE_INFO, Ability.CLOCK, Ability.RECORDINGS, Ability.FRAMES}
+    )
+
+    def session(self, link: DeviceLink) -> DriverSession:
+        return _OnvifDriverSession(self, link)
+
+    async def prepare(self) -> None:
+        await prepare()
+
+    async def frame_uris(
+        self,
+        http: DeviceHttp,
+        address: Address,
+        login: tuple[str, str] | None,
+        channel: int,
+        *,
+        snapshot: bool = True,
+    ) -> tuple[str | None, str | None] | None:
+        user, pw = login if login else (None, None)
+        async with OnvifSession(
+            address.host,
+            address.effective_onvif_port,
+            user,
+            pw,
+            http.limits,
+            scheme=address.scheme,
+            path=address.onvif_path,
+            http=http,
+        ) as s:
+            return await media_uris(s, channel, snapshot=snapshot)
+
+
+class _OnvifDriverSession(DriverSession):
+    _s: OnvifSession | None = None
+    _clock: ClockReading | None = None
+
+    @property
+    def abilities(self) -> frozenset[Ability]:
+        vendor_api = {Protocol.ISAPI, Protocol.DAHUA} & set(self.link.target.protocols)
+        if vendor_api and _known_empty(self.link.memory, self.link.ctx.now()):
+            return self.driver.abilities - {Ability.RECORDINGS}
+        return self.driver.abilities
+
+    async def setup(self) -> None:
+        await prepare()  # once per process; nothing after
+
+    async def session(self) -> OnvifSession:
+        if self._s is None:
+            link = self.link
+            user, pw = link.login if link.login else (None, None)
+            addr = link.address
+            s = OnvifSession(
+                addr.host,
+                addr.effective_onvif_port,
+                user,
+                pw,
+                link.limits,
+                scheme=addr.scheme,
+                path=addr.onvif_path,
+                http=await link.http(),
+            )
+            await s.__aenter__()
+            self._s = s
+        return self._s
+
+    async def clock(self) -> ClockReading:
+        """GetSystemDateAndTime (no login needed); it also aligns the WS-Security
+        timestamps of every later request with the device's clock."""
+        if self._clock is None:
+            dtime, mid = await (await self.session()).system_time()
+            self._clock = ClockReading(dtime, clock_offset(dtime, mid))
+        return self._clock
+
+    async def device_info(self) -> DeviceInfo:
+        await self.clock()
+        return await (await self.session()).device_info()
+
+    async def recordings(self, now: dt.datetime, out: RecordingSink) -> bool:
+        try:
+            found = await self._recordings(out)
+        except DeviceError as exc:
+            if not exc.final:
+                self.link.memory[_EMPTY_SEARCH_KEY] = now.isoformat()
+            raise
+        if not found:
+            self.link.memory[_EMPTY_SEARCH_KEY] = now.isoformat()
+        return found
+
+    async def _recordings(self, out: RecordingSink) -> bool:
+        out.clock((await self.clock()).offset_s)
+        s = await self.session()
+        if not await s.supports("search"):
+            return False
+        try:
+            infos = await s.find_recordings()
+        except DeviceError as exc:
+            if exc.final:
+                raise
+            # No per-recording search: the summary still says what the recorder holds.
+            summary = await s.recording_summary()
+            if summary.number_recordings and summary.data_until is not None:
+                out.summary(summary.data_until, summary.data_from)
+                return True
+            return False
+        jobs: list[RecordingJob] = []
+        if infos and await s.supports("recording"):
+            try:
+                jobs = await s.recording_jobs()
+            except DeviceError as exc:
+                if exc.final:
+                    raise
+        for rec in onvif_channels(infos, jobs).values():
+            out.channel(rec, spans=False)
+        return bool(infos)
+
+    async def aclose(self) -> None:
+        if self._s is not None:
+            s, self._s = self._s, None
+            await s.__aexit__(None, None, None)
+
+
+def _known_empty(memory: dict[str, Any], now: dt.datetime) -> bool:
+    seen = memory.get(_EMPTY_SEARCH_KEY)
+    if not isinstance(seen, str):
+        return False
+    try:
+        return now - dt.datetime.fromisoformat(seen) < _EMPTY_SEARCH_KEPT
+    except (TypeError, ValueError):
+        return False

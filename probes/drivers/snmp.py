@@ -33,6 +33,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
+from inventory.models import Protocol
+from probes.context import SecretError
+from probes.drivers.base import Ability, DeviceLink, Driver, DriverSession
+from probes.facts import Disk, DiskStatus
+from probes.reasons import DeviceError, ReasonCode
 from probes.vendors_snmp import (
     HEALTH_ORDER,
     DiskHealth,
@@ -200,7 +205,7 @@ class SnmpTarget:
 
 def target_for(recorder: Any, secrets: Any, timeout: float = 2.0, retries: int = 1) -> SnmpTarget:
     """An SnmpTarget for an inventory Recorder (with an `snmp` block), resolving the
-    credential references through the SecretStore. Raises camwatch.secrets.SecretError
+    credential references through the SecretResolver. Raises probes.context.SecretError
     when a reference cannot be resolved, and ValueError without an snmp block."""
     snmp = recorder.snmp
     if snmp is None:
@@ -1179,52 +1184,117 @@ async def read_recorder(
     )
 
 
-# ---- judging disks (pure) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiskVerdict:
-    """One disk or volume that needs attention (or is fine), with a zh-TW reason."""
-
-    subject: str  # the disk's name as the device shows it, e.g. "HDD2" or "/dev/sda"
-    health: DiskHealth
-    reason: str
-    used_pct: float | None = None
+# ---- disks as the recording check reads them (pure) -------------------------------
 
 
 _MIN_STORAGE_BYTES = 1024**3  # hrStorage rows smaller than this are system mounts
+_HEALTH_STATUS = {
+    DiskHealth.OK: DiskStatus.OK,
+    DiskHealth.WARNING: DiskStatus.OK,
+    DiskHealth.FAILED: DiskStatus.FAILED,
+    DiskHealth.FULL: DiskStatus.FULL,
+}
 
 
-def judge_disks(reading: SnmpReading, full_pct: float = 95.0) -> list[DiskVerdict]:
-    """Verdicts for every vendor disk row and every sizeable hrStorage disk row:
-    failed / full (vendor status, no free space, or used >= full_pct) / warning /
-    unknown / ok. Pure; the recording check turns failed and full into findings."""
-    out: list[DiskVerdict] = []
-    for d in reading.disks:
-        label = "磁碟區" if d.kind == "volume" else "硬碟"
-        pct = d.used_pct
-        health = d.health
-        if health == DiskHealth.OK and pct is not None and pct >= full_pct:
-            health = DiskHealth.FULL
-        reason = {
-            DiskHealth.OK: f"{label} {d.name} 正常",
-            DiskHealth.FAILED: f"{label} {d.name} 故障（{d.status_text}）",
-            DiskHealth.FULL: f"{label} {d.name} 已滿"
-            + (f"（已用 {pct:.0f}%）" if pct is not None else f"（{d.status_text}）"),
-            DiskHealth.WARNING: f"{label} {d.name} 狀態警告（{d.status_text}）",
-            DiskHealth.UNKNOWN: f"{label} {d.name} 狀態不明（{d.status_text}）",
-        }[health]
-        out.append(DiskVerdict(d.name, health, reason, pct))
-    for s in reading.storage:
-        if s.kind not in {"fixed-disk", "network-disk"} or s.size_bytes < _MIN_STORAGE_BYTES:
-            continue
-        pct = s.used_pct
-        if pct is not None and pct >= full_pct:
-            out.append(
-                DiskVerdict(
-                    s.descr, DiskHealth.FULL, f"儲存空間 {s.descr} 已滿（已用 {pct:.0f}%）", pct
-                )
+def snmp_disks(reading: SnmpReading) -> list[Disk]:
+    """The vendor disk rows, then — when none of them tells its space (HOST-RESOURCES'
+    hrDiskStorageTable does not) — the sizeable fixed and network disks of hrStorage,
+    so that a full volume is seen. Numbered 1..N in that order, as custodians count the
+    disks in the box (the SNMP row index, e.g. hrDeviceIndex 1552, means nothing to
+    them; it stays in the name)."""
+    disks: list[Disk] = []
+    for n, d in enumerate(reading.disks, start=1):
+        disks.append(
+            Disk(
+                id=str(n),
+                status=_HEALTH_STATUS.get(d.health, DiskStatus.UNKNOWN),
+                capacity_bytes=d.capacity_bytes,
+                free_bytes=d.free_bytes,
+                name=f"{d.name} ({d.table} {d.index})",
+                raw_status=d.status_text,
             )
-        else:
-            out.append(DiskVerdict(s.descr, DiskHealth.OK, f"儲存空間 {s.descr} 正常", pct))
-    return out
+        )
+    if all(d.capacity_bytes is None for d in reading.disks):
+        for st in reading.storage:
+            # RAM, swap and small system mounts (/boot, /run) are no recording disks
+            if st.kind in ("fixed-disk", "network-disk") and st.size_bytes >= _MIN_STORAGE_BYTES:
+                disks.append(
+                    Disk(
+                        id=str(len(disks) + 1),
+                        status=DiskStatus.OK,
+                        capacity_bytes=st.size_bytes,
+                        free_bytes=st.free_bytes,
+                        name=st.descr,
+                    )
+                )
+    return disks
+
+
+# ---- the driver --------------------------------------------------------------------
+
+_CODES = {
+    SnmpErrorKind.TIMEOUT: ReasonCode.SNMP_TIMEOUT,
+    SnmpErrorKind.AUTH: ReasonCode.SNMP_AUTH,
+    SnmpErrorKind.PROTOCOL: ReasonCode.SNMP_PROTOCOL,
+    SnmpErrorKind.CONFIG: ReasonCode.SNMP_CONFIG,
+}
+
+
+def _device_error(error: SnmpError) -> DeviceError:
+    return DeviceError(_CODES.get(error.kind, ReasonCode.SNMP_PROTOCOL), error.reason)
+
+
+class SnmpDriver(Driver):
+    """SNMP v2c/v3: uptime and the disk tables of a recorder with an `snmp` block."""
+
+    name = "snmp"
+    protocol = Protocol.SNMP
+    abilities = frozenset({Ability.UPTIME, Ability.DISKS})
+    http = False
+
+    def session(self, link: DeviceLink) -> DriverSession:
+        return _SnmpSession(self, link)
+
+
+class _SnmpSession(DriverSession):
+    @property
+    def abilities(self) -> frozenset[Ability]:
+        rec = self.link.target.recorder
+        return self.driver.abilities if rec is not None and rec.snmp is not None else frozenset()
+
+    def _target(self, timeout: float) -> SnmpTarget:
+        try:
+            return target_for(
+                self.link.target.recorder, self.link.ctx.secrets, timeout=timeout, retries=0
+            )
+        except (SecretError, ValueError):
+            raise DeviceError(ReasonCode.SNMP_CONFIG, "SNMP 帳號設定無法使用") from None
+
+    async def uptime(self) -> float | None:
+        # SNMP answers what the HTTP drivers left: a short budget of its own.
+        budget = max(0.5, min(2.0, self.link.ctx.config.timeout / 4))
+        target = self._target(budget)
+        try:
+            async with asyncio.timeout(budget + 0.5):
+                reading = await read_host(target)
+        except TimeoutError:
+            raise DeviceError(
+                ReasonCode.SNMP_TIMEOUT, f"SNMP 無回應（逾時 {budget:g} 秒）"
+            ) from None
+        if reading.error is not None:
+            raise _device_error(reading.error)
+        return reading.system.uptime_s if reading.system else None
+
+    async def disks(self) -> list[Disk] | None:
+        timeout = self.link.ctx.config.timeout
+        target = self._target(min(3.0, timeout / 3))
+        rec = self.link.target.recorder
+        assert rec is not None  # abilities are empty without a recorder
+        try:
+            async with asyncio.timeout(max(1.0, timeout / 3)):
+                reading = await read_recorder(target, rec.vendor.value)
+        except TimeoutError:
+            raise DeviceError(ReasonCode.SNMP_TIMEOUT, "SNMP 無回應") from None
+        if reading.error is not None:
+            raise _device_error(reading.error)
+        return snmp_disks(reading) or None

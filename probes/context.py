@@ -1,0 +1,213 @@
+"""What every probe is given: the configuration, the device memory, the context of one
+run (its deadline), the device to reach and its login — and the one wrapper that makes
+a check never raise.
+
+Like blackbox_exporter's `ProbeFn(ctx, target, module, registry, logger)`: every check
+is a `ProbeFn(device_id, ctx)`; the scheduler owns the deadline and passes it in
+`ctx.deadline`, and `check_probe` is the only place that turns a bug into an answer.
+Nothing here imports the service (camwatch/) or an output (exporters/): the service
+hands in what probes need, e.g. a `SecretResolver`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from inventory.models import Address, Camera, Credentials, Inventory, Recorder
+from inventory.models import Protocol as DeviceProtocol
+from probes.result import CheckKind, CheckResult, ResultFactory, Status
+
+log = logging.getLogger("camwatch.probes")
+
+
+# ---- secrets ------------------------------------------------------------------------
+
+
+class SecretError(Exception):
+    """A credential reference that cannot be resolved; the message holds no secret."""
+
+
+class SecretResolver(Protocol):
+    """Resolves a credential reference (`${ENV}`, `secret:KEY`) at the moment it is
+    needed; raises SecretError. The service's SecretStore is one."""
+
+    def resolve(self, ref: str) -> str: ...
+
+
+# ---- configuration and memory -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    timeout: float = 10.0
+    clock_drift_max_s: float = 30.0
+    footage_max_age_s: float = 600.0
+    disk_full_pct: float = 95.0
+    # Hosts a device may redirect us to, or name in a snapshot/stream URI, beyond the
+    # hosts the inventory names (hostile-device protection).
+    allowed_redirect_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_frame_pixels: int = 4096 * 2160 * 2
+
+
+@dataclass
+class DeviceMemory:
+    """What probes remember between runs: last uptime, firmware, serial, picture
+    baselines. Plain JSON-able data so the store can persist it across restarts."""
+
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def fact(self, device: str) -> dict[str, Any]:
+        return self.facts.setdefault(device, {})
+
+
+@dataclass
+class ProbeContext:
+    """Shared by every probe of a service; `until(deadline)` gives one run its own
+    deadline (a shallow copy: the memory and the driver state stay shared)."""
+
+    inventory: Inventory
+    secrets: SecretResolver
+    config: ProbeConfig = field(default_factory=ProbeConfig)
+    memory: DeviceMemory = field(default_factory=DeviceMemory)
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    # time.monotonic() by which this run must have answered; set by the scheduler.
+    # None (a direct call, e.g. a test): `config.timeout` from the start of the check.
+    deadline: float | None = None
+    # In-process state of the drivers per (device, driver): what a driver's one-time
+    # set-up discovered (service addresses, profiles, templates). Not persisted.
+    driver_state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def until(self, deadline: float) -> ProbeContext:
+        return dataclasses.replace(self, deadline=deadline)
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (the full timeout without one)."""
+        if self.deadline is None:
+            return self.config.timeout
+        return self.deadline - time.monotonic()
+
+
+ProbeFn = Callable[[str, ProbeContext], Awaitable[list[CheckResult]]]
+
+
+# ---- the device to reach ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a probe needs to reach one device (recorder or IP camera)."""
+
+    id: str
+    is_recorder: bool
+    address: Address
+    protocols: list[DeviceProtocol]
+    credentials: Credentials | None
+    recorder: Recorder | None = None
+    camera: Camera | None = None
+
+    @property
+    def label(self) -> str:
+        return "主機" if self.is_recorder else "攝影機"
+
+
+def target_of(device_id: str, ctx: ProbeContext) -> Target | None:
+    """The recorder, or the IP camera with an address of its own; None otherwise."""
+    inv = ctx.inventory
+    if device_id in inv.recorders:
+        r = inv.recorders[device_id]
+        return Target(r.id, True, r.address, list(r.protocols), r.credentials, recorder=r)
+    cam = inv.cameras.get(device_id)
+    if cam is not None and cam.address is not None:
+        return Target(cam.id, False, cam.address, list(cam.protocols), cam.credentials, camera=cam)
+    return None
+
+
+def login(target: Target, ctx: ProbeContext) -> tuple[str, str] | None:
+    """(user, password) resolved now; raises SecretError (its message holds no secret)."""
+    return resolve_login(target.credentials, ctx.secrets)
+
+
+def resolve_login(
+    credentials: Credentials | None, secrets: SecretResolver
+) -> tuple[str, str] | None:
+    if credentials is None:
+        return None
+    return credentials.username, str(secrets.resolve(credentials.password))
+
+
+def campus_tz(ctx: ProbeContext) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(ctx.inventory.campus.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+# ---- one run of a check -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """One run of a check on one device: its context (with the deadline set), when it
+    began, and the factory of its results."""
+
+    ctx: ProbeContext
+    result: ResultFactory
+    started: float  # time.monotonic()
+
+    @property
+    def at(self) -> dt.datetime:
+        return self.result.at
+
+    def remaining(self) -> float:
+        return self.ctx.remaining()
+
+    @property
+    def budget(self) -> float:
+        """The seconds this run was given (for reasons: 「逾時 10 秒」)."""
+        deadline = self.ctx.deadline
+        if deadline is None:
+            return self.ctx.config.timeout
+        return round(deadline - self.started, 1)
+
+
+CheckBody = Callable[[str, ProbeRun], Awaitable[list[CheckResult]]]
+
+
+def check_probe(check: CheckKind) -> Callable[[CheckBody], ProbeFn]:
+    """Makes a check body a ProbeFn: the run's deadline (the scheduler's, or the
+    configured timeout from now), its result factory, and the one catch-all — a bug
+    must not stop the service, so it becomes `unknown`, said plainly, and is logged."""
+
+    def wrap(body: CheckBody) -> ProbeFn:
+        async def probe_fn(device_id: str, ctx: ProbeContext) -> list[CheckResult]:
+            started = time.monotonic()
+            if ctx.deadline is None:
+                ctx = ctx.until(started + ctx.config.timeout)
+            result = ResultFactory(check, ctx.now(), started)
+            try:
+                return await body(device_id, ProbeRun(ctx, result, started))
+            except Exception as exc:
+                log.warning(
+                    "probe error",
+                    extra={"fields": {"check": check.value, "device": device_id,
+                                      "error": type(exc).__name__}},
+                )
+                return [
+                    result(device_id, Status.UNKNOWN, f"檢查程式發生錯誤（{type(exc).__name__}）")
+                ]
+
+        probe_fn.__name__ = body.__name__
+        probe_fn.__qualname__ = body.__qualname__
+        probe_fn.__doc__ = body.__doc__
+        return probe_fn
+
+    return wrap
