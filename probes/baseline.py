@@ -303,6 +303,7 @@ class CameraBaseline:
     last_at: float | None = None  # unix seconds of the last sample
     last_mode: Mode | None = None
     same_since: float | None = None  # when the last sample's picture first appeared
+    reference_key: str | None = None  # the inventory reference photo applied (path|mtime|size)
 
     def reset(self) -> None:
         """Forget what was learned (after a lens is serviced or re-aimed)."""
@@ -312,6 +313,7 @@ class CameraBaseline:
         self.last_at = None
         self.last_mode = None
         self.same_since = None
+        self.reference_key = None
 
     def mode(self, mode: Mode) -> ModeBaseline:
         return self.modes.setdefault(mode, ModeBaseline())
@@ -377,6 +379,7 @@ class CameraBaseline:
             "last_at": self.last_at,
             "last_mode": self.last_mode.value if self.last_mode is not None else None,
             "same_since": self.same_since,
+            "reference_key": self.reference_key,
         }
 
     @classmethod
@@ -397,6 +400,7 @@ class CameraBaseline:
                 last_at=None if d.get("last_at") is None else float(d["last_at"]),
                 last_mode=None if last_mode is None else Mode(last_mode),
                 same_since=None if d.get("same_since") is None else float(d["same_since"]),
+                reference_key=d.get("reference_key"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             return cls(learn_samples=learn_samples)

@@ -15,12 +15,12 @@ from aiohttp import web
 from camwatch.secrets import SecretStore
 from inventory.models import Address, Protocol
 from probes.api import ProbeConfig, ProbeContext
-from probes.baseline import CameraBaseline
+from probes.baseline import CameraBaseline, decode_detail
 from probes.drivers.frames import rtsp_frame, with_credentials
 from probes.drivers.http import DeviceError
 from probes.picture import probe_picture
 from probes.result import CheckKind, CheckResult, FindingCode, Status
-from probes.scoring import Verdict, block_detail_ratio, frame_from_bgr, score
+from probes.scoring import Verdict, frame_from_bgr, score, structured_blocks
 from probes.values import values_json
 
 testing = pytest.importorskip("simulator.testing", reason="simulator not present")
@@ -104,8 +104,8 @@ async def test_healthy_cameras_learn_then_are_clear(campus) -> None:  # type: ig
 def textured(ctx: ProbeContext, cam: str) -> int:
     base = CameraBaseline.from_dict(ctx.memory.baselines[cam])
     for mb in base.modes.values():
-        if mb.blocks is not None:
-            return block_detail_ratio(mb.blocks, mb.blocks)[1]
+        if mb.detail is not None and mb.floors is not None:
+            return int(structured_blocks(decode_detail(mb.detail), mb.floors).sum())
     return 0
 
 
