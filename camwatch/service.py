@@ -301,7 +301,7 @@ class Service:
             await self.alerting.start()
 
         # 3. HTTP
-        from camwatch.baselines import baseline_resetter
+        from camwatch.baselines import baseline_describer, baseline_resetter, baseline_setter
         from exporters.http import HttpServer
 
         try:
@@ -309,7 +309,10 @@ class Service:
                                    report_provider=self.report_provider or self._report,
                                    alerts=self._alerts_for_page,
                                    baseline_reset=baseline_resetter(lambda: self.ctx,
-                                                                    self._persist))
+                                                                    self._persist),
+                                   baseline_describe=baseline_describer(lambda: self.ctx),
+                                   baseline_set=baseline_setter(lambda: self.ctx,
+                                                                self._persist))
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StartupError(f"TLS: cannot use certificate {s.tls_cert} and key {s.tls_key} "

@@ -296,6 +296,7 @@ def _spread_pixels(windows: list[int]) -> tuple[float, ...]:
 class CameraBaseline:
     learn_samples: int = LEARN_SAMPLES
     size: tuple[int, int] | None = None  # analysis frame width, height
+    scale: int = 1  # the frames' reduction to the analysis size (frame = size x scale)
     modes: dict[Mode, ModeBaseline] = field(
         default_factory=lambda: {Mode.DAY: ModeBaseline(), Mode.NIGHT: ModeBaseline()}
     )
@@ -344,6 +345,7 @@ class CameraBaseline:
         if self.size is not None and self.size != (m.width, m.height):
             self.reset()
         self.size = (m.width, m.height)
+        self.scale = m.scale
         repeat = m.digest == self.last_digest
         previous_at = self.last_at
         if not repeat:
@@ -374,6 +376,7 @@ class CameraBaseline:
             "format": FORMAT,
             "learn_samples": self.learn_samples,
             "size": list(self.size) if self.size is not None else None,
+            "scale": self.scale,
             "modes": {k.value: v.to_dict() for k, v in self.modes.items()},
             "last_digest": self.last_digest,
             "last_at": self.last_at,
@@ -395,6 +398,7 @@ class CameraBaseline:
             return cls(
                 learn_samples=int(d.get("learn_samples", learn_samples)),
                 size=(int(size[0]), int(size[1])) if size else None,
+                scale=int(d.get("scale", 1)),
                 modes={Mode(k): ModeBaseline.from_dict(v) for k, v in d["modes"].items()},
                 last_digest=d.get("last_digest"),
                 last_at=None if d.get("last_at") is None else float(d["last_at"]),
@@ -481,6 +485,7 @@ def learn_reference(
     if base.size is not None and base.size != (m.width, m.height):
         base.reset()
     base.size = (m.width, m.height)
+    base.scale = m.scale
     for mode in Mode if all_modes else (m.mode,):
         mb = ModeBaseline(source="reference", label=label)
         mb.learn(dataclasses.replace(m, mode=mode), 1)
