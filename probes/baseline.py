@@ -54,6 +54,9 @@ LEARN_SAMPLES = 6  # 30 minutes at the default 5-minute picture interval
 # the way (0.7 % for samples 5 minutes apart), each figure by at most ADAPT_CLIP of its
 # scale per step, so a car parked for an hour shifts it by about 1 %.
 ADAPT_TIME_S = 12 * 3600.0
+# One sample stands for at most this much time: after a camera was away for a day its
+# first picture moves the baseline by 8 %, not by 90 %.
+ADAPT_MAX_GAP_S = 3600.0
 ADAPT_CLIP = 0.25
 # Video samples without a clock (`at` None): the step of one sample.
 ADAPT_PER_SAMPLE = 0.002
@@ -365,7 +368,8 @@ class CameraBaseline:
         elif judgement.verdict == Verdict.CLEAR:
             since = mb.adapted_at if mb.adapted_at is not None else previous_at
             if at is not None and since is not None:
-                rate = 1.0 - math.exp(-max(0.0, at - since) / ADAPT_TIME_S)
+                gap = min(max(0.0, at - since), ADAPT_MAX_GAP_S)
+                rate = 1.0 - math.exp(-gap / ADAPT_TIME_S)
             else:
                 rate = ADAPT_PER_SAMPLE
             mb.adapt(m, rate, seed=int(m.digest[:8], 16) if m.digest else 0)
