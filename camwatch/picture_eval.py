@@ -366,9 +366,11 @@ def _until(frames: Iterable[tuple[int, float, Image]], until: float
 
 
 def evaluate(labels_path: Path, rate: float = 5.0,
-             progress: Callable[[str], None] | None = None) -> list[StretchResult]:
-    """Judge every labelled file once and score each of its stretches."""
-    stretches = read_labels(labels_path)
+             progress: Callable[[str], None] | None = None,
+             select: Callable[[Stretch], bool] | None = None) -> list[StretchResult]:
+    """Judge every labelled file once and score each of its stretches (those `select`
+    keeps, when given)."""
+    stretches = [s for s in read_labels(labels_path) if select is None or select(s)]
     folder = labels_path.parent
     by_file: dict[str, list[Stretch]] = {}
     for s in stretches:

@@ -173,12 +173,13 @@ def _print_evaluation(results: list[StretchResult], synthetic: list[SyntheticRes
     for col in ("file", "stretch s", "expect", "samples", "false alarms", "caught",
                 "first after s", "verdicts"):
         table.add_column(col, justify="left" if col in ("file", "expect", "verdicts")
-                         else "right")
+                         else "right", overflow="fold")
     for r in results:
         s = r.stretch
         span = "still" if s.still else f"{s.start_s:g}-{s.end_s:g}"
+        shown = Path(s.file).name if Path(s.file).is_absolute() else s.file
         if r.error is not None:
-            table.add_row(s.file, span, "|".join(s.expect), "-", "-", "-", "-",
+            table.add_row(shown, span, "|".join(s.expect), "-", "-", "-", "-",
                           f"[bold red]{r.error}[/]")
             continue
         share = r.caught_share
@@ -188,7 +189,7 @@ def _print_evaluation(results: list[StretchResult], synthetic: list[SyntheticRes
             not s.ok and share is not None and share >= PASS_SHARE) else "bold red"
         delay = "-" if r.first_delay_s is None else f"{r.first_delay_s:.2f}"
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(r.verdicts.items()))
-        table.add_row(s.file, span, "|".join(s.expect), str(r.samples),
+        table.add_row(shown, span, "|".join(s.expect), str(r.samples),
                       f"[{style}]{fa}[/]", f"[{style}]{caught}[/]", delay, verdicts)
     console.print(table)
     t = totals(results)
