@@ -830,13 +830,18 @@ def exporter_snmp_cost(port: int, community: str, n: int, tmp: Path) -> tuple[fl
         samples = sum(1 for line in body.decode().splitlines() if line.startswith("w_"))
         for _ in range(3):
             http_get(url)
+        # The kernel counts a process' CPU in clock ticks (10 ms): keep scraping past `n`
+        # until enough ticks have passed to mean something (a quick run's 10 scrapes
+        # can cost less than one tick, which read as 0 CPU and an undefined ratio).
         c0 = cpu_s(proc.pid)
-        for _ in range(n):
+        done, t0 = 0, time.monotonic()
+        while done < n or (cpu_s(proc.pid) - c0 < 5 / CLK_TCK and time.monotonic() - t0 < 60):
             http_get(url)
+            done += 1
         c1 = cpu_s(proc.pid)
     finally:
         stop_process(proc)
-    return (c1 - c0) / n, samples
+    return (c1 - c0) / done, samples
 
 
 def snmp_bench(n: int) -> dict[str, Any]:

@@ -61,3 +61,9 @@ def main() -> None:
 
     Start with `camwatch demo` (no cameras needed) or `camwatch inventory validate`.
     """
+    from camwatch.clock import ClockError, from_env
+
+    try:
+        from_env()  # a CAMWATCH_CLOCK that is not an instant stops every command at once
+    except ClockError as exc:
+        raise click.UsageError(str(exc)) from None

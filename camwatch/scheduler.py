@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import heapq
 import logging
 import queue
@@ -27,9 +28,10 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from camwatch.clock import default_clock
 from camwatch.logs import event
 from camwatch.state import LatestState
-from probes.result import CheckKind, CheckResult, Status, utcnow
+from probes.result import CheckKind, CheckResult, Status
 
 log = logging.getLogger("camwatch.scheduler")
 
@@ -194,30 +196,35 @@ class LagStats:
         return out
 
 
+Now = Callable[[], dt.datetime]
+
+
 def guard_s(timeout: float) -> float:
     """How long after the deadline a probe that ignores it is cut off."""
     return timeout + min(2.0, 0.1 * timeout)
 
 
-def timeout_result(check: CheckKind, device: str, timeout: float, started: float) -> CheckResult:
+def timeout_result(check: CheckKind, device: str, timeout: float, started: float,
+                   now: Now | None = None) -> CheckResult:
     return CheckResult(
         device=device,
         check=check,
         status=Status.UNKNOWN,
         reason=f"檢查逾時（{timeout:g} 秒內無回應）",
-        at=utcnow(),
+        at=(now or default_clock().now)(),
         driver=None,
         duration_s=time.monotonic() - started,
     )
 
 
-def error_result(check: CheckKind, device: str, exc: BaseException, started: float) -> CheckResult:
+def error_result(check: CheckKind, device: str, exc: BaseException, started: float,
+                 now: Now | None = None) -> CheckResult:
     return CheckResult(
         device=device,
         check=check,
         status=Status.UNKNOWN,
         reason=f"檢查程式發生錯誤（{type(exc).__name__}），請通知系統管理者",
-        at=utcnow(),
+        at=(now or default_clock().now)(),
         driver=None,
         duration_s=time.monotonic() - started,
     )
@@ -247,7 +254,10 @@ class Scheduler:
         sinks: Sequence[Sink] = (),
         state: LatestState | None = None,
         rng: random.Random | None = None,
+        now: Now | None = None,
     ) -> None:
+        """`now`: camwatch's clock, for the results the scheduler writes itself (a probe
+        that timed out or raised) and the time a cycle ended."""
         if concurrency < 1 or per_recorder < 1:
             raise ValueError("concurrency limits must be at least 1")
         self._plan = list(dict.fromkeys(plan))  # a pair planned twice still runs once
@@ -263,6 +273,7 @@ class Scheduler:
         self._sinks = list(sinks)
         self._state = state
         self._rng = rng or random.Random()
+        self._now = now or default_clock().now
 
         self._heap: list[_Entry] = []
         self._seq = 0
@@ -502,7 +513,7 @@ class Scheduler:
             self.timeouts[entry.check] += 1
             if self._state is not None:
                 self._state.probes.errors[(entry.check.value, "timeout")] += 1
-            return [timeout_result(entry.check, entry.device, self._timeout, started)]
+            return [timeout_result(entry.check, entry.device, self._timeout, started, self._now)]
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a probe must not raise; if one does, it is a bug
@@ -510,7 +521,7 @@ class Scheduler:
                   device=entry.device, error=f"{type(exc).__name__}: {exc}")
             if self._state is not None:
                 self._state.probes.errors[(entry.check.value, "exception")] += 1
-            return [error_result(entry.check, entry.device, exc, started)]
+            return [error_result(entry.check, entry.device, exc, started, self._now)]
         if self._state is not None:
             elapsed = time.monotonic() - started
             drivers = {r.driver for r in results if r.device == entry.device} - {None}
@@ -537,7 +548,7 @@ class Scheduler:
         st.checks_done[check] += 1
         if self._cycle_done[check] >= self._per_check_total[check]:
             # every device has had this check once more: a cycle ended
-            st.last_cycle_end[check] = time.time()
+            st.last_cycle_end[check] = self._now().timestamp()
             st.lag_seconds[check] = self._cycle_lag_max[check]
             self._cycle_done[check] = 0
             self._cycle_lag_max[check] = 0.0
@@ -581,6 +592,7 @@ async def probe_once(
     retries: int = 1,
     backoff: float = 1.0,
     on_done: Callable[[CheckKind, str, list[CheckResult]], None] | None = None,
+    now: Now | None = None,
 ) -> list[CheckResult]:
     """Run every planned pair once under the same limits as the service (for
     `camwatch check`); returns all results. Recorders' checks go first, since cameras'
@@ -599,9 +611,9 @@ async def probe_once(
                     async with asyncio.timeout(guard_s(probe_timeout)):
                         results = await run_probe(check, device, started + probe_timeout)
                 except TimeoutError:
-                    results = [timeout_result(check, device, probe_timeout, started)]
+                    results = [timeout_result(check, device, probe_timeout, started, now)]
                 except Exception as exc:
-                    results = [error_result(check, device, exc, started)]
+                    results = [error_result(check, device, exc, started, now)]
             if attempt >= retries or not _worth_retrying(results, device, check):
                 break
             await asyncio.sleep(backoff * (2**attempt))

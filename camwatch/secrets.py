@@ -2,12 +2,18 @@
 
 Every resolved value is remembered in-process so that log output can be scrubbed of it
 (camwatch.logs) even if a library echoes it back in an error message.
+
+Where `secret:KEY` values come from: the secrets file configured (CAMWATCH_SECRETS_FILE
+or the `secrets_file` setting); when none is, the file beside the inventory named like
+it, `campus.yaml` -> `campus.secrets.yaml` (what `camwatch simulate --write-inventory`
+writes). A folder of inventory files never reads its `*.secrets.yaml` as inventory.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
@@ -56,6 +62,10 @@ class SecretStore:
         self._values = {str(k): str(v) for k, v in data.items()}
         return self._values
 
+    def values(self) -> dict[str, str]:
+        """Every KEY: value of the secrets file (a copy); SecretError as `check`."""
+        return dict(self._load())
+
     def check(self) -> None:
         """Read the secrets file now, if one is configured, so that a file readable by
         others (or missing, or broken) stops a command at start-up with one clear
@@ -91,3 +101,53 @@ def redact(text: str) -> str:
         if len(value) >= 3 and value in text:
             text = text.replace(value, "***")
     return text
+
+
+SECRETS_SUFFIXES = (".secrets.yaml", ".secrets.yml")
+
+
+def is_secrets_file(path: Path) -> bool:
+    return path.name.endswith(SECRETS_SUFFIXES)
+
+
+def secrets_file_beside(inventory: Path) -> Path:
+    """`campus.yaml` -> `campus.secrets.yaml` in the same folder."""
+    return inventory.with_name(inventory.stem + SECRETS_SUFFIXES[0])
+
+
+def find_secrets_beside(inventory_paths: Iterable[Path]) -> list[Path]:
+    """The secrets files beside the given inventory files (and beside the inventory files
+    of given folders) that exist."""
+    found: list[Path] = []
+    for p in inventory_paths:
+        files = sorted([*p.glob("*.yaml"), *p.glob("*.yml")]) if p.is_dir() else [p]
+        for f in files:
+            if is_secrets_file(f):
+                continue
+            candidate = secrets_file_beside(f)
+            if candidate.is_file() and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+def write_secrets_file(path: Path, values: Mapping[str, str]) -> None:
+    """Write `KEY: value` lines readable by the owner only (0600 from the first byte:
+    the file is created with that mode, and an existing one is narrowed to it first)."""
+    import yaml
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        text = "# Credentials for secret:KEY references (keep this file mode 0600).\n"
+        text += yaml.safe_dump(dict(values), allow_unicode=True, sort_keys=False)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """The KEY: value pairs of a secrets file ({} when missing); SecretError when it is
+    readable by others or broken."""
+    if not path.exists():
+        return {}
+    return SecretStore(path).values()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import signal
 import time
@@ -24,9 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from camwatch.clock import Clock, default_clock, local_today
 from camwatch.logs import event
 from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
-from camwatch.secrets import SecretError, SecretStore
+from camwatch.secrets import SecretError, SecretStore, find_secrets_beside
 from camwatch.settings import Settings, SettingsError, load_settings
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
@@ -65,6 +67,21 @@ def load_inventory_or_fail(paths: Sequence[Path]) -> Inventory:
         raise StartupError(exc.summary()) from None
 
 
+def with_secrets_beside(settings: Settings, inventory_paths: Sequence[Path]) -> Settings:
+    """When no secrets file is configured, the one beside the inventory: `campus.yaml` ->
+    `campus.secrets.yaml` (as `camwatch simulate --write-inventory` writes it)."""
+    if settings.secrets_file is not None:
+        return settings
+    found = find_secrets_beside(inventory_paths)
+    if not found:
+        return settings
+    if len(found) > 1:
+        names = ", ".join(str(p) for p in found)
+        raise StartupError(f"secrets: several secrets files beside the inventory ({names}); "
+                           "set CAMWATCH_SECRETS_FILE to the one to use")
+    return settings.model_copy(update={"secrets_file": found[0]})
+
+
 def probe_config(settings: Settings) -> ProbeConfig:
     return ProbeConfig(
         timeout=settings.timeout,
@@ -76,7 +93,9 @@ def probe_config(settings: Settings) -> ProbeConfig:
 
 
 def probe_context(settings: Settings, inventory: Inventory,
-                  memory: DeviceMemory | None = None) -> ProbeContext:
+                  memory: DeviceMemory | None = None, clock: Clock | None = None) -> ProbeContext:
+    """The probes' context; their `now` is camwatch's clock (`clock`, default the process
+    clock, which CAMWATCH_CLOCK may pin)."""
     secrets = SecretStore(settings.secrets_file)
     try:
         secrets.check()  # a secrets file readable by others is refused at start-up
@@ -87,6 +106,7 @@ def probe_context(settings: Settings, inventory: Inventory,
         secrets=secrets,
         config=probe_config(settings),
         memory=memory or DeviceMemory(),
+        now=(clock or default_clock()).now,
     )
 
 
@@ -166,9 +186,10 @@ class EngineAlerting:
     the inspection log (repair requested / repaired) on a worker thread."""
 
     def __init__(self, settings: Settings, inventory: Inventory, store: StoreLike | None,
-                 saved: dict[str, Any] | None) -> None:
+                 saved: dict[str, Any] | None, clock: Clock | None = None) -> None:
         from exporters.alerting import AlertEngine, AlertEvent
 
+        self.clock = clock or default_clock()
         self.engine = AlertEngine(inventory, debounce=settings.alert_debounce,
                                   recovery=settings.alert_recovery)
         self.engine.load(saved)
@@ -188,7 +209,7 @@ class EngineAlerting:
         self.engine.listeners.append(on_event)
         # alerts of devices taken out of the inventory since the last run are resolved
         self.engine.forget_devices({*inventory.recorders, *inventory.cameras},
-                                   dt.datetime.now(dt.UTC))
+                                   self.clock.now())
 
     def observe(self, results: Sequence[CheckResult]) -> None:
         for r in results:
@@ -216,6 +237,7 @@ class EngineAlerting:
         self.pusher = AlertmanagerPusher(
             self.engine, self._settings.alertmanager_url, self._client,
             resend_interval=self._settings.alert_resend_interval, save=self._save,
+            now=self.clock.now,
         )
         if self._settings.alertmanager_url:  # without one the engine only keeps the log
             self._task = asyncio.create_task(self.pusher.run(), name="alertmanager-pusher")
@@ -242,8 +264,8 @@ def _record_alert_event(store: Any, kind: str, alertname: str, device: str,
 
 
 def default_alerting(settings: Settings, inventory: Inventory, store: StoreLike | None,
-                     saved: dict[str, Any] | None) -> Alerting:
-    return EngineAlerting(settings, inventory, store, saved)
+                     saved: dict[str, Any] | None, clock: Clock | None = None) -> Alerting:
+    return EngineAlerting(settings, inventory, store, saved, clock)
 
 
 # --- the service --------------------------------------------------------------------------
@@ -259,6 +281,8 @@ class Service:
     alerting_factory: AlertingFactory | None = None
     report_provider: ReportProvider | None = None
     extra_sinks: Sequence[Sink] = ()
+    # What "now" and "today" are for every output (camwatch.clock; tests pin it).
+    clock: Clock = dataclasses.field(default_factory=default_clock)
 
     def __post_init__(self) -> None:
         self.state = LatestState()
@@ -280,7 +304,7 @@ class Service:
         s = self.settings
         # 1. the inspection log, and what it remembers for probes and alerts
         if self.open_store is not None or s.store_url:
-            opener = self.open_store or _open_store
+            opener = self.open_store or functools.partial(_open_store, clock=self.clock)
             try:
                 self.store = await asyncio.to_thread(opener, s.store_url)
             except Exception as exc:
@@ -290,12 +314,12 @@ class Service:
         if self.store is not None:
             memory = memory_from_json(await asyncio.to_thread(self.store.load_state, MEMORY_KEY))
             saved_alerts = await asyncio.to_thread(self.store.load_state, ALERTS_KEY)
-        self.ctx = probe_context(s, self.inventory, memory)
+        self.ctx = probe_context(s, self.inventory, memory, self.clock)
 
         # 2. alerts
         factory = self.alerting_factory
         if factory is None and s.alertmanager_url:
-            factory = default_alerting
+            factory = functools.partial(default_alerting, clock=self.clock)
         if factory is not None:
             self.alerting = factory(s, self.inventory, self.store, saved_alerts)
             await self.alerting.start()
@@ -307,7 +331,7 @@ class Service:
         try:
             self.http = HttpServer(s, self.state, self.inventory,
                                    report_provider=self.report_provider or self._report,
-                                   alerts=self._alerts_for_page,
+                                   alerts=self._alerts_for_page, now=self.clock.now,
                                    baseline_reset=baseline_resetter(lambda: self.ctx,
                                                                     self._persist),
                                    baseline_describe=baseline_describer(lambda: self.ctx),
@@ -345,7 +369,7 @@ class Service:
             intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
             concurrency=s.concurrency, per_recorder=s.per_recorder_concurrency,
             timeout=s.timeout, retries=s.retries, jitter=s.jitter,
-            sinks=sinks, state=self.state,
+            sinks=sinks, state=self.state, now=self.clock.now,
         )
         self.scheduler.start()
         self.state.scheduler.overdue_fn = self.scheduler.overdue
@@ -412,7 +436,7 @@ class Service:
             store = self.store
             if store is None:
                 continue
-            today = _local_today(self.inventory.campus.timezone)
+            today = local_today(self.clock, self.inventory.campus.timezone)
             if last_day is None:
                 last_day = today
             elif today != last_day:
@@ -420,7 +444,7 @@ class Service:
                 await asyncio.to_thread(self._daily, store)
 
     def _daily(self, store: Any) -> None:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         try:
             if hasattr(store, "daily_housekeeping"):
                 store.daily_housekeeping(now, self.inventory.campus.timezone,
@@ -447,7 +471,8 @@ class Service:
             raise LookupError("no inspection log configured")
         store = self.store
         return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt,
-                                       self.settings.inspection_interval_days)
+                                       self.settings.inspection_interval_days,
+                                       self.clock.now())
 
     async def run_until_signalled(self) -> None:
         """Start, wait for SIGINT/SIGTERM, stop cleanly."""
@@ -468,11 +493,13 @@ class Service:
 
 
 def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str,
-                  interval_days: int = 14) -> bytes:
-    """G's monthly sheet (reports/sheet.py) for one unit, as bytes."""
+                  interval_days: int = 14, now: dt.datetime | None = None) -> bytes:
+    """G's monthly sheet (reports/sheet.py) for one unit, as bytes; `now` is camwatch's
+    clock (default the process clock)."""
     from reports.sheet import produce
 
-    data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days)
+    data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days,
+                          now=now)
     return data
 
 
@@ -484,14 +511,9 @@ def _preload_probes() -> None:
             importlib.import_module(name)
 
 
-def _open_store(url: str) -> StoreLike:
+def _open_store(url: str, clock: Clock | None = None) -> StoreLike:
     from camwatch.store import Store
 
-    store: StoreLike = Store.open(url)
+    store: StoreLike = Store.open(url, now=(clock or default_clock()).now)
     return store
 
-
-def _local_today(tz: str) -> dt.date:
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(tz)).date()

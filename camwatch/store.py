@@ -36,7 +36,7 @@ import json
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from camwatch.clock import default_clock
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, values_from_json
 from probes.values import CheckValues, values_json
 
@@ -374,10 +375,15 @@ class _Pending:
 
 
 class Store:
-    """The inspection log. Open with `Store.open(url)`; close with `close()`."""
+    """The inspection log. Open with `Store.open(url)`; close with `close()`.
 
-    def __init__(self, engine: Engine) -> None:
+    `now` (default: camwatch's clock) stamps what the log writes on its own account:
+    when a state was saved, when an inspection was recorded, an alert event given no time.
+    """
+
+    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] | None = None) -> None:
         self.engine = engine
+        self.now = now or default_clock().now
         self._lock = threading.Lock()
         self._current: dict[tuple[str, str], _Current] = {}
         self._load_current()
@@ -385,13 +391,15 @@ class Store:
     # -- opening
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool = True, now: Callable[[], dt.datetime] | None = None
+    ) -> Store:
         """Open (creating if needed) the log at `url` and upgrade its schema to head."""
         try:
             engine = _create_engine(url)
             if migrate:
                 upgrade(engine)
-            return cls(engine)
+            return cls(engine, now)
         except StoreError:
             raise
         except Exception as exc:
@@ -535,7 +543,7 @@ class Store:
         A repeated `fired` for an alert that is still open changes nothing; `resolved`
         closes the open one. Returns whether a row was written.
         """
-        when = _aware(at or dt.datetime.now(dt.UTC))
+        when = _aware(at or self.now())
         a = alert_events
         open_q = (
             sa.select(a.c.id)
@@ -597,7 +605,7 @@ class Store:
 
     def save_state(self, key: str, value: Mapping[str, Any]) -> None:
         doc = _jsonable(dict(value))
-        now = dt.datetime.now(dt.UTC)
+        now = self.now()
         k = kv_state
         with self.engine.begin() as conn:
             res = conn.execute(k.update().where(k.c.key == key).values(value=doc, updated_at=now))
@@ -724,7 +732,7 @@ class Store:
         trans = self.transitions(wanted, start, end)
         times = status_times(trans, start, end)
         names = sorted({d for d, _ in times} | set(wanted or []))
-        now = dt.datetime.now(dt.UTC)
+        now = self.now()
         rows = []
         for device in names:
             answers = {

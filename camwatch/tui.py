@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from camwatch.clock import now as clock_now
 from inventory.models import Inventory
 from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
 from probes.values import PictureValues, values_json
@@ -233,8 +234,9 @@ def baseline_progress(inventory: Inventory, lookup: Lookup) -> tuple[int, int]:
 
 def live_view(inventory: Inventory, lookup: Lookup, info: LiveInfo,
               since: Callable[[str, CheckKind], dt.datetime | None] | None = None,
-              max_failing: int = 12) -> RenderableType:
-    now = dt.datetime.now(dt.UTC)
+              max_failing: int = 12, now: dt.datetime | None = None) -> RenderableType:
+    """`now`: camwatch's clock (how long ago a fault began); default the process clock."""
+    now = now or clock_now()
     head = Text(info.title, style="bold")
     clock = f"  {info.elapsed_s:.0f} s"
     if info.duration_s:

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from camwatch.clock import now as clock_now
 from exporters.alerting import Alert, AlertEngine, AlertEvent
 
 log = logging.getLogger("camwatch.alertmanager")
@@ -67,7 +68,7 @@ class AlertmanagerPusher:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         request_timeout: float = 10.0,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        now: Callable[[], dt.datetime] = clock_now,
     ) -> None:
         self.engine = engine
         self.url = url.rstrip("/") if url else None

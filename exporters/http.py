@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from camwatch.clock import now as clock_now
 from camwatch.settings import Settings
 from camwatch.state import LatestState
 from exporters.metrics import make_registry
@@ -87,7 +88,7 @@ class HttpContext:
         self.baseline_reset = baseline_reset
         self.baseline_describe = baseline_describe
         self.baseline_set = baseline_set
-        self.registry = make_registry(state, inventory)
+        self.registry = make_registry(state, inventory, now=now)
 
     @property
     def inventory(self) -> Inventory:
@@ -534,7 +535,7 @@ def build_app(settings: Settings, state: LatestState,
               inventory: Inventory | Callable[[], Inventory], *,
               report_provider: ReportProvider | None = None,
               alerts: AlertsSource | None = None,
-              now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+              now: Callable[[], dt.datetime] = clock_now,
               baseline_reset: BaselineReset | None = None,
               baseline_describe: BaselineDescribe | None = None,
               baseline_set: BaselineSet | None = None,

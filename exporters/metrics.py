@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,6 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from camwatch.clock import now as clock_now
 from camwatch.state import LatestState
 from inventory.models import Inventory
 from probes.api import planned_checks
@@ -85,9 +87,11 @@ def _place(inventory: Inventory, device: str) -> str:
 class CamwatchCollector(Collector):
     """Reads LatestState + Inventory at each scrape. `inventory` may be swapped on reload."""
 
-    def __init__(self, state: LatestState, inventory: Inventory | Callable[[], Inventory]):
+    def __init__(self, state: LatestState, inventory: Inventory | Callable[[], Inventory],
+                 now: Callable[[], dt.datetime] | None = None):
         self.state = state
         self._inventory = inventory
+        self.now = now or clock_now  # camwatch's clock: which legal holds still hold
 
     @property
     def inventory(self) -> Inventory:
@@ -275,7 +279,7 @@ class CamwatchCollector(Collector):
             "camwatch_legal_hold",
             "1 while a legal hold allows a recorder to keep footage past the maximum.",
             labels=["recorder"])
-        today = dt.datetime.now(dt.UTC).date()
+        today = local_today(self.now(), inventory.campus.timezone)
         for rec_id in sorted(inventory.recorders):
             pol = inventory.retention_for(rec_id)
             rmin.add_metric([rec_id], pol.min_days * DAY)
@@ -345,11 +349,20 @@ def _add(family: GaugeMetricFamily, labels: list[str], value: float | None) -> N
 
 
 def make_registry(state: LatestState, inventory: Inventory | Callable[[], Inventory],
-                  *, process: bool = True) -> CollectorRegistry:
+                  *, process: bool = True,
+                  now: Callable[[], dt.datetime] | None = None) -> CollectorRegistry:
     """A registry of its own (not the global default one) holding camwatch's collector
     and, unless `process=False`, the standard process_* metrics of this process."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CamwatchCollector(state, inventory))
+    registry.register(CamwatchCollector(state, inventory, now))
     if process:
         ProcessCollector(registry=registry)
     return registry
+
+
+def local_today(at: dt.datetime, tz: str) -> dt.date:
+    """The campus' calendar date at `at` (a legal hold runs until a local date)."""
+    try:
+        return at.astimezone(ZoneInfo(tz)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return at.astimezone(dt.UTC).date()

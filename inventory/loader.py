@@ -470,7 +470,9 @@ def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     seen: set[Path] = set()
     for p in paths:
         if p.is_dir():
-            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            # *.secrets.yaml beside the inventory files hold credentials, not inventory
+            found = sorted(f for f in [*p.glob("*.yaml"), *p.glob("*.yml")]
+                           if not f.name.endswith((".secrets.yaml", ".secrets.yml")))
             if not found:
                 problems.append(Problem(str(p), None, None, "no *.yaml files in this folder",
                                         f"see {EXAMPLE}"))

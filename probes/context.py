@@ -167,6 +167,14 @@ class ProbeRun:
     def at(self) -> dt.datetime:
         return self.result.at
 
+    @property
+    def clock_skew_s(self) -> float:
+        """Seconds camwatch's clock (`ctx.now`, which a test may pin) is ahead of the
+        host's `time.time()`: 0 unless it is pinned. The drivers time their exchanges
+        with the host's clock (zeep's WS-Security stamps need it); a device's clock is
+        judged against camwatch's, so a measured offset moves by this much."""
+        return self.at.timestamp() - (time.time() - (time.monotonic() - self.started))
+
     def remaining(self) -> float:
         return self.ctx.remaining()
 

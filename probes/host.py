@@ -311,7 +311,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
         c.kind == CameraKind.ANALOG or c.address is None for c in ctx.inventory.cameras_of(t.id)
     )
     try:
-        link = DeviceLink(t, ctx, login(t, ctx))
+        link = DeviceLink(t, ctx, login(t, ctx), run.clock_skew_s)
     except SecretError as exc:
         return [result(device_id, Status.UNKNOWN, f"無法取得登入密碼：{exc}")]
     got = Gathered()

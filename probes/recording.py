@@ -287,7 +287,7 @@ async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
     # judged.
     facts = RecFacts()
     try:
-        link = DeviceLink(t, ctx, login(t, ctx))
+        link = DeviceLink(t, ctx, login(t, ctx), run.clock_skew_s)
     except SecretError as exc:
         reason = f"無法取得登入密碼：{exc}"
         return [result(device_id, Status.UNKNOWN, reason)] + [

@@ -23,6 +23,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from camwatch.clock import default_clock, local_today
 from inventory.models import Camera, CameraKind, Inventory, Recorder, RecorderKind
 
 Format = Literal["xlsx", "csv"]
@@ -101,7 +102,7 @@ def camera_rows(inv: Inventory) -> list[Row]:
 
 def recorder_rows(inv: Inventory, today: date | None = None) -> list[Row]:
     """One row per recorder, in RECORDER_COLUMNS order."""
-    on = today or date.today()
+    on = today or local_today(default_clock(), inv.campus.timezone)
     rows: list[Row] = []
     for n, rec in enumerate(_ordered_recorders(inv), start=1):
         cams = inv.cameras_of(rec.id)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from camwatch.clock import now as clock_now
 from camwatch.store import (
     AlertRecord,
     Transition,
@@ -385,7 +386,7 @@ def build_sheet(
     now: dt.datetime | None = None,
 ) -> Sheet:
     """The sheet of `unit_id` for `month` ("YYYY-MM") from the inspection log."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock_now()
     tz = inventory.campus.timezone
     zone = ZoneInfo(tz)
     check_unit(inventory, unit_id)

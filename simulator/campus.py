@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from camwatch.clock import Clock, default_clock
 from inventory.models import (
     Address,
     Building,
@@ -42,7 +43,6 @@ from simulator.model import (
     FaultKind,
     SimDevice,
     stable_int,
-    utcnow,
 )
 
 NVR_PASSWORD_REF = "${CAMWATCH_DEMO_NVR_PASSWORD}"  # noqa: S105 (a reference)
@@ -53,6 +53,13 @@ DEMO_ENV_VARS = (
     "CAMWATCH_DEMO_CAM_PASSWORD",
     "CAMWATCH_DEMO_SNMP_COMMUNITY",
 )
+# generate_campus keyword -> (the variable its ${...} default names, its key in a secrets
+# file written beside the inventory: `camwatch simulate --write-inventory`)
+CAMPUS_SECRETS = {
+    "nvr_password": ("CAMWATCH_DEMO_NVR_PASSWORD", "nvr-password"),
+    "cam_password": ("CAMWATCH_DEMO_CAM_PASSWORD", "cam-password"),
+    "snmp_community": ("CAMWATCH_DEMO_SNMP_COMMUNITY", "snmp-community"),
+}
 
 _UNITS = [
     ("student-affairs", "學務處(學安室)", "生輔組長", "王小明", "學務主任", "陳大同"),
@@ -129,8 +136,13 @@ def generate_campus(
     analog_every: int = 4,
     campus_id: str = "sim-campus",
     campus_name: str = "模擬國民中學",
+    nvr_password: str = NVR_PASSWORD_REF,
+    cam_password: str = CAM_PASSWORD_REF,
+    snmp_community: str = SNMP_COMMUNITY_REF,
 ) -> InventoryFile:
     """A campus of `recorders` recorders and `cameras` cameras spread over them.
+
+    The credentials are references (${ENV_VAR} or secret:KEY), never values.
 
     Every `analog_every`-th recorder is a DVR whose cameras are analog (no address);
     the other cameras are IP cameras with their own loopback address. Recorders are at
@@ -188,8 +200,8 @@ def generate_campus(
                     rtsp_port=rtsp_port,
                     snmp_port=snmp_port,
                 ),
-                credentials=Credentials(username="admin", password=NVR_PASSWORD_REF),
-                snmp=Snmp(community=SNMP_COMMUNITY_REF),
+                credentials=Credentials(username="admin", password=nvr_password),
+                snmp=Snmp(community=snmp_community),
                 property_number=f"3140101-03-{r + 1:06d}",
                 channels=max(1, per[r]),
             )
@@ -229,7 +241,7 @@ def generate_campus(
                         rtsp_port=rtsp_port,
                         snmp_port=snmp_port,
                     ),
-                    credentials=Credentials(username="admin", password=CAM_PASSWORD_REF),
+                    credentials=Credentials(username="admin", password=cam_password),
                     protocols=cprotos,
                     location=loc,
                     position=position,
@@ -331,10 +343,13 @@ def build_world(
     resolve: Callable[[str], str],
     port_offset: int = 0,
     boot_time: dt.datetime | None = None,
+    clock: Clock | None = None,
 ) -> World:
     """SimDevices for every recorder and camera. `resolve` turns a credential reference
-    (${ENV} / secret:KEY) into the password the simulated device expects."""
-    now = utcnow()
+    (${ENV} / secret:KEY) into the password the simulated device expects. Every device
+    runs on `clock` (default: camwatch's clock, which CAMWATCH_CLOCK may pin)."""
+    clock = clock or default_clock()
+    now = clock.now()
     world = World()
     cache: dict[str, str] = {}
 
@@ -394,6 +409,7 @@ def build_world(
             disks=disks,
             channels=channels,
             scene_seed=seed,
+            clock=clock,
         )
         world.devices[rec.id] = dev
     for cam in inventory.cameras.values():
@@ -430,6 +446,7 @@ def build_world(
             scene_seed=seed,
             recorder_id=cam.recorder,
             channel_no=cam.channel,
+            clock=clock,
         )
         if rec_dev is not None:
             ch = rec_dev.channel(cam.channel)

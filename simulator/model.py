@@ -5,8 +5,9 @@ Every protocol server (ONVIF, ISAPI, Dahua CGI, snapshots, SNMP, RTSP) reads the
 disk is `error` in ISAPI's hddList, `Error` in Dahua's storageDevice reply and a bad
 hrStorage/vendor disk row in SNMP.
 
-Times are timezone-aware UTC `datetime`s. A device's own clock is `device.now()` (the real
-time plus the clock offset a `clock-drift` fault sets).
+Times are timezone-aware UTC `datetime`s. A device's own clock is `device.now()`: camwatch's
+clock (`camwatch.clock`: the host's, or the one CAMWATCH_CLOCK pins, so a simulator and the
+camwatch probing it agree on the time) plus the offset a `clock-drift` fault sets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from camwatch.clock import Clock, default_clock
+from camwatch.clock import now as clock_now
 from inventory.models import Vendor
 
 if TYPE_CHECKING:
@@ -192,7 +195,8 @@ def _minus_gaps(
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The process clock (camwatch.clock), for devices built without one."""
+    return clock_now()
 
 
 @dataclass
@@ -235,14 +239,16 @@ class SimDevice:
     # Set by the world: the recorder channel recording this camera (for channel faults).
     recorder_channel: ChannelState | None = field(default=None, repr=False)
     camera_devices: dict[int, SimDevice] = field(default_factory=dict, repr=False)
+    # The time the world runs on (build_world gives every device of a campus the same one).
+    clock: Clock = field(default_factory=default_clock, repr=False, compare=False)
 
     # -- clock -------------------------------------------------------------------
     def now(self) -> dt.datetime:
         """The device's own clock (UTC), off by the clock-drift fault if any."""
-        return utcnow() + dt.timedelta(seconds=self.clock_offset_s)
+        return self.clock.now() + dt.timedelta(seconds=self.clock_offset_s)
 
     def uptime_s(self) -> float:
-        return max(0.0, (utcnow() - self.boot_time).total_seconds())
+        return max(0.0, (self.clock.now() - self.boot_time).total_seconds())
 
     @property
     def is_recorder(self) -> bool:
@@ -286,7 +292,7 @@ class SimDevice:
         if self._baseline is None:
             self._baseline = self._snapshot()
         self.faults[kind] = sev
-        now = utcnow()
+        now = self.clock.now()
         targets = self._channel_targets(kind, sev)
         if kind == FaultKind.OFFLINE and self.recorder_channel is not None:
             # The recorder cannot record a camera it cannot reach.

@@ -6,7 +6,9 @@ five scenes is low-texture (a plain wall, a dim corridor) so that absolute sharp
 thresholds fail on them, as on real cameras. The scene is drawn larger than the frame so
 that a `moved` camera shows a shifted, slightly rotated crop of the same place.
 
-Day and night follow the device's local time (06:00-18:00 day): at night the picture is
+Day and night (06:00-18:00 day) follow a `SceneClock`: by default each device's local time,
+or one fixed time of day for every scene (`--scene-time HH:MM`), or a scene time running N
+times faster (`--scene-speed N`, a simulated day in minutes). At night the picture is
 grayscale (IR), darker and noisier. Every healthy frame carries an OSD timestamp and fresh
 sensor noise, so consecutive frames differ slightly; a `frozen` camera repeats the exact
 same JPEG bytes.
@@ -26,7 +28,8 @@ import datetime as dt
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -41,9 +44,83 @@ CACHE_SECONDS = 1.0
 BASE_CACHE = 48  # scenes kept drawn (LRU); a scene takes ~1.5 MB at 640x360
 
 
-def is_night(dev: SimDevice) -> bool:
-    local = dev.now() + dt.timedelta(seconds=dev.utc_offset_s)
-    return local.hour < 6 or local.hour >= 18
+DAY_STARTS, NIGHT_STARTS = 6, 18  # local hours
+_DAY_S = 86400
+
+
+@dataclass(frozen=True)
+class SceneClock:
+    """The local time of day the scenes are lit for.
+
+    - neither `at` nor `speed`: each device's own local time (its clock, which follows
+      camwatch's clock, plus its UTC offset);
+    - `at` alone: that time of day for every scene, always;
+    - `speed`: the scene time runs `speed` times as fast as real time, from `at` (or from
+      each device's local time when this clock was made): 1440 makes a day last a minute.
+    `timer` is the elapsed-time source (monotonic seconds); tests may step it.
+    """
+
+    at: dt.time | None = None
+    speed: float | None = None
+    timer: Callable[[], float] = field(default=time.monotonic, compare=False)
+    started: float | None = None  # timer() when made (filled in by __post_init__)
+
+    def __post_init__(self) -> None:
+        if self.speed is not None and self.speed < 0:
+            raise ValueError("scene speed must not be negative")
+        if self.started is None:
+            object.__setattr__(self, "started", self.timer())
+
+    @property
+    def follows_devices(self) -> bool:
+        return self.at is None and self.speed is None
+
+    def local_time(self, dev: SimDevice) -> dt.time:
+        """The time of day `dev`'s scene is lit for, now."""
+        device_local = dev.now() + dt.timedelta(seconds=dev.utc_offset_s)
+        if self.follows_devices:
+            return device_local.time()
+        assert self.started is not None
+        elapsed = self.timer() - self.started
+        speed = 0.0 if self.speed is None else self.speed  # `at` alone: fixed
+        if self.at is not None:
+            base = float(self.at.hour * 3600 + self.at.minute * 60 + self.at.second)
+        else:  # the device's local time when this clock was made
+            t = device_local.time()
+            base = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6 - elapsed
+        secs = (base + speed * elapsed) % _DAY_S
+        whole = int(secs)
+        return dt.time(whole // 3600, whole % 3600 // 60, whole % 60)
+
+    def is_night(self, dev: SimDevice) -> bool:
+        hour = self.local_time(dev).hour
+        return hour < DAY_STARTS or hour >= NIGHT_STARTS
+
+    def describe(self) -> str:
+        if self.follows_devices:
+            return "each device's local time"
+        start = self.at.strftime("%H:%M") if self.at else "the devices' local time"
+        if not self.speed:
+            return f"fixed at {start}"
+        return f"from {start}, {self.speed:g}x real time"
+
+
+DEVICE_TIME = SceneClock()  # scenes follow each device's local time
+
+
+def parse_scene_time(text: str) -> dt.time:
+    """`HH:MM` (24 h, local time of day) -> time; ValueError with the expected form."""
+    try:
+        hh, mm = text.strip().split(":")
+        return dt.time(int(hh), int(mm))
+    except ValueError:
+        raise ValueError(
+            f"{text!r}: expected a local time of day HH:MM, e.g. 02:10 or 12:40"
+        ) from None
+
+
+def is_night(dev: SimDevice, clock: SceneClock = DEVICE_TIME) -> bool:
+    return clock.is_night(dev)
 
 
 def is_low_texture(seed: int) -> bool:
@@ -233,8 +310,15 @@ def no_video(width: int, height: int, label: str) -> Image:
 class SceneRenderer:
     """Renders JPEG snapshots for devices; thread-safe (called via asyncio.to_thread)."""
 
-    def __init__(self, width: int = 640, height: int = 360, quality: int = 85) -> None:
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 360,
+        quality: int = 85,
+        scene_clock: SceneClock = DEVICE_TIME,
+    ) -> None:
         self.width, self.height, self.quality = width, height, quality
+        self.scene_clock = scene_clock
         self._lock = threading.Lock()
         self._scenes: OrderedDict[int, Image] = OrderedDict()
         self._recent: dict[tuple[str, int], tuple[float, tuple[object, ...], bytes]] = {}
@@ -267,7 +351,7 @@ class SceneRenderer:
     def _key(self, dev: SimDevice, channel: int) -> tuple[object, ...]:
         cam, signal = self._source(dev, channel)
         faults = tuple(sorted(cam.picture_faults().items())) if cam else ()
-        return (cam.id if cam else None, signal, faults, is_night(dev))
+        return (cam.id if cam else None, signal, faults, self.scene_clock.is_night(dev))
 
     def cached(self, dev: SimDevice, channel: int) -> bytes | None:
         cam, _ = self._source(dev, channel)
@@ -344,7 +428,7 @@ class SceneRenderer:
             img = view(
                 scene, self.width, self.height, faults.get(FaultKind.MOVED, 0.0), cam.scene_seed
             )
-        night = is_night(dev)
+        night = self.scene_clock.is_night(dev)
         if night:
             img = night_mode(img)
         img = apply_optics(img, faults, cam.scene_seed)

@@ -73,9 +73,13 @@ class SimulatorServer:
         self,
         world: World,
         frame_size: tuple[int, int] = (640, 360),
+        scene_clock: Any = None,
     ) -> None:
         self.world = world
         self.frame_size = frame_size
+        # simulator.scenes.SceneClock (None: each device's local time); typed Any so that
+        # the server does not import OpenCV until the first snapshot.
+        self.scene_clock = scene_clock
         self.by_addr: dict[tuple[str, int], SimDevice] = {}
         self._sites: dict[str, list[web.TCPSite]] = {}
         self._app = web.Application(client_max_size=1024 * 1024)
@@ -241,9 +245,11 @@ class SimulatorServer:
 
     async def render(self, dev: SimDevice, channel: int) -> bytes:
         if self._renderer is None:
-            from simulator.scenes import SceneRenderer
+            from simulator.scenes import DEVICE_TIME, SceneRenderer
 
-            self._renderer = SceneRenderer(*self.frame_size)
+            self._renderer = SceneRenderer(
+                *self.frame_size, scene_clock=self.scene_clock or DEVICE_TIME
+            )
         renderer = self._renderer
         fast = renderer.cached(dev, channel)
         if fast is not None:

@@ -16,6 +16,7 @@ resolves the inventory's ${...} references) and writes the inventory YAML to
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import secrets
@@ -27,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from camwatch.clock import Clock
 from camwatch.secrets import SecretStore
 from inventory.models import Inventory, InventoryFile
 from simulator.campus import (
@@ -81,6 +83,10 @@ class SimulatedCampus:
     - `rtsp`: serve GStreamer RTSP streams for up to this many devices (default 0 = none;
       simulator/rtsp.py). When GStreamer cannot run, `rtsp_unavailable` says why.
     - `videos`: camera id -> video file the camera plays instead of its scene.
+    - `scene_time`: "HH:MM" (or a `datetime.time`): every scene lit for that local time of
+      day (a test that depends on day or night pins it, and tests both);
+      `scene_speed`: the scene time runs N times faster (simulator.scenes.SceneClock).
+    - `clock`: the clock the devices run on (default: camwatch.clock's, CAMWATCH_CLOCK).
     """
 
     def __init__(
@@ -93,14 +99,24 @@ class SimulatedCampus:
         snmp: bool = True,
         rtsp: int = 0,
         videos: Mapping[str, str] | None = None,
+        scene_time: str | dt.time | None = None,
+        scene_speed: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         inv = to_inventory(inventory) if isinstance(inventory, InventoryFile) else inventory
         self.inventory = inv
         self._resolve = make_resolver(passwords)
-        self.world: World = build_world(inv, self._resolve, port_offset=port_offset)
+        self.world: World = build_world(inv, self._resolve, port_offset=port_offset, clock=clock)
         for cam_id, path in (videos or {}).items():
             self.world.get(cam_id).video_path = str(path)
-        self.server = SimulatorServer(self.world, frame_size=frame_size)
+        scene_clock = None
+        if scene_time is not None or scene_speed is not None:
+            from simulator.scenes import SceneClock, parse_scene_time
+
+            at = parse_scene_time(scene_time) if isinstance(scene_time, str) else scene_time
+            scene_clock = SceneClock(at=at, speed=scene_speed)
+        self.scene_clock = scene_clock
+        self.server = SimulatorServer(self.world, frame_size=frame_size, scene_clock=scene_clock)
         self.control = control
         self.snmp = snmp
         self.rtsp = rtsp
@@ -210,19 +226,38 @@ class SmallCampus:
         raise KeyError("no analog camera")
 
 
-def free_port_triplet(host: str = "127.0.0.1") -> tuple[int, int, int]:
-    """Three random high ports (free on `host` at the time of asking)."""
-    rng = random.Random()
-    out: list[int] = []
-    while len(out) < 3:
-        port = rng.randint(20000, 60000)
-        if port in out:
-            continue
-        with socket.socket() as s:
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to client sockets (32768 on Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(host: str, port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):  # TCP for HTTP/RTSP, UDP for SNMP
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind((host, port))
             except OSError:
-                continue
+                return False
+    return True
+
+
+def free_port_triplet(host: str = "127.0.0.1") -> tuple[int, int, int]:
+    """Three random high ports free on `host` (TCP and UDP) at the time of asking.
+
+    They are below the kernel's ephemeral range: a client socket anywhere on the machine
+    (an SNMP or HTTP client of a test running beside this one) takes its port from that
+    range bound to 0.0.0.0, which would collide with a simulated device binding it later."""
+    rng = random.Random()
+    high = max(20100, _ephemeral_low() - 1)
+    out: list[int] = []
+    while len(out) < 3:
+        port = rng.randint(20000, high)
+        if port in out or not _bindable(host, port):
+            continue
         out.append(port)
     return out[0], out[1], out[2]
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from camwatch.baselines import baseline_resetter, describe_baseline
 from camwatch.cli import main
+from camwatch.clock import now as clock_now
 from camwatch.service import Service, memory_from_json
 from camwatch.settings import Settings
 from camwatch.state import LatestState
@@ -68,7 +69,8 @@ async def served() -> AsyncIterator[tuple[HttpServer, Held]]:
                                      "cam-gate": learned_baseline(2)})
     from camwatch.secrets import SecretStore
 
-    held = Held(ProbeContext(inventory=inv, secrets=SecretStore(None), memory=memory))
+    held = Held(ProbeContext(inventory=inv, secrets=SecretStore(None), memory=memory,
+                             now=clock_now))
     settings = Settings(listen="127.0.0.1:0", http_token=TOKEN, http_user="office",
                         http_password="pw-xyz")
     server = HttpServer(settings, LatestState(), inv,
@@ -159,7 +161,7 @@ async def test_without_configured_auth_the_endpoint_is_disabled() -> None:
     memory = DeviceMemory(baselines={"cam-east": {"format": 1}})
     from camwatch.secrets import SecretStore
 
-    ctx = ProbeContext(inventory=inv, secrets=SecretStore(None), memory=memory)
+    ctx = ProbeContext(inventory=inv, secrets=SecretStore(None), memory=memory, now=clock_now)
     server = HttpServer(Settings(listen="127.0.0.1:0"), LatestState(), inv,
                         baseline_reset=baseline_resetter(lambda: ctx))
     await server.start()

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from camwatch.clock import now as clock_now
 from camwatch.secrets import SecretStore
 from camwatch.settings import Settings
 from camwatch.state import LatestState
@@ -80,7 +81,7 @@ async def test_every_panel_query_returns_data(tmp_path):
     device = campus.ip_camera("hikvision")  # reports uptime, has a picture and recording
     async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
         await sim.fault(campus.recorder("hikvision"), "disk-failed", 1)
-        ctx = ProbeContext(campus.inventory, SecretStore())
+        ctx = ProbeContext(campus.inventory, SecretStore(), now=clock_now)
         for cam in campus.inventory.cameras:  # learn each baseline from one frame
             ctx.memory.baselines[cam] = CameraBaseline(learn_samples=1).to_dict()
         state = LatestState()

@@ -26,6 +26,10 @@ from probes.values import values_json
 
 testing = pytest.importorskip("simulator.testing", reason="simulator not present")
 
+# The scenes are lit for a pinned local time of day (never the wall clock's), so these
+# tests pass at any hour; those whose outcome depends on the light run at day and night.
+DAY, NIGHT = "12:40", "02:10"
+
 LEARN = 3
 CACHE_GAP = 1.1  # the simulated cameras cache a snapshot for 1 s, as real ones do
 
@@ -68,12 +72,16 @@ async def learn(cam: str, ctx: ProbeContext) -> list[CheckResult]:
 
 
 @pytest.fixture
-async def campus(tmp_path) -> AsyncIterator[tuple[object, object]]:  # type: ignore[no-untyped-def]
+async def campus(tmp_path, request) -> AsyncIterator[tuple[object, object]]:  # type: ignore[no-untyped-def]
+    """A small simulated campus whose scenes are lit for `request.param` (HH:MM; default
+    day), whatever the hour the test runs at."""
+    scene_time = getattr(request, "param", DAY)
     c = testing.small_campus(tmp_path)
-    async with testing.SimulatedCampus(c.inventory, c.passwords) as sim:
+    async with testing.SimulatedCampus(c.inventory, c.passwords, scene_time=scene_time) as sim:
         yield c, sim
 
 
+@pytest.mark.parametrize("campus", [DAY, NIGHT], ids=["day", "night"], indirect=True)
 async def test_healthy_cameras_learn_then_are_clear(campus) -> None:  # type: ignore[no-untyped-def]
     c, _sim = campus
     inv = c.inventory
@@ -120,6 +128,13 @@ FAULTS: list[tuple[str, Verdict, FindingCode]] = [
 ]
 
 
+@pytest.mark.parametrize("campus", [
+    pytest.param(DAY, id="day"),
+    pytest.param(NIGHT, id="night", marks=pytest.mark.xfail(strict=True, reason=(
+        "issue 12: at night (IR, grey) a covered lens shows the cover's colour, is taken "
+        "for day mode and judged against a day baseline still being learned (ok); the "
+        "picture judge of issue 12 fixes this, and then this variant must pass"))),
+], indirect=True)
 async def test_each_picture_fault_gives_its_verdict(campus) -> None:  # type: ignore[no-untyped-def]
     c, sim = campus
     inv = c.inventory

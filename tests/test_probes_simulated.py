@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from camwatch.clock import now as clock_now
 from camwatch.secrets import SecretStore
 from probes.api import ProbeConfig, ProbeContext
 from probes.drivers.onvif import prepare as onvif_prepare
@@ -43,7 +44,7 @@ async def world(tmp_path: object) -> AsyncIterator[Sim]:
     await onvif_prepare()  # WSDLs parsed before any timing (the checks do this too)
     campus = testing.small_campus(None)
     async with testing.SimulatedCampus(campus.inventory, campus.passwords) as sim:
-        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=5.0))
+        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=5.0), now=clock_now)
         yield Sim(campus, sim, ctx)
 
 
@@ -119,7 +120,7 @@ async def test_wrong_password_is_auth_failed(world: Sim, vendor: str) -> None:
 async def test_slow_device_is_unknown_with_timeout_in_bounded_time(world: Sim) -> None:
     rec = world.recorder("hikvision")
     await world.fault(rec, "slow", 3)
-    ctx = ProbeContext(world.ctx.inventory, SecretStore(), ProbeConfig(timeout=1.5))
+    ctx = ProbeContext(world.ctx.inventory, SecretStore(), ProbeConfig(timeout=1.5), now=clock_now)
     t0 = time.monotonic()
     r = (await probe_host(rec, ctx))[0]
     assert time.monotonic() - t0 < 4.0
@@ -236,12 +237,12 @@ async def test_legal_hold_excuses_long_retention(world: Sim) -> None:
     await world.fault(rec, "retention-long", 400)
     inv = world.ctx.inventory
     hold = LegalHold(
-        recorder=rec, reason="校安事件調查", until=dt.date.today() + dt.timedelta(days=30)
+        recorder=rec, reason="校安事件調查", until=clock_now().date() + dt.timedelta(days=30)
     )
     held = inv.model_copy(
         update={"policy": Policy(retention=inv.policy.retention, legal_holds=[hold])}
     )
-    ctx = ProbeContext(held, SecretStore(), world.ctx.config)
+    ctx = ProbeContext(held, SecretStore(), world.ctx.config, now=clock_now)
     r = (await probe_recording(rec, ctx))[0]
     assert r.status == Status.OK, r.reason
     assert r.values.legal_hold is True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,12 +15,13 @@ from typing import Any
 import pytest
 
 from camwatch.store import Store
+from tests.conftest import env_without_settings
 
 CLI = [sys.executable, "-c", "from camwatch.cli import main; main()"]
 
 
 def env_for(passwords: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env = env_without_settings()
     env.update(passwords)
     env.update(extra)
     return env

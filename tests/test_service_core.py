@@ -5,12 +5,15 @@ shutdown flushes everything."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import httpx
 import pytest
 
-from camwatch.service import Service, StartupError, memory_from_json
+from camwatch import service as service_module
+from camwatch.clock import ManualClock
+from camwatch.service import MEMORY_KEY, Service, StartupError, memory_from_json
 from camwatch.settings import Settings
 from camwatch.store import Store
 from inventory.models import Inventory
@@ -165,3 +168,45 @@ async def test_alerts_survive_a_restart_and_a_removed_device_resolves(
     with Store.open(settings.store_url) as store:
         history = store.alert_history(["cam-east"])
     assert len(history) == 1 and history[0].resolved_at is not None  # 報修 then 修復
+
+
+TAIPEI = dt.timezone(dt.timedelta(hours=8))
+
+
+async def test_the_day_ends_at_local_midnight_on_camwatchs_clock(
+    tmp_path: Path, small_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 23:59 Taipei on 30 November nothing daily is written; once camwatch's clock
+    passes local midnight (whatever the host's clock says) the service writes that day's
+    snapshot and, the 30th being the month's last inspection date, its inspection."""
+    monkeypatch.setattr(service_module, "PERSIST_EVERY_S", 0.1)  # housekeeping looks often
+    clock = ManualClock(dt.datetime(2026, 11, 30, 23, 59, tzinfo=TAIPEI))
+
+    async def probe(check: CheckKind, device: str, ctx: ProbeContext) -> list[CheckResult]:
+        return [CheckResult(device, check, Status.OK, "正常", ctx.now())]
+
+    last_day = dt.date(2026, 11, 30)
+    svc = Service(settings_for(tmp_path), small_inventory, probe_fn=probe, clock=clock)
+    await svc.start()
+    store = svc.store
+    assert isinstance(store, Store)
+    try:
+        await wait_until(lambda: svc.state.get("nvr1", CheckKind.HOST) is not None)
+        r = svc.state.get("nvr1", CheckKind.HOST)
+        assert r is not None and r.at == clock.now()  # the probes run on the same clock
+        # in the log (a worker thread writes batches), and housekeeping has looked at the
+        # date (it persists the probe memory as it does)
+        await wait_until(lambda: store.transitions(["nvr1"]) != [], timeout=30)
+        await wait_until(lambda: store.load_state(MEMORY_KEY) is not None)
+        assert store.daily_snapshots(last_day, last_day) == []
+        clock.set(dt.datetime(2026, 12, 1, 0, 0, 30, tzinfo=TAIPEI))
+        await wait_until(lambda: store.daily_snapshots(last_day, last_day) != [], timeout=30)
+    finally:
+        await svc.stop()
+    with Store.open(settings_for(tmp_path).store_url) as log:
+        snaps = log.daily_snapshots(last_day, last_day)
+        assert {(x.device, x.check) for x in snaps} >= {("nvr1", CheckKind.HOST)}
+        assert all(x.worst == "ok" for x in snaps)
+        inspected = log.inspections(last_day, last_day)
+        assert {i.device for i in inspected} >= {"nvr1", "dvr2"}
+        assert all(i.inspection_date == last_day for i in inspected)

@@ -20,7 +20,10 @@ from simulator.model import FaultKind, parse_fault
 from simulator.testing import SimulatedCampus, free_port_triplet, small_campus
 
 
-def test_generated_inventory_passes_the_loader(tmp_path):
+def test_generated_inventory_passes_the_loader(tmp_path, monkeypatch):
+    for name in ("CAMWATCH_DEMO_NVR_PASSWORD", "CAMWATCH_DEMO_CAM_PASSWORD",
+                 "CAMWATCH_DEMO_SNMP_COMMUNITY"):
+        monkeypatch.setenv(name, "x" * 12)  # set: the inventory refers to the variables
     out = tmp_path / "campus.yaml"
     res = CliRunner().invoke(
         group, ["--cameras", "30", "--recorders", "4", "--write-inventory", str(out)]

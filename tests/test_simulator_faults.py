@@ -16,6 +16,7 @@ from lxml import etree
 from onvif import ONVIFCamera
 
 import simulator.scenes
+from camwatch.clock import now as clock_now
 from simulator.model import FaultKind
 from simulator.testing import SimulatedCampus, small_campus
 
@@ -142,7 +143,7 @@ async def test_clock_drift_shows_in_device_time(sim):
     await sim.fault(dev.id, "clock-drift", 300)
     t = await _dahua(dev, "/cgi-bin/global.cgi?action=getCurrentTime")
     local = dt.datetime.strptime(t["result"], "%Y-%m-%d %H:%M:%S")
-    expect = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=8)
+    expect = clock_now().replace(tzinfo=None) + dt.timedelta(hours=8)
     assert 295 <= (local - expect).total_seconds() <= 305
 
 
@@ -185,7 +186,7 @@ async def test_recording_gap_shows_in_file_search(sim):
     dev = sim.device(sim.campus.recorder("dahua"))
     await sim.fault(dev.id, "recording-gap", 30)
     obj = (await _dahua(dev, "/cgi-bin/mediaFileFind.cgi?action=factory.create"))["result"]
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=8)
+    now = clock_now().replace(tzinfo=None) + dt.timedelta(hours=8)
     fmt = "%Y-%m-%d %H:%M:%S"
     async with _http(dev) as http:
         await http.get(

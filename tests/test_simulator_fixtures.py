@@ -5,7 +5,6 @@ formats, and engineer D's parsers read both into the same facts."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ import httpx
 import pytest
 from lxml import etree
 
+from camwatch.clock import now as clock_now
 from probes.drivers import dahua as dahua_parse
 from probes.drivers import isapi as isapi_parse
 from probes.drivers import onvif as onvif_parse
@@ -186,7 +186,7 @@ async def test_dahua_storage_like_real_device(sim):
 
 def soap(op: str, ns: str, body: str, user: str, password: str) -> bytes:
     nonce = os.urandom(16)
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    created = clock_now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
     digest = base64.b64encode(
         hashlib.sha1(nonce + created.encode() + password.encode(), usedforsecurity=False).digest()
     )

@@ -9,6 +9,7 @@ import pytest
 import zeep.exceptions
 from onvif import ONVIFCamera
 
+from camwatch.clock import now as clock_now
 from simulator.testing import SimulatedCampus, small_campus
 
 
@@ -41,7 +42,7 @@ async def test_recorder_and_camera_via_onvif_client(tmp_path):
                     utc.Time.Second,
                     tzinfo=dt.UTC,
                 )
-                assert abs((got - dt.datetime.now(dt.UTC)).total_seconds()) < 5
+                assert abs((got - clock_now()).total_seconds()) < 5
 
                 media = await cam.create_media_service()
                 profiles = await media.GetProfiles()
@@ -67,8 +68,8 @@ async def test_recorder_and_camera_via_onvif_client(tmp_path):
                     search = await cam.create_search_service()
                     summary = await search.GetRecordingSummary()
                     assert summary.NumberRecordings == len(dev.channels)
-                    assert summary.DataUntil > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-                    assert summary.DataFrom < dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+                    assert summary.DataUntil > clock_now() - dt.timedelta(minutes=1)
+                    assert summary.DataFrom < clock_now() - dt.timedelta(days=30)
                     token = await search.FindRecordings({"Scope": {}, "KeepAliveTime": "PT10S"})
                     res = await search.GetRecordingSearchResults(
                         {"SearchToken": token, "WaitTime": "PT1S"}

@@ -7,6 +7,7 @@ import datetime as dt
 import httpx
 from lxml import etree
 
+from camwatch.clock import now as clock_now
 from simulator.testing import SimulatedCampus, small_campus
 
 
@@ -44,7 +45,7 @@ async def test_isapi_digest_auth_and_endpoints(tmp_path):
 
             root = etree.fromstring((await http.get(_url(dev, "/ISAPI/System/time"))).content)
             local = dt.datetime.fromisoformat(_find(root, "localTime"))
-            assert abs((local - dt.datetime.now(dt.UTC)).total_seconds()) < 5
+            assert abs((local - clock_now()).total_seconds()) < 5
 
             root = etree.fromstring(
                 (await http.get(_url(dev, "/ISAPI/ContentMgmt/Storage"))).content
@@ -71,7 +72,7 @@ async def test_isapi_digest_auth_and_endpoints(tmp_path):
             assert {d.findtext("{*}record") for d in days} == {"false"}  # long overwritten
 
             # Paged search over the last 6 hours of channel 1: 6-7 hourly files.
-            now = dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)  # local time, 'Z' quirk
+            now = clock_now() + dt.timedelta(hours=8)  # local time, 'Z' quirk
             start = (now - dt.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
             end = now.strftime("%Y-%m-%dT%H:%M:%SZ")
             spans = []
@@ -120,7 +121,7 @@ async def test_dahua_digest_auth_and_cgi(tmp_path):
             assert vendor == {"vendor": "Dahua"}
             t = _kv((await http.get(_url(dev, "/cgi-bin/global.cgi?action=getCurrentTime"))).text)
             local = dt.datetime.strptime(t["result"], "%Y-%m-%d %H:%M:%S")
-            expect = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=8)
+            expect = clock_now().replace(tzinfo=None) + dt.timedelta(hours=8)
             assert abs((local - expect).total_seconds()) < 5
             disks = _kv(
                 (
@@ -133,7 +134,7 @@ async def test_dahua_digest_auth_and_cgi(tmp_path):
             obj = _kv(
                 (await http.get(_url(dev, "/cgi-bin/mediaFileFind.cgi?action=factory.create"))).text
             )["result"]
-            now = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=8)
+            now = clock_now().replace(tzinfo=None) + dt.timedelta(hours=8)
             r = await http.get(
                 _url(dev, "/cgi-bin/mediaFileFind.cgi"),
                 params={

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from simulator.testing import SimulatedCampus, small_campus
+from tests.conftest import env_without_settings
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None,
                                 reason="strace not installed (scripts/setup.sh installs it)")
@@ -96,7 +96,7 @@ async def test_picture_checks_write_no_frame_to_disk(tmp_path: Path) -> None:
     assert campus.path is not None
     ip_cams = [c.id for c in campus.inventory.cameras.values() if c.address is not None][:3]
     devices = [*ip_cams, campus.analog_camera()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env = env_without_settings()
     env.update(campus.passwords, CAMWATCH_TIMEOUT="4", PYTHONDONTWRITEBYTECODE="1",
                HOME=str(tmp_path / "home"))  # caches a library might write land in view
     trace = tmp_path / "check.trace"
@@ -122,13 +122,14 @@ async def test_picture_checks_write_no_frame_to_disk(tmp_path: Path) -> None:
 async def test_only_a_coarse_signature_of_a_frame_is_remembered(tmp_path: Path) -> None:
     """What a picture check keeps between runs (persisted in the store) is figures and a
     32x18 grey signature at most — never anything frame-sized."""
+    from camwatch.clock import now as clock_now
     from camwatch.secrets import SecretStore
     from probes.api import ProbeConfig, ProbeContext, probe
     from probes.result import CheckKind
     from probes.values import values_json
 
     campus = small_campus(tmp_path, cameras=6, recorders=4, set_env=True)
-    ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=4))
+    ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=4), now=clock_now)
     cam = campus.ip_camera()
     async with SimulatedCampus(campus.inventory, campus.passwords):
         for _ in range(3):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-import os
 import ssl
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from camwatch.settings import Settings
 from camwatch.state import LatestState
 from exporters.http import FiringAlert, HttpServer
 from exporters.sample import sample_inventory, sample_results
+from tests.conftest import env_without_settings
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 TOKEN = "tok-" + "b7c1e9"
@@ -206,7 +206,7 @@ def test_broken_tls_settings_are_one_clear_startup_error(tmp_path: Path, case: s
 
     campus = small_campus(tmp_path, cameras=1, recorders=1, set_env=False)
     assert campus.path is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env = env_without_settings()
     env.update(campus.passwords, CAMWATCH_LISTEN="127.0.0.1:0",
                CAMWATCH_STORE_URL=f"sqlite:///{tmp_path / 'log.db'}")
     if case == "cert-only":

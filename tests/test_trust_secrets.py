@@ -20,7 +20,6 @@ import asyncio
 import base64
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import signal
@@ -38,6 +37,7 @@ import pytest
 from aiohttp import web
 
 from simulator.testing import SimulatedCampus, small_campus
+from tests.conftest import env_without_settings
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -74,7 +74,7 @@ def scan(name: str, data: bytes | str) -> list[str]:
 
 
 def base_env(tmp: Path, am_url: str, store: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env = env_without_settings()
     env.update(SECRETS)
     env.update(
         CAMWATCH_LISTEN="127.0.0.1:0",

@@ -8,7 +8,6 @@ the file, and `SecretStore.check()` called by camwatch.service.probe_context so 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from camwatch.secrets import SecretError, SecretStore
 from simulator.testing import small_campus
+from tests.conftest import env_without_settings
 
 NVR_PW = "Pw-5e1d0c2b-SECRET-nvr"
 CAM_PW = "Pw-5e1d0c2b-SECRET-cam"
@@ -67,7 +67,7 @@ def test_check_command_stops_at_start_with_one_message(tmp_path: Path) -> None:
     assert "secret:nvr_pw" in text
     campus.path.write_text(text, encoding="utf-8")
     path = secrets_file(tmp_path, 0o644)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env = env_without_settings()
     env.update(campus.passwords, CAMWATCH_SECRETS_FILE=str(path), CAMWATCH_TIMEOUT="1",
                CAMWATCH_STORE_URL=f"sqlite:///{tmp_path / 'log.db'}", CAMWATCH_LISTEN="127.0.0.1:0")
     for args in (["check", "--json"], ["run"]):

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from camwatch.clock import default_clock
 from camwatch.scheduler import probe_once
 from camwatch.service import (
     MEMORY_KEY,
@@ -27,6 +28,7 @@ from camwatch.service import (
     memory_from_json,
     probe_context,
     runner_for,
+    with_secrets_beside,
 )
 from camwatch.settings import Settings
 from camwatch.tui import check_table, device_answers, lookup_in
@@ -71,9 +73,12 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
 
 
 async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
-                    settings_path: Path | None, progress: bool) -> list[CheckResult]:
-    settings = load_settings_or_fail(settings_path)
-    ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings))
+                    settings_path: Path | None, progress: bool,
+                    inventory_paths: Sequence[Path] = ()) -> list[CheckResult]:
+    settings = with_secrets_beside(load_settings_or_fail(settings_path), inventory_paths)
+    clock = default_clock()
+    ctx = probe_context(settings, inventory, await asyncio.to_thread(saved_memory, settings),
+                        clock)
     run_probe = runner_for(ctx)
     await prepare(inventory)  # the drivers' set-up (ONVIF WSDLs), before any deadline
     console = Console(stderr=True)
@@ -97,6 +102,7 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
             items, run_probe, recorder_of=lambda d: load_key(inventory, d),
             concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
             probe_timeout=settings.timeout, retries=settings.retries, on_done=done,
+            now=clock.now,
         )
 
     try:
@@ -143,6 +149,10 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
 
     DEVICE... are recorder or camera ids from the inventory (all devices when none).
     Exit status 1 when any check failed (否).
+
+    Credentials: ${ENV_VAR} references come from the environment, secret:KEY ones from
+    CAMWATCH_SECRETS_FILE or, when that is unset, from INVENTORY.secrets.yaml beside the
+    inventory file (what `camwatch simulate --write-inventory` writes).
     """
     try:
         inventory = load_inventory_or_fail(list(inventory_paths))
@@ -156,7 +166,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
         sys.exit(2)
     plan = plan_for(inventory, devices)
     try:
-        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json))
+        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json,
+                                        inventory_paths=inventory_paths))
     except StartupError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -36,6 +35,8 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
+from camwatch.clock import default_clock, local_now
+from camwatch.clock import now as clock_now
 from camwatch.logs import event, setup_logging
 from camwatch.service import (
     Service,
@@ -399,7 +400,8 @@ def capture(path: Path, best: int, inventory: Inventory, state: Any, info: LiveI
     if score <= best:
         return best
     rec = Console(record=True, width=140, file=io.StringIO(), force_terminal=True)
-    rec.print(live_view(inventory, state.get, info, since=state.status_since))
+    rec.print(live_view(inventory, state.get, info, since=state.status_since,
+                        now=clock_now()))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rec.export_svg(title="camwatch demo"), encoding="utf-8")
     return score
@@ -408,25 +410,37 @@ def capture(path: Path, best: int, inventory: Inventory, state: Any, info: LiveI
 # --- sheets -------------------------------------------------------------------------------
 
 
-def write_sheets(store_url: str, inventory: Inventory, output: Path,
-                 interval_days: int) -> tuple[list[Path], list[str]]:
+def demo_months(inventory: Inventory, since: dt.datetime) -> list[str]:
+    """The campus' months from `since` to now on camwatch's clock: one, or two when the
+    demo ran across the end of a month (its sheets then cover both)."""
+    tz = inventory.campus.timezone
+    clock = default_clock()
+    first = since.astimezone(local_now(clock, tz).tzinfo).strftime("%Y-%m")
+    return sorted({first, local_now(clock, tz).strftime("%Y-%m")})
+
+
+def write_sheets(store_url: str, inventory: Inventory, output: Path, interval_days: int,
+                 months: list[str] | None = None) -> tuple[list[Path], list[str]]:
+    """The sheet of every unit for each of `months` (default: the campus' month now)."""
     from camwatch.store import Store
 
-    zone = ZoneInfo(inventory.campus.timezone)
-    month = dt.datetime.now(zone).strftime("%Y-%m")
+    clock = default_clock()
+    months = months or [local_now(clock, inventory.campus.timezone).strftime("%Y-%m")]
     output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     problems: list[str] = []
     with Store.open(store_url) as store:
-        for unit in inventory.units:
-            try:
-                data = render_report(store, inventory, month, unit, "pdf", interval_days)
-            except (LookupError, ValueError) as exc:
-                problems.append(f"{unit}: {exc}")
-                continue
-            path = output / f"{unit}-{month}.pdf"
-            path.write_bytes(data)
-            written.append(path)
+        for month in months:
+            for unit in inventory.units:
+                try:
+                    data = render_report(store, inventory, month, unit, "pdf", interval_days,
+                                         clock.now())
+                except (LookupError, ValueError) as exc:
+                    problems.append(f"{unit} {month}: {exc}")
+                    continue
+                path = output / f"{unit}-{month}.pdf"
+                path.write_bytes(data)
+                written.append(path)
     return written, problems
 
 
@@ -482,6 +496,7 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
             console.print(f"[yellow]Alertmanager not started: {exc}[/yellow]")
         settings = demo_settings(settings_path, workdir, am, fast)
         service = Service(settings, inventory)
+        started = service.clock.now()
         await service.start()
         assert service.http is not None
         target = f"127.0.0.1:{service.http.port}"
@@ -533,7 +548,8 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
                         shot_score = capture(screenshot, shot_score, inventory, state, info)
                     if live:
                         lv.update(live_view(inventory, state.get, info,
-                                            since=state.status_since))
+                                            since=state.status_since,
+                                            now=service.clock.now()))
                     else:
                         for line in scenario.log[seen_events:]:
                             console.print(f"scenario: {line}")
@@ -567,7 +583,7 @@ async def run_demo(inventory_path: Path, output: Path, duration: float | None,
     if settings is not None and service is not None and code == 0:
         written, problems = await asyncio.to_thread(
             write_sheets, settings.store_url, inventory, output,
-            settings.inspection_interval_days)
+            settings.inspection_interval_days, demo_months(inventory, started))
         console.print("[bold]附件四 sheets written:[/bold]")
         for p in written:
             console.print(f"  {p}")

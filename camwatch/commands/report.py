@@ -109,10 +109,11 @@ def command(
     recorder, with the three answers 是/否, the faulty lens positions and the repair
     requests, for the office head (帳管單位主管) to sign.
     """
+    from camwatch.clock import default_clock
     from camwatch.settings import SettingsError, load_settings
     from reports.sheet import ReportError, check_unit, parse_month
 
-    now = dt.datetime.now(dt.UTC)
+    now = default_clock().now()
     try:
         parse_month(month, now + dt.timedelta(days=1))  # the form; the campus day is checked below
     except ReportError as exc:

@@ -15,6 +15,7 @@ from camwatch.service import (
     StartupError,
     load_inventory_or_fail,
     load_settings_or_fail,
+    with_secrets_beside,
 )
 
 
@@ -30,12 +31,15 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
     """Run the service: probes on a schedule, /metrics, repair alerts, the inspection log.
 
     Stops cleanly on Ctrl-C or SIGTERM (the log is flushed and state kept for the next start).
+    secret:KEY credentials come from CAMWATCH_SECRETS_FILE or, when that is unset, from
+    INVENTORY.secrets.yaml beside the inventory file.
     """
     try:
         settings = load_settings_or_fail(settings_path)
         setup_logging(settings.log_level, settings.log_format, settings.log_file)
         shard_kn = parse_shard(shard) if shard else None
         inventory = load_inventory_or_fail(list(inventory_paths))
+        settings = with_secrets_beside(settings, inventory_paths)
         service = Service(settings, inventory, shard=shard_kn)
         asyncio.run(service.run_until_signalled())
     except (StartupError, ShardError) as exc:

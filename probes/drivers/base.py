@@ -83,11 +83,11 @@ class ClockReading:
     offset_s: float | None
 
 
-async def timed_clock(read: Callable[[], Awaitable[DeviceTime]]) -> ClockReading:
+async def timed_clock(read: Callable[[], Awaitable[DeviceTime]], link: DeviceLink) -> ClockReading:
     t0 = time.time()
     dtime = await read()
     mid = (t0 + time.time()) / 2
-    return ClockReading(dtime, clock_offset(dtime, mid))
+    return link.clock_reading(dtime, mid)
 
 
 def clock_offset(dtime: DeviceTime, probe_epoch: float) -> float | None:
@@ -120,6 +120,8 @@ class DeviceLink:
     target: Target
     ctx: ProbeContext
     login: tuple[str, str] | None
+    # camwatch's clock minus the host's (ProbeRun.clock_skew_s); 0 unless it is pinned
+    clock_skew_s: float = 0.0
     limits: HttpLimits = field(init=False)
     _http: DeviceHttp | None = field(default=None, init=False, repr=False)
 
@@ -129,6 +131,11 @@ class DeviceLink:
     @property
     def address(self) -> Address:
         return self.target.address
+
+    def clock_reading(self, dtime: DeviceTime, host_epoch: float) -> ClockReading:
+        """The device's clock read at host time `host_epoch`, and its offset from
+        camwatch's clock."""
+        return ClockReading(dtime, clock_offset(dtime, host_epoch + self.clock_skew_s))
 
     @property
     def base_url(self) -> str:

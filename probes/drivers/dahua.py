@@ -328,7 +328,7 @@ class _DahuaSession(DriverSession):
 
     async def clock(self) -> ClockReading:
         if self._clock is None:
-            self._clock = await timed_clock((await self.client()).time)
+            self._clock = await timed_clock((await self.client()).time, self.link)
         return self._clock
 
     async def uptime(self) -> float | None:

@@ -401,7 +401,7 @@ class _IsapiSession(DriverSession):
     async def clock(self) -> ClockReading:
         if self._clock is None:
             # System/time also teaches the client the device's UTC offset (searches).
-            self._clock = await timed_clock((await self.client()).time)
+            self._clock = await timed_clock((await self.client()).time, self.link)
         return self._clock
 
     async def uptime(self) -> float | None:

@@ -33,7 +33,6 @@ from probes.drivers.base import (
     Driver,
     DriverSession,
     RecordingSink,
-    clock_offset,
 )
 from probes.drivers.http import (
     DeviceError,
@@ -790,7 +789,7 @@ class _OnvifDriverSession(DriverSession):
         timestamps of every later request with the device's clock."""
         if self._clock is None:
             dtime, mid = await (await self.session()).system_time()
-            self._clock = ClockReading(dtime, clock_offset(dtime, mid))
+            self._clock = self.link.clock_reading(dtime, mid)
         return self._clock
 
     async def device_info(self) -> DeviceInfo:
