@@ -813,8 +813,11 @@ class Thresholds:
     blur_spectral: float = 0.06
     # ... and the fine level under this share of the next one: sharp footage measured
     # 0.27-1.8, sigma 4 0.07-0.14, a defocus disc of radius 6 0.08-0.17 (a picture of
-    # random 8-pixel tiles, all its structure at one scale: 0.22)
+    # random 8-pixel tiles, all its structure at one scale: 0.059 and 0.22) -- unless the
+    # ratio is under `blur_spectral_sure`, which no sharp picture came near (the
+    # simulator's defocused scenes with people, shadows and rain: 0.02-0.045 and 0.2-0.32)
     blur_spectral_step: float = 0.2
+    blur_spectral_sure: float = 0.05
     # blurred against the baseline (detail kept by the unchanged blocks, see detail_kept):
     # the finest usable level kept under `blur_fine` and the next one under `blur_next`.
     # Unchanged blocks of the labelled clips kept 0.5-1.1 at every level; a defocus of
@@ -902,11 +905,13 @@ def judge_one_look(
 
 def judge_blur_one_look(m: Metrics, th: Thresholds = DEFAULT_THRESHOLDS) -> Judgement | None:
     """Blurred on its own evidence: fine detail almost absent where coarse shapes are."""
-    if (
-        m.spectral is not None
-        and m.spectral < th.blur_spectral
-        and m.spectral_step is not None
-        and m.spectral_step < th.blur_spectral_step
+    if m.spectral is not None and (
+        m.spectral < th.blur_spectral_sure
+        or (
+            m.spectral < th.blur_spectral
+            and m.spectral_step is not None
+            and m.spectral_step < th.blur_spectral_step
+        )
     ):
         return Judgement(
             Verdict.BLURRED,

@@ -245,7 +245,9 @@ def view(scene: Image, width: int, height: int, moved: float = 0.0, seed: int = 
     return np.ascontiguousarray(scene[cy : cy + height, cx : cx + width])
 
 
-def apply_optics(frame: Image, faults: dict[FaultKind, float], seed: int) -> Image:
+def apply_optics(
+    frame: Image, faults: dict[FaultKind, float], seed: int, night: bool = False
+) -> Image:
     h, w = frame.shape[:2]
     out = frame
     if FaultKind.BLURRED in faults:
@@ -261,7 +263,8 @@ def apply_optics(frame: Image, faults: dict[FaultKind, float], seed: int) -> Ima
         if frac >= 0.95:
             mask[:] = 255
         soft = cv2.GaussianBlur(mask, (0, 0), max(3, w / 40)).astype(np.float32)[..., None] / 255
-        skin = np.array([38, 44, 58], np.float32)  # dark, warm (BGR)
+        # dark, warm (BGR); grey in night mode, where the camera sees in IR and grey
+        skin = np.full(3, 46, np.float32) if night else np.array([38, 44, 58], np.float32)
         shade = np.linspace(0.8, 1.2, w, dtype=np.float32)[None, :, None]
         cover = skin[None, None, :] * shade
         out = (out.astype(np.float32) * (1 - soft) + cover * soft).clip(0, 255).astype(np.uint8)
@@ -316,9 +319,11 @@ class SceneRenderer:
         height: int = 360,
         quality: int = 85,
         scene_clock: SceneClock = DEVICE_TIME,
+        events: bool = True,
     ) -> None:
         self.width, self.height, self.quality = width, height, quality
         self.scene_clock = scene_clock
+        self.events = events  # people, cars, light and weather through the day
         self._lock = threading.Lock()
         self._scenes: OrderedDict[int, Image] = OrderedDict()
         self._recent: dict[tuple[str, int], tuple[float, tuple[object, ...], bytes]] = {}
@@ -428,10 +433,14 @@ class SceneRenderer:
             img = view(
                 scene, self.width, self.height, faults.get(FaultKind.MOVED, 0.0), cam.scene_seed
             )
+            if self.events:
+                tod = self.scene_clock.local_time(dev)
+                secs = tod.hour * 3600 + tod.minute * 60 + tod.second
+                img = apply_scene_events(img, scene_events(cam.scene_seed, secs))
         night = self.scene_clock.is_night(dev)
         if night:
             img = night_mode(img)
-        img = apply_optics(img, faults, cam.scene_seed)
+        img = apply_optics(img, faults, cam.scene_seed, night=night)
         # Sensor noise, stronger at night; a random window into a fixed noise field.
         rng = np.random.default_rng()
         oy = int(rng.integers(0, self.height))
@@ -580,6 +589,9 @@ def apply_scene_events(img: Image, ev: SceneEvents, rng: np.random.Generator | N
                       (x0 + cwid * 4 // 5, bottom - chi // 2), (200, 210, 220), -1)
         for wx in (x0 + cwid // 5, x0 + cwid * 4 // 5):
             cv2.circle(out, (wx, bottom), max(2, chi // 5), (20, 20, 20), -1)
+    if ev.shadow is None and not ev.lamp and ev.rain <= 0 and ev.near <= 0 and ev.light == 1.0:
+        return out  # nothing that changes the light: no float pass (the simulator serves
+        # thousands of snapshots a second in the benches)
     f = out.astype(np.float32)
     if ev.shadow is not None:  # the shadow of a building, edge slanting, moving with the sun
         edge = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
