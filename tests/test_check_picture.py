@@ -11,10 +11,13 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from simulator.testing import SimulatedCampus, small_campus
 
 
-async def test_check_answers_one_look_faults_and_frozen(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scene_time", ["12:40", "02:10"], ids=["day", "night"])
+async def test_check_answers_one_look_faults_and_frozen(tmp_path: Path, scene_time: str) -> None:
     campus = small_campus(tmp_path, cameras=8, recorders=4, set_env=False)
     assert campus.path is not None
     ips = [c.id for c in campus.inventory.cameras.values() if c.address is not None]
@@ -22,10 +25,13 @@ async def test_check_answers_one_look_faults_and_frozen(tmp_path: Path) -> None:
     assert len(ips) >= 5
     faults = {ips[0]: "covered", ips[1]: "dark", ips[2]: "overexposed", ips[3]: "frozen"}
     healthy = ips[4]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    # camwatch's clock is not a setting: the subprocess keeps it (tests/conftest.py)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CAMWATCH_") or k == "CAMWATCH_CLOCK"}
     env.update(campus.passwords, CAMWATCH_TIMEOUT="6", HOME=str(tmp_path / "home"),
                CAMWATCH_STORE_URL=f"sqlite:///{tmp_path / 'none.db'}")
-    async with SimulatedCampus(campus.inventory, campus.passwords) as sim:
+    async with SimulatedCampus(campus.inventory, campus.passwords,
+                               scene_time=scene_time) as sim:
         for cam, kind in faults.items():
             await sim.fault(cam, kind)
         await sim.fault(analog, "signal-loss")
