@@ -20,14 +20,13 @@ import heapq
 import logging
 import queue
 import random
-import re
 import threading
 import time
-import zlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from camwatch import shards
 from camwatch.clock import default_clock
 from camwatch.logs import event
 from camwatch.state import LatestState
@@ -43,27 +42,7 @@ RunProbe = Callable[[CheckKind, str, float], Awaitable[list[CheckResult]]]
 Sink = Callable[[Sequence[CheckResult]], None]
 
 
-# --- sharding -------------------------------------------------------------------------
-
-
-class ShardError(ValueError):
-    pass
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'K/N' with 1 <= K <= N (e.g. 2/3 is the second of three instances)."""
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not m:
-        raise ShardError(f"--shard {text!r}: expected K/N, e.g. 1/3")
-    k, n = int(m.group(1)), int(m.group(2))
-    if n < 1 or not 1 <= k <= n:
-        raise ShardError(f"--shard {text!r}: K must be between 1 and N (e.g. 1/3 … 3/3)")
-    return k, n
-
-
-def shard_of(key: str, n: int) -> int:
-    """Stable shard (1-based) of a key: the same on every machine and every restart."""
-    return zlib.crc32(key.encode("utf-8")) % n + 1
+# --- sharding (camwatch/shards.py; kept importable from here) -------------------------
 
 
 def filter_shard(
@@ -77,8 +56,7 @@ def filter_shard(
     in the same shard, so the per-recorder limit holds across instances and an analog
     camera's host answer (from its recorder's host check) is produced where it is needed.
     """
-    k, n = shard
-    return [(c, d) for c, d in plan if shard_of(recorder_of(d), n) == k]
+    return shards.filter_shard(plan, shard, lambda entry: recorder_of(entry[1]))
 
 
 # --- sinks ----------------------------------------------------------------------------
@@ -261,6 +239,7 @@ class Scheduler:
         if concurrency < 1 or per_recorder < 1:
             raise ValueError("concurrency limits must be at least 1")
         self._plan = list(dict.fromkeys(plan))  # a pair planned twice still runs once
+        self._plan_set = set(self._plan)
         self._run_probe = run_probe
         self._intervals = dict(intervals)
         self._recorder_of = recorder_of
@@ -325,6 +304,59 @@ class Scheduler:
             due = now + self._rng.uniform(0.0, interval)
             self._push(_Entry(due, self._next_seq(), check, device, 0, due))
         self._dispatcher = asyncio.create_task(self._dispatch(), name="camwatch-scheduler")
+
+    def replan(
+        self,
+        plan: Sequence[tuple[CheckKind, str]],
+        *,
+        intervals: Mapping[CheckKind, float] | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        jitter: float | None = None,
+    ) -> tuple[int, int]:
+        """Swap the plan while running (an inventory reload). Pairs kept keep their due
+        times (their rhythm, and nothing is asked twice); new pairs start within the
+        next few seconds, spread; removed pairs are dropped, and a run of one already in
+        flight reports nothing. A shorter interval takes effect at once. Returns
+        (added, removed)."""
+        new = list(dict.fromkeys(plan))
+        new_set = set(new)
+        added = [p for p in new if p not in self._plan_set]
+        removed = len(self._plan_set - new_set)
+        shorter: set[CheckKind] = set()
+        if intervals is not None:
+            shorter = {c for c, v in intervals.items() if v < self._intervals.get(c, v + 1)}
+            self._intervals.update(intervals)
+        if timeout is not None:
+            self._timeout = timeout
+        if retries is not None:
+            self._retries = retries
+        if jitter is not None:
+            self._jitter = jitter
+        self._plan, self._plan_set = new, new_set
+        now = self._loop.time() if self._loop is not None else time.monotonic()
+        heap = [e for e in self._heap if (e.check, e.device) in new_set]
+        for e in heap:
+            interval = self._intervals[e.check]
+            if e.check in shorter and e.due > now + interval:
+                e.due = e.base_due = now + self._rng.uniform(0.0, interval)
+        heapq.heapify(heap)
+        self._heap = heap
+        for rec, queue_ in list(self._rec_waiting.items()):
+            kept = deque(e for e in queue_ if (e.check, e.device) in new_set)
+            if kept:
+                self._rec_waiting[rec] = kept
+            else:
+                del self._rec_waiting[rec]
+        for check, device in added:
+            due = now + self._rng.uniform(0.0, min(self._intervals[check], 10.0))
+            self._push(_Entry(due, self._next_seq(), check, device, 0, due))
+        self._per_check_total = Counter(c for c, _ in new)
+        self._cycle_done.clear()
+        self._cycle_lag_max.clear()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)  # the heap's top may have changed
+        return len(added), removed
 
     async def stop(self) -> None:
         self._stopping = True
@@ -431,6 +463,8 @@ class Scheduler:
                 await self._sleep_until(top.due)
                 continue
             entry = heapq.heappop(self._heap)
+            if (entry.check, entry.device) not in self._plan_set:
+                continue  # taken out of the plan by a reload
             rec = self._recorder_of(entry.device)
             if self._rec_active[rec] >= self._per_recorder:
                 # its recorder is busy: a run of that recorder hands its slots over
@@ -468,12 +502,14 @@ class Scheduler:
             raise RuntimeError(f"overlapping run of {key}")
         self._running.add(key)
         try:
-            results = await self._attempt(entry)
+            results = await self._attempt(entry) if key in self._plan_set else []
         finally:
             self._running.discard(key)
         handed_over = False
         try:
-            if (
+            if key not in self._plan_set:
+                pass  # removed by a reload while it ran: not reported, not scheduled again
+            elif (
                 not self._stopping
                 and entry.attempt < self._retries
                 and _worth_retrying(results, entry.device, entry.check)

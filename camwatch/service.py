@@ -18,6 +18,8 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,11 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from camwatch import shards
 from camwatch.clock import Clock, default_clock, local_today
 from camwatch.logs import event
-from camwatch.scheduler import RunProbe, Scheduler, Sink, ThreadedBatchSink, filter_shard
+from camwatch.logwriter import LoggedStore, LogWriter
+from camwatch.scheduler import RunProbe, Scheduler, Sink, filter_shard
 from camwatch.secrets import SecretError, SecretStore, find_secrets_beside
-from camwatch.settings import Settings, SettingsError, load_settings
+from camwatch.settings import Settings, SettingsError, load_settings, unknown_variables
+from camwatch.shards import shard_text
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
 from probes.api import planned_checks, prepare, probe, recorder_of
@@ -65,6 +70,18 @@ def load_inventory_or_fail(paths: Sequence[Path]) -> Inventory:
         return load_inventory(paths)
     except InventoryError as exc:
         raise StartupError(exc.summary()) from None
+
+
+def credential_variables(inventory: Inventory) -> set[str]:
+    """The environment variables the inventory's ${VAR} credential references name."""
+    text = inventory.model_dump_json()
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+
+
+def settings_warnings(inventory: Inventory) -> list[str]:
+    """Misspelt CAMWATCH_* variables (they would be silently ignored), with the closest
+    setting; the inventory's credential variables are not settings and are fine."""
+    return unknown_variables(os.environ, credential_variables(inventory))
 
 
 def with_secrets_beside(settings: Settings, inventory_paths: Sequence[Path]) -> Settings:
@@ -155,6 +172,53 @@ def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
     )
 
 
+# Settings a running service cannot change: a reload says so and keeps the running value.
+RESTART_ONLY = ("listen", "tls_cert", "tls_key", "store_url", "alertmanager_url",
+                "log_format", "log_file", "concurrency", "per_recorder_concurrency",
+                "store_backlog_max")
+
+
+class ReloadError(Exception):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def restart_only_changes(running: Settings, new: Settings) -> list[str]:
+    return [f"{name} changed: takes effect at the next restart (still "
+            f"{_shown(name, getattr(running, name))})"
+            for name in RESTART_ONLY if getattr(running, name) != getattr(new, name)]
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "store_url" and isinstance(value, str):
+        from sqlalchemy.engine import make_url
+
+        with contextlib.suppress(Exception):
+            return str(make_url(value).render_as_string(hide_password=True))
+        return "<store URL>"
+    return str(value)
+
+
+def _view_changed(old: Any, new: Any) -> bool:
+    """A camera whose picture comes from elsewhere now: its baselines no longer hold."""
+    if old is None:
+        return True
+    return bool((old.recorder, old.channel, old.address) != (new.recorder, new.channel,
+                                                             new.address))
+
+
+def plan_answers(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]]
+                 ) -> list[tuple[CheckKind, str]]:
+    """Answers the plan produces beyond its own pairs: a recorder's recording check
+    answers for each camera channel, its host check for analog and address-less ones."""
+    out: list[tuple[CheckKind, str]] = []
+    for check, device in plan:
+        if device in inventory.recorders and check in (CheckKind.HOST, CheckKind.RECORDING):
+            out.extend((check, c.id) for c in inventory.cameras_of(device))
+    return out
+
+
 # --- the seams to the outputs -------------------------------------------------------------
 
 
@@ -191,13 +255,16 @@ class EngineAlerting:
 
         self.clock = clock or default_clock()
         self.engine = AlertEngine(inventory, debounce=settings.alert_debounce,
-                                  recovery=settings.alert_recovery)
+                                  recovery=settings.alert_recovery,
+                                  flap_window=settings.flap_window,
+                                  flap_changes=settings.flap_changes)
         self.engine.load(saved)
         self._store = store
         self._settings = settings
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-log")
         self._client: Any = None
         self.pusher: Any = None
+        self.state_key = ALERTS_KEY  # the service gives each shard its own
         self._task: asyncio.Task[None] | None = None
 
         def on_event(ev: AlertEvent) -> None:
@@ -212,8 +279,7 @@ class EngineAlerting:
                                    self.clock.now())
 
     def observe(self, results: Sequence[CheckResult]) -> None:
-        for r in results:
-            self.engine.observe(r)
+        self.engine.observe_run(results)  # one probe run: channels explain their recorder
         if self.pusher is not None:
             self.pusher.notify()
 
@@ -221,12 +287,25 @@ class EngineAlerting:
         state: dict[str, Any] = self.engine.dump()
         return state
 
+    def reconfigure(self, settings: Settings, inventory: Inventory) -> None:
+        """After a reload: new thresholds; alerts of devices taken out are resolved."""
+        e = self.engine
+        e.inventory = inventory
+        e.debounce, e.recovery = settings.alert_debounce, settings.alert_recovery
+        e.flap_window, e.flap_changes = settings.flap_window, settings.flap_changes
+        self._settings = settings
+        if self.pusher is not None:
+            self.pusher.resend_interval = settings.alert_resend_interval
+        e.forget_devices({*inventory.recorders, *inventory.cameras}, self.clock.now())
+        if self.pusher is not None:
+            self.pusher.notify()
+
     def firing(self) -> Sequence[Any]:
         return list(self.engine.firing())
 
     async def _save(self, doc: dict[str, Any]) -> None:
         if self._store is not None:
-            await asyncio.to_thread(self._store.save_state, ALERTS_KEY, doc)
+            await asyncio.to_thread(self._store.save_state, self.state_key, doc)
 
     async def start(self) -> None:
         import httpx
@@ -283,11 +362,14 @@ class Service:
     extra_sinks: Sequence[Sink] = ()
     # What "now" and "today" are for every output (camwatch.clock; tests pin it).
     clock: Clock = dataclasses.field(default_factory=default_clock)
+    # where inventory and settings were read from: a reload reads them again
+    inventory_paths: Sequence[Path] = ()
+    settings_path: Path | None = None
 
     def __post_init__(self) -> None:
         self.state = LatestState()
         self.store: StoreLike | None = None
-        self.store_sink: ThreadedBatchSink | None = None
+        self.store_sink: LogWriter | None = None
         self.alerting: Alerting | None = None
         self.scheduler: Scheduler | None = None
         self.http: Any = None
@@ -295,33 +377,68 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._reload_lock = asyncio.Lock()
+        self.state.reload.last_success_at = self.clock.now().timestamp()
 
     @property
     def url(self) -> str | None:
         return self.http.url if self.http is not None else None
 
+    def state_key(self, key: str) -> str:
+        """kv_state keys per shard: instances writing one log never share their state."""
+        return key if self.shard is None else f"{key}@{shard_text(self.shard)}"
+
+    def my_devices(self) -> list[str] | None:
+        """The devices this instance probes and records (None: all of them)."""
+        if self.shard is None:
+            return None
+        devices = [*self.inventory.recorders, *self.inventory.cameras]
+        return shards.filter_shard(devices, self.shard,
+                                   lambda d: recorder_of(self.inventory, d))
+
     async def start(self) -> None:
         s = self.settings
-        # 1. the inspection log, and what it remembers for probes and alerts
+        # 1. the inspection log (one writer per log or shard), and what it remembers
         if self.open_store is not None or s.store_url:
-            opener = self.open_store or functools.partial(_open_store, clock=self.clock)
+            from camwatch.store import StoreBusyError
+
+            opener = self.open_store or functools.partial(
+                _open_store, clock=self.clock, writer=shard_text(self.shard))
             try:
                 self.store = await asyncio.to_thread(opener, s.store_url)
+            except StoreBusyError as exc:
+                raise StartupError(str(exc)) from None
             except Exception as exc:
                 raise StartupError(f"inspection log: {exc}") from None
         memory = DeviceMemory()
         saved_alerts: dict[str, Any] | None = None
         if self.store is not None:
-            memory = memory_from_json(await asyncio.to_thread(self.store.load_state, MEMORY_KEY))
-            saved_alerts = await asyncio.to_thread(self.store.load_state, ALERTS_KEY)
+            doc = await asyncio.to_thread(self.store.load_state, self.state_key(MEMORY_KEY))
+            if doc is None and self.shard is not None:  # split from one instance: its
+                # baselines are as good for this shard's cameras
+                doc = await asyncio.to_thread(self.store.load_state, MEMORY_KEY)
+            memory = memory_from_json(doc)
+            saved_alerts = await asyncio.to_thread(self.store.load_state,
+                                                   self.state_key(ALERTS_KEY))
         self.ctx = probe_context(s, self.inventory, memory, self.clock)
+
+        # the writer: results and repair events wait out a log that cannot be written
+        alert_store: Any = self.store
+        if self.store is not None:
+            self.store_sink = LogWriter(
+                self.store, self.state.store,  # type: ignore[arg-type]
+                max_held=max(s.store_backlog_max, 4 * len(planned_checks(self.inventory))),
+                now=self.clock.now)
+            alert_store = LoggedStore(self.store, self.store_sink)
 
         # 2. alerts
         factory = self.alerting_factory
         if factory is None and s.alertmanager_url:
             factory = functools.partial(default_alerting, clock=self.clock)
         if factory is not None:
-            self.alerting = factory(s, self.inventory, self.store, saved_alerts)
+            self.alerting = factory(s, self.inventory, alert_store, saved_alerts)
+            if hasattr(self.alerting, "state_key"):
+                self.alerting.state_key = self.state_key(ALERTS_KEY)
             await self.alerting.start()
 
         # 3. HTTP
@@ -329,14 +446,15 @@ class Service:
         from exporters.http import HttpServer
 
         try:
-            self.http = HttpServer(s, self.state, self.inventory,
+            self.http = HttpServer(s, self.state, lambda: self.inventory,
                                    report_provider=self.report_provider or self._report,
                                    alerts=self._alerts_for_page, now=self.clock.now,
                                    baseline_reset=baseline_resetter(lambda: self.ctx,
                                                                     self._persist),
                                    baseline_describe=baseline_describer(lambda: self.ctx),
                                    baseline_set=baseline_setter(lambda: self.ctx,
-                                                                self._persist))
+                                                                self._persist),
+                                   reload=self.reload)
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StartupError(f"TLS: cannot use certificate {s.tls_cert} and key {s.tls_key} "
@@ -354,16 +472,12 @@ class Service:
             await asyncio.to_thread(_preload_probes)
             await prepare(self.inventory)  # the drivers' set-up, before any deadline
         sinks: list[Sink] = [self.state.update]
-        if self.store is not None:
-            self.store_sink = ThreadedBatchSink(self.store.record_results)
+        if self.store_sink is not None:
             sinks.append(self.store_sink)
         if self.alerting is not None:
             sinks.append(self.alerting.observe)
         sinks.extend(self.extra_sinks)
-        plan = planned_checks(self.inventory)
-        rec_of: Callable[[str], str] = lambda d: recorder_of(self.inventory, d)  # noqa: E731
-        if self.shard is not None:
-            plan = filter_shard(plan, self.shard, rec_of)
+        plan = self.plan()
         self.scheduler = Scheduler(
             plan, runner_for(self.ctx, self.probe_fn),
             intervals=intervals(s), recorder_of=lambda d: load_key(self.inventory, d),
@@ -381,6 +495,117 @@ class Service:
               alertmanager="on" if self.alerting is not None else "off",
               store="on" if self.store is not None else "off")
 
+    def plan(self) -> list[tuple[CheckKind, str]]:
+        """The checks this instance runs: its shard of the inventory's plan."""
+        plan = planned_checks(self.inventory)
+        if self.shard is not None:
+            plan = filter_shard(plan, self.shard, lambda d: recorder_of(self.inventory, d))
+        return plan
+
+    # -- reload (SIGHUP, POST /admin/reload) ---------------------------------------------
+
+    async def reload(self, source: str = "SIGHUP") -> dict[str, Any]:
+        """Read inventory and settings again, as Prometheus does with its config. A valid
+        new inventory takes effect at once, and devices that did not change keep their
+        state (latest answers, alerts, baselines, schedule); anything invalid is refused
+        whole and the running inventory and settings stay. Settings that only a restart
+        can change (listen, TLS, store, Alertmanager URL, log output, concurrency) are
+        said as warnings."""
+        async with self._reload_lock:
+            st = self.state.reload
+            st.last_attempt_at = self.clock.now().timestamp()
+            st.source = source
+            event(log, "reload requested", source=source)
+            if self._stopping or self.ctx is None or self.scheduler is None:
+                errors = ["the service is not running"]
+            elif not self.inventory_paths:
+                errors = ["this process was not started from inventory files: nothing to "
+                          "read again"]
+            else:
+                errors = []
+                try:
+                    settings, inventory = await asyncio.to_thread(self._read_again)
+                except ReloadError as exc:
+                    errors = exc.lines
+            if errors:
+                st.success = False
+                st.errors = errors
+                event(log, "reload refused; the running inventory and settings stay",
+                      logging.ERROR, source=source, errors=" | ".join(errors))
+                return {"ok": False, "source": source, "errors": errors}
+            warnings = settings_warnings(inventory) + restart_only_changes(self.settings,
+                                                                           settings)
+            changes = self._apply(settings, inventory)
+            st.success = True
+            st.last_success_at = self.clock.now().timestamp()
+            st.errors = []
+            st.warnings = warnings
+            event(log, "reloaded inventory and settings", source=source, **changes,
+                  warnings=" | ".join(warnings) or None)
+            return {"ok": True, "source": source, "warnings": warnings, **changes}
+
+    def _read_again(self) -> tuple[Settings, Inventory]:
+        from camwatch.settings import load_settings
+        from inventory.errors import InventoryError
+        from inventory.loader import load_inventory
+
+        lines: list[str] = []
+        settings: Settings | None = None
+        inventory: Inventory | None = None
+        try:
+            settings = load_settings(self.settings_path)
+        except SettingsError as exc:
+            lines.extend(str(exc).splitlines())
+        try:
+            inventory = load_inventory(list(self.inventory_paths))
+        except InventoryError as exc:
+            lines.extend(exc.summary().splitlines())
+        if settings is not None:
+            try:
+                SecretStore(settings.secrets_file).check()
+            except SecretError as exc:
+                lines.append(f"secrets: {exc}")
+        if lines or settings is None or inventory is None:
+            raise ReloadError(lines or ["cannot read inventory or settings"])
+        return settings, inventory
+
+    def _apply(self, settings: Settings, inventory: Inventory) -> dict[str, int]:
+        """Swap in a validated inventory and settings (on the loop, at once)."""
+        assert self.ctx is not None and self.scheduler is not None
+        old = self.inventory
+        before = {**old.recorders, **old.cameras}
+        after = {**inventory.recorders, **inventory.cameras}
+        removed = set(before) - set(after)
+        added = set(after) - set(before)
+        changed = {d for d in set(before) & set(after) if before[d] != after[d]}
+        # what needs a restart keeps its running value
+        settings = settings.model_copy(update={k: getattr(self.settings, k)
+                                               for k in RESTART_ONLY})
+        self.settings = settings
+        self.inventory = inventory
+        ctx = self.ctx
+        ctx.inventory = inventory
+        ctx.config = probe_config(settings)
+        ctx.secrets = SecretStore(settings.secrets_file)
+        for d in removed | changed:  # facts (vendor quirks, uptime) are learned again
+            ctx.memory.facts.pop(d, None)
+        for d in removed | {c for c in changed & set(inventory.cameras)
+                            if _view_changed(old.cameras.get(c), inventory.cameras[c])}:
+            ctx.memory.baselines.pop(d, None)  # a camera that looks elsewhere now
+        plan = self.plan()
+        self.scheduler.replan(plan, intervals=intervals(settings), timeout=settings.timeout,
+                              retries=settings.retries, jitter=settings.jitter)
+        self.state.forget({(d, c) for c, d in plan} | {(d, c) for c, d in plan_answers(
+            inventory, plan)})
+        reconfigure = getattr(self.alerting, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(settings, inventory)
+        if self.http is not None:
+            self.http.reconfigure(settings)
+        logging.getLogger().setLevel(settings.log_level)
+        return {"devices": len(after), "added": len(added), "removed": len(removed),
+                "changed": len(changed), "checks": len(plan)}
+
     async def stop(self) -> None:
         if self._stopping:
             await self._stopped.wait()
@@ -395,13 +620,13 @@ class Service:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if self.store_sink is not None:
-            await asyncio.to_thread(self.store_sink.close)
         await self._persist()
         if self.alerting is not None:
             with contextlib.suppress(Exception):
                 await self.alerting.stop()
             await self._persist()  # what the pusher sent while stopping
+        if self.store_sink is not None:  # after the alerts: their last events go too
+            await asyncio.to_thread(self.store_sink.close)
         if self.http is not None:
             await self.http.stop()
         if self.store is not None:
@@ -414,22 +639,26 @@ class Service:
             return
         try:
             if self.ctx is not None:
-                await asyncio.to_thread(self.store.save_state, MEMORY_KEY,
+                await asyncio.to_thread(self.store.save_state, self.state_key(MEMORY_KEY),
                                         memory_to_json(self.ctx.memory))
             if self.alerting is not None:
-                await asyncio.to_thread(self.store.save_state, ALERTS_KEY,
+                await asyncio.to_thread(self.store.save_state, self.state_key(ALERTS_KEY),
                                         self.alerting.export_state())
         except Exception as exc:
             event(log, "cannot persist state", logging.ERROR,
                   error=f"{type(exc).__name__}: {exc}")
 
     async def _housekeeping(self) -> None:
-        """Persist probe memory and alert state now and then; once a day write the
-        daily snapshot and the inspection record, and purge the log past retention."""
+        """Persist probe memory and alert state now and then; at start and after each
+        local midnight write every daily snapshot and inspection record still missing
+        (a restart across midnight loses no day), and purge the log past retention."""
         last_day: dt.date | None = None
         next_persist = time.monotonic() + PERSIST_EVERY_S
+        first = True
         while True:
-            await asyncio.sleep(min(5.0, PERSIST_EVERY_S))
+            if not first:
+                await asyncio.sleep(min(5.0, PERSIST_EVERY_S))
+            first = False
             if time.monotonic() >= next_persist:
                 await self._persist()
                 next_persist = time.monotonic() + PERSIST_EVERY_S
@@ -437,19 +666,21 @@ class Service:
             if store is None:
                 continue
             today = local_today(self.clock, self.inventory.campus.timezone)
-            if last_day is None:
+            if today != last_day:
+                await asyncio.to_thread(self._daily, store, last_day is not None)
                 last_day = today
-            elif today != last_day:
-                last_day = today
-                await asyncio.to_thread(self._daily, store)
 
-    def _daily(self, store: Any) -> None:
+    def _daily(self, store: Any, purge: bool = True) -> None:
         now = self.clock.now()
         try:
-            if hasattr(store, "daily_housekeeping"):
-                store.daily_housekeeping(now, self.inventory.campus.timezone,
-                                         self.settings.inspection_interval_days)
-            if hasattr(store, "purge"):
+            if hasattr(store, "catch_up_daily"):
+                days = store.catch_up_daily(now, self.inventory.campus.timezone,
+                                            self.settings.inspection_interval_days,
+                                            self.my_devices(), self.settings.log_retention_days)
+                if days:
+                    event(log, "daily records written", days=",".join(d.isoformat()
+                                                                      for d in days))
+            if purge and hasattr(store, "purge"):
                 store.purge(now - dt.timedelta(days=self.settings.log_retention_days))
         except Exception as exc:
             event(log, "daily housekeeping failed", logging.ERROR,
@@ -472,34 +703,50 @@ class Service:
         store = self.store
         return await asyncio.to_thread(render_report, store, self.inventory, month, unit, fmt,
                                        self.settings.inspection_interval_days,
-                                       self.clock.now())
+                                       self.clock.now(), self.settings.log_gap_min_s)
 
     async def run_until_signalled(self) -> None:
-        """Start, wait for SIGINT/SIGTERM, stop cleanly."""
+        """Start, reload on SIGHUP, wait for SIGINT/SIGTERM, stop cleanly."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        started = asyncio.Event()
+        hups: list[asyncio.Task[Any]] = []
+
+        def on_hup() -> None:  # installed before start: an early SIGHUP must not kill
+            async def later() -> None:
+                await started.wait()
+                await self.reload("SIGHUP")
+
+            hups.append(asyncio.create_task(later(), name="reload"))
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
         try:
             await self.start()
+            started.set()
             await stop.wait()
             event(log, "signal received, stopping")
         finally:
+            for t in hups:
+                t.cancel()
             await self.stop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
                     loop.remove_signal_handler(sig)
 
 
 def render_report(store: Any, inventory: Inventory, month: str, unit: str, fmt: str,
-                  interval_days: int = 14, now: dt.datetime | None = None) -> bytes:
+                  interval_days: int = 14, now: dt.datetime | None = None,
+                  gap_min_s: float = 600.0) -> bytes:
     """G's monthly sheet (reports/sheet.py) for one unit, as bytes; `now` is camwatch's
     clock (default the process clock)."""
     from reports.sheet import produce
 
     data: bytes = produce(store, inventory, month, unit, fmt, interval_days=interval_days,
-                          now=now)
+                          now=now, gap_min_s=gap_min_s)
     return data
 
 
@@ -511,9 +758,9 @@ def _preload_probes() -> None:
             importlib.import_module(name)
 
 
-def _open_store(url: str, clock: Clock | None = None) -> StoreLike:
+def _open_store(url: str, clock: Clock | None = None, writer: str | None = None) -> StoreLike:
     from camwatch.store import Store
 
-    store: StoreLike = Store.open(url, now=(clock or default_clock()).now)
+    store: StoreLike = Store.open(url, now=(clock or default_clock()).now, writer=writer)
     return store
 

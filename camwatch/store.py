@@ -31,9 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
+import os
+import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from camwatch.clock import default_clock
+from camwatch.shards import ALL_SHARDS, parse_shard
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status, values_from_json
 from probes.values import CheckValues, values_json
 
@@ -147,7 +152,57 @@ kv_state = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+log_sessions = sa.Table(
+    "log_sessions",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("shard", sa.String(16), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("kept_until", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Index("ix_sessions_started", "started_at"),
+)
+
+log_gaps = sa.Table(
+    "log_gaps",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("shard", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("results_lost", sa.Integer, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Index("ix_gaps_started", "started_at"),
+)
+
 # ------------------------------------------------------------------------ read models
+
+
+@dataclass(frozen=True, slots=True)
+class LogSession:
+    """One `camwatch run` writing the log: results up to `kept_until` are in it."""
+
+    id: int
+    shard: str  # "all" or "K/N"
+    host: str
+    pid: int
+    started_at: dt.datetime
+    kept_until: dt.datetime
+    ended_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogGap:
+    """A stretch in which results were produced but could not be kept."""
+
+    shard: str
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    reason: str
+    results_lost: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +286,10 @@ class StatusTime:
 
 class StoreError(Exception):
     """The log cannot be opened or written; the message names the URL (without password)."""
+
+
+class StoreBusyError(StoreError):
+    """Another camwatch already writes this log (or this shard of it)."""
 
 
 # ------------------------------------------------------------------- pure functions
@@ -371,42 +430,273 @@ class _Pending:
     slot: tuple[str, str] = field(default=("", ""))
 
 
+# ---------------------------------------------------------------------- one writer
+
+
+@dataclass(frozen=True)
+class WriterInfo:
+    """Who writes a log (or a shard of it): shown to a second instance that is refused."""
+
+    shard: str
+    pid: int
+    host: str
+    started_at: dt.datetime
+
+    def describe(self) -> str:
+        since = self.started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        shard = "" if self.shard == ALL_SHARDS else f" with --shard {self.shard}"
+        return f"camwatch pid {self.pid} on host {self.host}{shard} (since {since})"
+
+    def to_json(self) -> str:
+        return json.dumps({"shard": self.shard, "pid": self.pid, "host": self.host,
+                           "started_at": self.started_at.isoformat()})
+
+    @classmethod
+    def from_json(cls, text: str) -> WriterInfo | None:
+        try:
+            d = json.loads(text)
+            return cls(str(d["shard"]), int(d["pid"]), str(d["host"]),
+                       dt.datetime.fromisoformat(d["started_at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def _me(shard: str, now: Callable[[], dt.datetime]) -> WriterInfo:
+    return WriterInfo(shard, os.getpid(), socket.gethostname(), now())
+
+
+class _WriterLock:
+    def release(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _FileLock(_WriterLock):
+    """SQLite: an exclusive flock on `<db>.lock`, which names its holder. The kernel
+    drops it when the process ends, however it ends (kill -9 included): never stale."""
+
+    def __init__(self, path: Path, me: WriterInfo, url: str) -> None:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with os.fdopen(os.dup(fd), "r", encoding="utf-8") as fh:
+                holder = WriterInfo.from_json(fh.read())
+            os.close(fd)
+            who = holder.describe() if holder else "another camwatch"
+            raise StoreBusyError(
+                f"the inspection log {url} is already being written by {who}; one "
+                "camwatch writes a SQLite log: stop that one first (its lock is "
+                f"{path}), or run several instances with --shard K/N on PostgreSQL"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, me.to_json().encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+PG_LOCK_CLASS = 0x63770000 // 2  # advisory-lock namespace of camwatch (fits int4)
+
+
+class _AdvisoryLock(_WriterLock):
+    """PostgreSQL: a session advisory lock per shard on a connection held open. The
+    server drops it when that connection ends. Instances must agree on N: two shards
+    of different N overlap."""
+
+    def __init__(self, engine: Engine, me: WriterInfo, url: str) -> None:
+        k, n = (1, 1) if me.shard == ALL_SHARDS else parse_shard(me.shard)
+        self._conn: sa.Connection | None = engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT")
+        conn = self._conn
+        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:c, :o)"),
+                           {"c": PG_LOCK_CLASS, "o": n * 1000 + k}).scalar()
+        if not got:
+            self.release()
+            who = _holder(engine, me.shard) or "another camwatch"
+            raise StoreBusyError(
+                f"the inspection log {url} is already being written for "
+                f"{'the whole inventory' if me.shard == ALL_SHARDS else 'shard ' + me.shard}"
+                f" by {who}; give each instance its own --shard K/N")
+        others = conn.execute(sa.text(
+            "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = :c "
+            "AND objsubid = 2 AND granted AND pid <> pg_backend_pid()"),
+            {"c": PG_LOCK_CLASS}).scalars().all()
+        clash = sorted({(int(o) % 1000, int(o) // 1000) for o in others
+                        if int(o) // 1000 != n})
+        if clash:
+            self.release()
+            theirs = ", ".join("all" if (kk, nn) == (1, 1) else f"{kk}/{nn}"
+                               for kk, nn in clash)
+            raise StoreBusyError(
+                f"the inspection log {url} is already being written by instances with "
+                f"--shard {theirs}; every instance writing one log must split it the same "
+                f"way (the same N), and this one was started as "
+                f"{'the whole inventory' if me.shard == ALL_SHARDS else me.shard}")
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+
+def _holder(engine: Engine, shard: str) -> str | None:
+    s = log_sessions
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s).where(s.c.shard == shard, s.c.ended_at.is_(None))
+                .order_by(s.c.id.desc()).limit(1)).first()
+    except Exception:  # no table yet
+        return None
+    if row is None:
+        return None
+    return WriterInfo(row.shard, row.pid, row.host, row.started_at).describe()
+
+
+def _writer_lock(engine: Engine, url: str, me: WriterInfo) -> _WriterLock | None:
+    parsed = make_url(url)
+    safe = _safe_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return _AdvisoryLock(engine, me, safe)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return _FileLock(Path(f"{Path(database).expanduser()}.lock"), me, safe)
+    return None
+
+
 # --------------------------------------------------------------------------- store
 
 
 class Store:
     """The inspection log. Open with `Store.open(url)`; close with `close()`.
 
+    `Store.open(url, writer="all" | "K/N")` opens it for writing as one `camwatch run`:
+    it claims the log (SQLite: a lock file; PostgreSQL: an advisory lock per shard),
+    refusing with StoreBusyError when another instance holds it, and starts a session
+    whose `kept_until` every committed batch moves forward.
+
     `now` (default: camwatch's clock) stamps what the log writes on its own account:
-    when a state was saved, when an inspection was recorded, an alert event given no time.
+    when a state was saved, when an inspection was recorded, an alert event given no time,
+    when a session began and ended.
     """
 
-    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] | None = None, *,
+                 writer_lock: _WriterLock | None = None) -> None:
         self.engine = engine
         self.now = now or default_clock().now
         self._lock = threading.Lock()
         self._current: dict[tuple[str, str], _Current] = {}
+        self._writer_lock = writer_lock  # released by close()
+        self.session: LogSession | None = None
         self._load_current()
 
     # -- opening
 
     @classmethod
     def open(
-        cls, url: str, *, migrate: bool = True, now: Callable[[], dt.datetime] | None = None
+        cls, url: str, *, migrate: bool = True, now: Callable[[], dt.datetime] | None = None,
+        writer: str | None = None,
     ) -> Store:
         """Open (creating if needed) the log at `url` and upgrade its schema to head."""
+        lock: _WriterLock | None = None
         try:
             engine = _create_engine(url)
+            if writer is not None:  # before migrating: two instances never race there
+                lock = _writer_lock(engine, url, _me(writer, now or default_clock().now))
             if migrate:
                 upgrade(engine)
-            return cls(engine, now)
+            store = cls(engine, now, writer_lock=lock)
+            if writer is not None:
+                store.begin_session(writer)
+            return store
         except StoreError:
+            if lock is not None:
+                lock.release()
             raise
         except Exception as exc:
+            if lock is not None:
+                lock.release()
             raise StoreError(f"cannot open the inspection log {_safe_url(url)}: {exc}") from exc
 
     def close(self) -> None:
+        if self.session is not None:
+            s = log_sessions
+            # on a full disk this fails: the session then simply ends at its kept_until
+            with contextlib.suppress(Exception), self.engine.begin() as conn:
+                conn.execute(s.update().where(s.c.id == self.session.id)
+                             .values(ended_at=self.now()))
         self.engine.dispose()
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
+
+    # -- sessions and gaps
+
+    def begin_session(self, shard: str) -> LogSession:
+        me = _me(shard, self.now)
+        s = log_sessions
+        with self.engine.begin() as conn:
+            new_id = conn.execute(
+                s.insert().returning(s.c.id),
+                {"shard": shard, "host": me.host, "pid": me.pid, "started_at": me.started_at,
+                 "kept_until": me.started_at, "ended_at": None},
+            ).scalar_one()
+        self.session = LogSession(new_id, shard, me.host, me.pid, me.started_at,
+                                  me.started_at, None)
+        return self.session
+
+    def sessions(self, start: dt.datetime | None = None,
+                 end: dt.datetime | None = None) -> list[LogSession]:
+        """Sessions that overlap [start, end), oldest first."""
+        s = log_sessions
+        q = sa.select(s)
+        if end is not None:
+            q = q.where(s.c.started_at < _aware(end))
+        if start is not None:
+            q = q.where(s.c.kept_until >= _aware(start))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(s.c.started_at, s.c.id)).all()
+        return [LogSession(r.id, r.shard, r.host, r.pid, r.started_at, r.kept_until,
+                           r.ended_at) for r in rows]
+
+    def first_session_start(self) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            value: dt.datetime | None = conn.execute(
+                sa.select(sa.func.min(log_sessions.c.started_at))).scalar()
+        return value
+
+    def record_gap(self, start: dt.datetime, end: dt.datetime, reason: str,
+                   results_lost: int, shard: str | None = None) -> None:
+        """Say that the log does not hold what happened in [start, end]."""
+        g = log_gaps
+        with self.engine.begin() as conn:
+            conn.execute(g.insert(), {
+                "shard": shard or (self.session.shard if self.session else ALL_SHARDS),
+                "started_at": _aware(start), "ended_at": _aware(end),
+                "reason": _text(reason), "results_lost": int(results_lost),
+                "recorded_at": self.now()})
+
+    def gaps(self, start: dt.datetime | None = None,
+             end: dt.datetime | None = None) -> list[LogGap]:
+        g = log_gaps
+        q = sa.select(g)
+        if end is not None:
+            q = q.where(g.c.started_at < _aware(end))
+        if start is not None:
+            q = q.where(g.c.ended_at >= _aware(start))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(g.c.started_at, g.c.id)).all()
+        return [LogGap(r.shard, r.started_at, r.ended_at, r.reason, r.results_lost)
+                for r in rows]
 
     def __enter__(self) -> Store:
         return self
@@ -471,8 +761,9 @@ class Store:
                             seen_updates[cur.id] = (at, _jsonable(values_json(r.values)))
                         continue
                     if cur is not None:
+                        # the current row ends here; repeats of it earlier in this
+                        # batch still moved its last_seen (kept in seen_updates)
                         end_updates[cur.id] = at
-                        seen_updates.pop(cur.id, None)
                 row = {
                     "device": r.device,
                     "check_kind": r.check.value,
@@ -521,12 +812,23 @@ class Store:
                             new_current[p.slot] = _Current(
                                 id=new_id, key=p.key, last_seen=p.row["last_seen_at"]
                             )
+                kept = self._kept_until(conn, _aware(ordered[-1].at).astimezone(dt.UTC))
             # committed: only now update the in-memory view
             for cur in self._current.values():
                 if cur.id in seen_updates:
                     cur.last_seen = seen_updates[cur.id][0]
             self._current.update(new_current)
+            if kept is not None and self.session is not None:
+                self.session = dataclasses.replace(self.session, kept_until=kept)
             return len(inserts)
+
+    def _kept_until(self, conn: sa.Connection, newest: dt.datetime) -> dt.datetime | None:
+        """Move this session's kept_until to `newest` (in the caller's transaction)."""
+        if self.session is None or newest <= self.session.kept_until:
+            return None
+        s = log_sessions
+        conn.execute(s.update().where(s.c.id == self.session.id).values(kept_until=newest))
+        return newest
 
     # -- alerts
 
@@ -612,6 +914,14 @@ class Store:
             if res.rowcount == 0:
                 conn.execute(k.insert().values(key=key, value=doc, updated_at=now))
 
+    def load_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every document whose key starts with `prefix` (e.g. one per shard)."""
+        k = kv_state
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(k.c.key, k.c.value)
+                                .where(k.c.key.startswith(prefix, autoescape=True))).all()
+        return {r.key: dict(r.value) for r in rows if isinstance(r.value, dict)}
+
     def load_state(self, key: str) -> dict[str, Any] | None:
         k = kv_state
         with self.engine.connect() as conn:
@@ -668,12 +978,15 @@ class Store:
 
     # -- derived records
 
-    def snapshot_day(self, day: dt.date, tz: str = "Asia/Taipei") -> int:
-        """Write the daily snapshot of a local day (replacing one already written)."""
+    def snapshot_day(self, day: dt.date, tz: str = "Asia/Taipei",
+                     devices: Iterable[str] | None = None) -> int:
+        """Write the daily snapshot of a local day (replacing one already written), of
+        `devices` (an instance's shard) or of every device."""
         zone = ZoneInfo(tz)
         start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
-        times = status_times(self.transitions(start=start, end=end), start, end)
+        wanted = None if devices is None else list(dict.fromkeys(devices))
+        times = status_times(self.transitions(wanted, start=start, end=end), start, end)
         rows = [
             {
                 "day": day,
@@ -688,7 +1001,11 @@ class Store:
         ]
         s = daily_snapshots
         with self.engine.begin() as conn:
-            conn.execute(s.delete().where(s.c.day == day))
+            if wanted is None:
+                conn.execute(s.delete().where(s.c.day == day))
+            else:
+                for chunk in _chunks(wanted):
+                    conn.execute(s.delete().where(s.c.day == day, s.c.device.in_(chunk)))
             if rows:
                 conn.execute(s.insert(), rows)
         return len(rows)
@@ -800,20 +1117,72 @@ class Store:
         return out
 
     def daily_housekeeping(
-        self, now: dt.datetime, tz: str = "Asia/Taipei", interval_days: int = 14
+        self, now: dt.datetime, tz: str = "Asia/Taipei", interval_days: int = 14,
+        devices: Iterable[str] | None = None,
     ) -> None:
         """Run once a day (the service does, after local midnight): write yesterday's
-        snapshot and, when yesterday was an inspection date, that inspection."""
+        snapshot and, when yesterday was an inspection date, that inspection, of
+        `devices` (an instance's shard) or of every device."""
         zone = ZoneInfo(tz)
+        wanted = None if devices is None else list(devices)
         yesterday = _aware(now).astimezone(zone).date() - dt.timedelta(days=1)
-        self.snapshot_day(yesterday, tz)
+        self.snapshot_day(yesterday, tz, wanted)
         for date, first, last in inspection_periods(yesterday.year, yesterday.month, interval_days):
             if date == yesterday:
                 start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
                 end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(
                     dt.UTC
                 )
-                self.record_inspection(date, start, end)
+                self.record_inspection(date, start, end, wanted)
+
+    def catch_up_daily(
+        self, now: dt.datetime, tz: str = "Asia/Taipei", interval_days: int = 14,
+        devices: Iterable[str] | None = None, max_days: int = 1095,
+    ) -> list[dt.date]:
+        """Write every daily snapshot and inspection missing up to yesterday (local), from
+        the transitions: the service calls this at start and after each local midnight,
+        so a day is not lost because camwatch was stopped, restarted or asleep when its
+        midnight passed. Days without any data stay without rows. Returns the days
+        written."""
+        zone = ZoneInfo(tz)
+        wanted = None if devices is None else list(dict.fromkeys(devices))
+        yesterday = _aware(now).astimezone(zone).date() - dt.timedelta(days=1)
+        t, s, i = check_transitions, daily_snapshots, inspections
+        with self.engine.connect() as conn:
+            first_q = sa.select(sa.func.min(t.c.started_at))
+            snap_q = sa.select(s.c.day).distinct()
+            insp_q = sa.select(i.c.inspection_date).distinct()
+            if wanted is not None:
+                first = None
+                snapped: set[dt.date] = set()
+                inspected: set[dt.date] = set()
+                for chunk in _chunks(wanted):
+                    f = conn.execute(first_q.where(t.c.device.in_(chunk))).scalar()
+                    first = f if first is None or (f is not None and f < first) else first
+                    snapped |= set(conn.execute(snap_q.where(s.c.device.in_(chunk))).scalars())
+                    inspected |= set(conn.execute(insp_q.where(i.c.device.in_(chunk)))
+                                     .scalars())
+            else:
+                first = conn.execute(first_q).scalar()
+                snapped = set(conn.execute(snap_q).scalars())
+                inspected = set(conn.execute(insp_q).scalars())
+        if first is None:
+            return []
+        day = max(_aware(first).astimezone(zone).date(), yesterday - dt.timedelta(days=max_days))
+        written: list[dt.date] = []
+        while day <= yesterday:
+            if day not in snapped and self.snapshot_day(day, tz, wanted):
+                written.append(day)
+            for date, first_day, last_day in inspection_periods(day.year, day.month,
+                                                                interval_days):
+                if date == day and date not in inspected:
+                    start = dt.datetime.combine(first_day, dt.time(), zone).astimezone(dt.UTC)
+                    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(),
+                                              zone).astimezone(dt.UTC)
+                    if self.record_inspection(date, start, end, wanted) and day not in written:
+                        written.append(day)
+            day += dt.timedelta(days=1)
+        return written
 
     # -- retention of the log itself
 

@@ -12,12 +12,29 @@ Ownership: an alert belongs to the (device, check) whose result produced it; onl
 result of that same check can clear it. An `unknown` result (the device could not be
 asked) neither fires nor clears anything: a recorder that cannot be reached says nothing
 about its disks (RecorderDown says it instead).
+
+One alert per real fault (`INHIBITIONS`, the same rules as alerts/alertmanager.yml's
+inhibit_rules): an alert whose cause is another failing alert — a camera that cannot be
+reached has stopped recording and shows no picture; a recorder that is down takes its
+cameras with it — is held back while its cause is failing (pending or firing). It is
+not pushed, not logged as a repair request and not shown; if it is still failing when
+its cause clears, it fires then, with the time it really began. A recorder's recording
+check that fails only because of channels (「第 5 路錄影異常」) raises no CheckFailed of
+its own: each channel's result carries its finding (`observe_run`).
+
+Flapping (`DeviceFlapping`, 「設備不穩定」): debounce counts failures in a row, so a
+device that is down every other check never fires. The engine also keeps the last
+`flap_window` judged answers of each (device, check) and fires when they changed at
+least `flap_changes` times; it resolves when they changed at most `flap_changes // 2`
+times (hysteresis), i.e. after the device has been steady for most of a window. One
+DeviceFlapping per device, whichever of its checks showed it first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -103,8 +120,36 @@ FALLBACK: dict[CheckKind, AlertSpec] = {
     CheckKind.PICTURE: AlertSpec("CheckFailed", "warning", "畫面檢查未通過",
                                  "請至現場確認畫面"),
 }
+FLAPPING = AlertSpec("DeviceFlapping", "warning", "設備不穩定",
+                     "請檢查電源、網路線、PoE 交換器埠與接頭是否鬆脫或接觸不良，"
+                     "並查看設備日誌；狀態穩定後告警會自動解除", debounce=1)
 DISK_CODES = {FindingCode.DISK_FAILED, FindingCode.DISK_FULL}
 RUNBOOK = "alerts/RUNBOOK.md#{anchor}"
+
+
+@dataclass(frozen=True)
+class Inhibition:
+    """While an alert named in `sources` is failing, alerts matching `targets` with the
+    same `equal` label are held back (alerts/alertmanager.yml has the same rules)."""
+
+    sources: frozenset[str]
+    targets: re.Pattern[str]
+    equal: str
+
+
+INHIBITIONS: tuple[Inhibition, ...] = (
+    # A recorder that is down takes its cameras and its own parts with it.
+    Inhibition(frozenset({"RecorderDown"}), re.compile(r"(?!RecorderDown$).+"), "recorder"),
+    # A camera that cannot be reached (or an input without signal) cannot be recorded
+    # or judged for its picture: the recorder's channel saying so is the same fault.
+    Inhibition(frozenset({"CameraUnreachable", "SignalLoss"}),
+               re.compile(r"RecordingStopped|RecordingGap|Picture.*|CameraMoved|CheckFailed"),
+               "device"),
+    # A failed disk explains a full one and a gap in recording.
+    Inhibition(frozenset({"DiskFailed"}), re.compile(r"DiskFull|RecordingGap"), "recorder"),
+)
+SOURCE_NAMES = frozenset(n for rule in INHIBITIONS for n in rule.sources)
+SOURCE_LABELS = tuple(sorted({rule.equal for rule in INHIBITIONS}))
 
 EventKind = Literal["fired", "resolved"]
 
@@ -164,11 +209,15 @@ class _Track:
     oks: int = 0
     first_fail: dt.datetime | None = None
     alert: Alert | None = None  # set while firing
+    # labels and text of the newest failing observation (held alerts fire with them)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"owner": list(self.owner), "fails": self.fails, "oks": self.oks,
                 "first_fail": self.first_fail.isoformat() if self.first_fail else None,
-                "alert": self.alert.to_json() if self.alert else None}
+                "alert": self.alert.to_json() if self.alert else None,
+                "labels": self.labels, "annotations": self.annotations}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> _Track:
@@ -177,6 +226,33 @@ class _Track:
                    oks=int(d["oks"]),
                    first_fail=(dt.datetime.fromisoformat(d["first_fail"])
                                if d.get("first_fail") else None),
+                   alert=Alert.from_json(d["alert"]) if d.get("alert") else None,
+                   labels={str(k): str(v) for k, v in (d.get("labels") or {}).items()},
+                   annotations={str(k): str(v)
+                                for k, v in (d.get("annotations") or {}).items()})
+
+
+@dataclass
+class _Flap:
+    """The last judged answers of one (device, check): 'F' failed, 'O' ok."""
+
+    history: str = ""
+    alert: Alert | None = None
+    last_reason: str = ""
+
+    def changes(self) -> int:
+        return sum(1 for a, b in zip(self.history, self.history[1:], strict=False) if a != b)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"history": self.history, "last_reason": self.last_reason,
+                "alert": self.alert.to_json() if self.alert else None}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _Flap:
+        history = str(d.get("history", ""))
+        if set(history) - {"F", "O"}:
+            raise ValueError("bad flap history")
+        return cls(history=history, last_reason=str(d.get("last_reason", "")),
                    alert=Alert.from_json(d["alert"]) if d.get("alert") else None)
 
 
@@ -188,22 +264,52 @@ class AlertEngine:
     inventory: Inventory
     debounce: int = 2
     recovery: int = 2
+    flap_window: int = 10  # judged answers kept per (device, check); 0: no flap detection
+    flap_changes: int = 4  # changes within the window that make a device unstable
     listeners: list[Listener] = field(default_factory=list)
     _tracks: dict[str, _Track] = field(default_factory=dict)
     # (device, check) -> keys of the tracks it owns (so observe() need not scan them all)
     _owned: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     # resolved alerts Alertmanager has not yet acknowledged (the pusher acks them)
     _unsent_resolved: dict[str, Alert] = field(default_factory=dict)
+    _flaps: dict[tuple[str, str], _Flap] = field(default_factory=dict)
+    _flap_alerts: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> owner
+    # keys of alerts due but held back by a failing cause (tracks and flapping alerts)
+    _held: set[str] = field(default_factory=set)
+    # (alertname, label, value) -> keys of the tracks of inhibiting alerts: every track
+    # alive is failing (pending, firing or recovering), so this is "what inhibits now"
+    _sources: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
+    _recheck: bool = False  # a cause stopped failing: held alerts may fire
     changed: bool = False  # set on every state change; the owner of persistence clears it
 
     # -- observing ----------------------------------------------------------------------
 
-    def observe(self, result: CheckResult) -> list[AlertEvent]:
+    def observe_run(self, results: Sequence[CheckResult]) -> list[AlertEvent]:
+        """The results of one probe run. A failed result without a finding of its own
+        whose failure its channels' results explain (a recorder's recording check with
+        「第 5 路錄影異常」) raises no CheckFailed: the channels' findings are the alerts."""
+        explained = {
+            r.device for r in results
+            if r.status == Status.FAIL and not r.findings
+            and any(o is not r and o.status == Status.FAIL and o.findings
+                    and o.check == r.check and self._recorder(o.device) == r.device
+                    for o in results)
+        }
+        events: list[AlertEvent] = []
+        for r in results:
+            events.extend(self.observe(r, explained=r.device in explained))
+        return events
+
+    def _recorder(self, device: str) -> str | None:
+        cam = self.inventory.cameras.get(device)
+        return cam.recorder if cam is not None else None
+
+    def observe(self, result: CheckResult, *, explained: bool = False) -> list[AlertEvent]:
         owner = (result.device, result.check.value)
         events: list[AlertEvent] = []
         current: dict[str, tuple[AlertSpec, dict[str, str], dict[str, str]]] = {}
         findings = list(result.findings)
-        if result.status == Status.FAIL and not findings:
+        if result.status == Status.FAIL and not findings and not explained:
             findings = [Finding(FindingCode.RECORDER_DOWN, result.reason)]  # placeholder
             spec_override: AlertSpec | None = FALLBACK[result.check]
         else:
@@ -219,24 +325,26 @@ class AlertEngine:
         for key, (spec, labels, annotations) in current.items():
             track = self._tracks.get(key)
             if track is None:
-                track = self._tracks[key] = _Track(owner=owner)
+                track = self._tracks[key] = _Track(owner=owner, labels=labels)
                 self._owned.setdefault(owner, set()).add(key)
-                self.changed = True
+                self._index(key, track)
             track.fails += 1
             track.oks = 0
+            track.labels, track.annotations = labels, annotations
             self.changed = True
             if track.first_fail is None:
                 track.first_fail = result.at
             if track.alert is not None:
                 track.alert.annotations = annotations  # the reason may have changed
                 continue
+            if key in self._held:
+                continue
             needed = spec.debounce or self.debounce
             if track.fails >= needed:
-                alert = Alert(key=key, labels=labels, annotations=annotations,
-                              starts_at=track.first_fail)
-                track.alert = alert
-                self._unsent_resolved.pop(key, None)
-                events.append(AlertEvent("fired", alert, result.at))
+                if self.inhibited_by(labels, key) is not None:
+                    self._held.add(key)
+                else:
+                    events.append(self._fire(key, track, result.at))
 
         if result.status != Status.UNKNOWN:
             for key in sorted(self._owned.get(owner, set()) - set(current)):
@@ -255,9 +363,10 @@ class AlertEngine:
                     self._drop(key)
                     events.append(AlertEvent("resolved", alert, result.at))
 
-        for ev in events:
-            for listener in self.listeners:
-                listener(ev)
+        if self.flap_window > 0 and result.status != Status.UNKNOWN and not explained:
+            events.extend(self._observe_flap(result))
+        events.extend(self._release_held(result.at))
+        self._emit(events)
         return events
 
     def observe_all(self, results: list[CheckResult]) -> list[AlertEvent]:
@@ -270,7 +379,7 @@ class AlertEngine:
         """Resolve alerts of devices no longer in the inventory (after a reload)."""
         events = []
         for key, track in list(self._tracks.items()):
-            if track.owner[0] in keep:
+            if track.owner[0] in keep and track.labels.get("device", track.owner[0]) in keep:
                 continue
             self._drop(key)
             self.changed = True
@@ -278,10 +387,36 @@ class AlertEngine:
                 track.alert.ends_at = at
                 self._unsent_resolved[key] = track.alert
                 events.append(AlertEvent("resolved", track.alert, at))
+        for owner, flap in list(self._flaps.items()):
+            if owner[0] in keep:
+                continue
+            del self._flaps[owner]
+            self.changed = True
+            if flap.alert is not None:
+                self._flap_alerts.pop(flap.alert.key, None)
+            if flap.alert is not None and flap.alert.key not in self._held:
+                flap.alert.ends_at = at
+                self._unsent_resolved[flap.alert.key] = flap.alert
+                events.append(AlertEvent("resolved", flap.alert, at))
+            if flap.alert is not None:
+                self._held.discard(flap.alert.key)
+        events.extend(self._release_held(at))
+        self._emit(events)
+        return events
+
+    def _emit(self, events: list[AlertEvent]) -> None:
         for ev in events:
             for listener in self.listeners:
                 listener(ev)
-        return events
+
+    def _fire(self, key: str, track: _Track, at: dt.datetime) -> AlertEvent:
+        track.alert = Alert(key=key, labels=dict(track.labels),
+                            annotations=dict(track.annotations),
+                            starts_at=track.first_fail or at)
+        self._held.discard(key)
+        self._unsent_resolved.pop(key, None)
+        self.changed = True
+        return AlertEvent("fired", track.alert, at)
 
     def _drop(self, key: str) -> None:
         track = self._tracks.pop(key)
@@ -290,12 +425,136 @@ class AlertEngine:
             owned.discard(key)
             if not owned:
                 del self._owned[track.owner]
+        self._held.discard(key)
+        name = track.labels.get("alertname", "")
+        if name in SOURCE_NAMES:
+            for label in SOURCE_LABELS:
+                keys = self._sources.get((name, label, track.labels.get(label, "")))
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._sources[(name, label, track.labels.get(label, ""))]
+            self._recheck = True
+
+    # -- inhibition ---------------------------------------------------------------------
+
+    def _index(self, key: str, track: _Track) -> None:
+        name = track.labels.get("alertname", "")
+        if name in SOURCE_NAMES:
+            for label in SOURCE_LABELS:
+                value = track.labels.get(label, "")
+                if value:
+                    self._sources.setdefault((name, label, value), set()).add(key)
+
+    def inhibited_by(self, labels: dict[str, str], key: str | None = None) -> str | None:
+        """The key of a failing alert that explains the alert with these labels."""
+        name = labels.get("alertname", "")
+        for rule in INHIBITIONS:
+            value = labels.get(rule.equal, "")
+            if not value or not rule.targets.fullmatch(name):
+                continue
+            for source in rule.sources:
+                for other in self._sources.get((source, rule.equal, value), ()):
+                    if other != key:
+                        return other
+        return None
+
+    def _release_held(self, at: dt.datetime) -> list[AlertEvent]:
+        """Fire the held alerts whose cause no longer fails (they are still due)."""
+        events: list[AlertEvent] = []
+        while self._recheck and self._held:
+            self._recheck = False  # firing below never clears a cause, so one pass
+            for key in sorted(self._held):
+                track = self._tracks.get(key)
+                if track is not None:
+                    if self.inhibited_by(track.labels, key) is None:
+                        events.append(self._fire(key, track, at))
+                    continue
+                owner = self._flap_alerts.get(key)
+                flap = self._flaps.get(owner) if owner is not None else None
+                if flap is None or flap.alert is None:
+                    self._held.discard(key)
+                elif self.inhibited_by(flap.alert.labels, key) is None:
+                    self._held.discard(key)
+                    events.append(AlertEvent("fired", flap.alert, at))
+        self._recheck = False
+        return events
+
+    def held(self) -> list[tuple[dict[str, str], str]]:
+        """Alerts due but held back: (labels, the key of the alert that explains them)."""
+        out = []
+        for key in sorted(self._held):
+            track = self._tracks.get(key)
+            if track is not None:
+                out.append((dict(track.labels), self.inhibited_by(track.labels, key) or ""))
+        return out
+
+    # -- flapping -----------------------------------------------------------------------
+
+    def _observe_flap(self, result: CheckResult) -> list[AlertEvent]:
+        owner = (result.device, result.check.value)
+        flap = self._flaps.get(owner)
+        failed = result.status == Status.FAIL
+        if flap is None:
+            if not failed:
+                return []  # a steady healthy device keeps no history
+            flap = self._flaps[owner] = _Flap()
+        flap.history = (flap.history + ("F" if failed else "O"))[-self.flap_window:]
+        if failed:
+            flap.last_reason = result.reason
+        self.changed = True
+        changes = flap.changes()
+        events: list[AlertEvent] = []
+        device_flapping = flap_key(result.device) in self._flap_alerts
+        if flap.alert is None and changes >= self.flap_changes and not device_flapping:
+            # one DeviceFlapping per device: a camera that drops off the network flaps
+            # in its host check and in its recorder's channel alike
+            labels, annotations = self._describe_flap(result, flap, changes)
+            key = alert_key(labels)
+            flap.alert = Alert(key=key, labels=labels, annotations=annotations,
+                               starts_at=result.at)
+            self._flap_alerts[key] = owner
+            self._unsent_resolved.pop(key, None)
+            if self.inhibited_by(labels, key) is not None:
+                self._held.add(key)
+            else:
+                events.append(AlertEvent("fired", flap.alert, result.at))
+        elif flap.alert is not None:
+            if changes <= self.flap_changes // 2:
+                alert = flap.alert
+                flap.alert = None
+                self._flap_alerts.pop(alert.key, None)
+                if alert.key in self._held:
+                    self._held.discard(alert.key)  # never sent: nothing to resolve
+                else:
+                    alert.ends_at = result.at
+                    self._unsent_resolved[alert.key] = alert
+                    events.append(AlertEvent("resolved", alert, result.at))
+            else:
+                flap.alert.annotations = self._describe_flap(result, flap, changes)[1]
+        if flap.alert is None and "F" not in flap.history:
+            del self._flaps[owner]
+        return events
+
+    def _describe_flap(self, result: CheckResult, flap: _Flap,
+                       changes: int) -> tuple[dict[str, str], dict[str, str]]:
+        n, fails = len(flap.history), flap.history.count("F")
+        what = {"host": "主機", "recording": "錄影", "picture": "畫面"}[result.check.value]
+        text = (f"最近 {n} 次{what}檢查中 {fails} 次異常、狀態變化 {changes} 次，時好時壞，"
+                f"每次異常都未連續到達告警條件；最近一次異常：{flap.last_reason.rstrip('。')}")
+        labels, annotations = self.describe(result, Finding(FindingCode.RECORDER_DOWN, text),
+                                            FLAPPING)
+        annotations["summary"] += f"（最近 {n} 次{what}檢查有 {fails} 次異常）"
+        return labels, annotations
 
     # -- what is firing -----------------------------------------------------------------
 
     def firing(self) -> list[Alert]:
-        return sorted((t.alert for t in self._tracks.values() if t.alert is not None),
-                      key=lambda a: (a.starts_at, a.key))
+        """What is firing now (held-back alerts are not: their cause is what fires)."""
+        alerts = [t.alert for t in self._tracks.values() if t.alert is not None]
+        alerts += [f.alert for f in self._flaps.values()
+                   if f.alert is not None and f.alert.key not in self._held]
+        return sorted(alerts, key=lambda a: (a.starts_at, a.key))
 
     def unsent_resolved(self) -> list[Alert]:
         return list(self._unsent_resolved.values())
@@ -310,13 +569,19 @@ class AlertEngine:
     def dump(self) -> dict[str, Any]:
         return {"version": 1,
                 "tracks": {k: t.to_json() for k, t in self._tracks.items()},
-                "unsent_resolved": {k: a.to_json() for k, a in self._unsent_resolved.items()}}
+                "unsent_resolved": {k: a.to_json() for k, a in self._unsent_resolved.items()},
+                "flaps": {f"{d}|{c}": f.to_json() for (d, c), f in self._flaps.items()},
+                "held": sorted(self._held)}
 
     def load(self, data: dict[str, Any] | None) -> None:
         """Restore what `dump()` returned; anything unreadable is dropped, not raised."""
         self._tracks.clear()
         self._owned.clear()
         self._unsent_resolved.clear()
+        self._flaps.clear()
+        self._flap_alerts.clear()
+        self._held.clear()
+        self._sources.clear()
         if not data or data.get("version") != 1:
             return
         for k, t in (data.get("tracks") or {}).items():
@@ -324,6 +589,7 @@ class AlertEngine:
                 track = _Track.from_json(t)
                 self._tracks[str(k)] = track
                 self._owned.setdefault(track.owner, set()).add(str(k))
+                self._index(str(k), track)
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
         for k, a in (data.get("unsent_resolved") or {}).items():
@@ -331,6 +597,20 @@ class AlertEngine:
                 self._unsent_resolved[str(k)] = Alert.from_json(a)
             except (KeyError, TypeError, ValueError):
                 continue
+        checks = {c.value for c in CheckKind}
+        for k, f in (data.get("flaps") or {}).items():
+            try:
+                device, _, check = str(k).rpartition("|")
+                if device and check in checks:
+                    self._flaps[(device, check)] = _Flap.from_json(f)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        self._flap_alerts.update({f.alert.key: owner for owner, f in self._flaps.items()
+                                  if f.alert is not None})
+        known = set(self._tracks) | set(self._flap_alerts)
+        self._held.update(str(k) for k in (data.get("held") or []) if str(k) in known)
+        self._held.difference_update(k for k, t in self._tracks.items() if t.alert is not None)
+        self._recheck = bool(self._held)
 
     # -- labels and text ----------------------------------------------------------------
 
@@ -370,6 +650,11 @@ class AlertEngine:
             "runbook": RUNBOOK.format(anchor=spec.alertname.lower()),
         }
         return labels, annotations
+
+
+def flap_key(device: str) -> str:
+    """The key of a device's DeviceFlapping alert (one per device)."""
+    return alert_key({"alertname": FLAPPING.alertname, "device": device})
 
 
 def alert_key(labels: dict[str, str]) -> str:

@@ -79,6 +79,7 @@ class AlertmanagerPusher:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.request_timeout = request_timeout
+        self._save_failing = False
         self.now = now
         self._wake = asyncio.Event()
         self._last_ok: float | None = None  # loop time of the last successful push
@@ -147,7 +148,14 @@ class AlertmanagerPusher:
                 await res
         except Exception as exc:  # the store being down must not stop alerting
             self.engine.changed = True
-            log.warning("could not save alert state: %s", type(exc).__name__)
+            if not self._save_failing:  # once per outage, not at every push
+                log.warning("could not save alert state (kept in memory, saved again "
+                            "once the log is writable): %s", type(exc).__name__)
+            self._save_failing = True
+            return
+        if self._save_failing:
+            self._save_failing = False
+            log.info("alert state saved again")
 
     def _delay(self) -> float:
         if self._failures:

@@ -17,6 +17,11 @@ baselines, day and night, after its lens was cleaned, refocused or re-aimed; GET
 thumbnail, never a picture) the baseline of its mode. The service injects
 `baseline_reset`, `baseline_describe` and `baseline_set`, async callables that
 camwatch/baselines.py makes from the probe memory.
+
+POST /admin/reload (same auth) reads inventory and settings again, like SIGHUP; the
+service injects `reload`, an async callable (source) -> a JSON-able dict with "ok" and
+the errors or the changes. 200 when applied, 422 when refused (the running inventory
+and settings stay).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import base64
 import binascii
 import datetime as dt
 import hmac
+import json
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,6 +53,7 @@ ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
 BaselineReset = Callable[[str], Awaitable[dict[str, Any]]]
 BaselineDescribe = Callable[[str], Awaitable[dict[str, Any]]]
 BaselineSet = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Reload = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class HttpContext:
                  report_provider: ReportProvider | None, alerts: AlertsSource | None,
                  now: Callable[[], dt.datetime],
                  baseline_reset: BaselineReset | None = None,
+                 reload: Reload | None = None,
                  baseline_describe: BaselineDescribe | None = None,
                  baseline_set: BaselineSet | None = None) -> None:
         self.settings = settings
@@ -86,6 +94,7 @@ class HttpContext:
         self.alerts = alerts
         self.now = now
         self.baseline_reset = baseline_reset
+        self.reload = reload
         self.baseline_describe = baseline_describe
         self.baseline_set = baseline_set
         self.registry = make_registry(state, inventory, now=now)
@@ -187,15 +196,26 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def is_ready(state: LatestState) -> bool:
-    """Ready = the service is running (state.ready, set by the service) and at least one
-    check has produced a result."""
-    return state.ready and bool(state.snapshot())
+    """Ready = the service is running (state.ready, set by the service), at least one
+    check has produced a result, and the inspection log is being kept."""
+    return state.ready and bool(state.snapshot()) and state.store.kept
 
 
 async def ready(request: web.Request) -> web.Response:
-    if is_ready(request.app[STATE_KEY].state):
+    state = request.app[STATE_KEY].state
+    if is_ready(state):
         return web.Response(text="ready\n")
+    if state.ready and not state.store.kept:
+        return web.Response(status=503, text=f"not ready: {log_not_kept_en(state)}\n")
     return web.Response(status=503, text="not ready: no check has finished yet\n")
+
+
+def log_not_kept_en(state: LatestState) -> str:
+    h = state.store
+    since = h.failing_since.isoformat(timespec="seconds") if h.failing_since else "?"
+    return (f"the inspection log is not being kept: writes fail since {since} "
+            f"({h.last_error or 'unknown error'}); {h.unwritten} results wait and will be "
+            "written with their own times when it is writable again")
 
 
 async def reports_index(request: web.Request) -> web.Response:
@@ -266,6 +286,8 @@ def landing_body(ctx: HttpContext) -> str:
         "<h1>camwatch <small>監視系統維護 CCTV maintenance</small></h1>",
         f"<p class=muted>{escape(inv.campus.name)} · 更新於 updated "
         f"{escape(_local(now, inv.campus.timezone))}</p>",
+        *_log_banner(ctx.state, inv.campus.timezone),
+        *_reload_banner(ctx.state, inv.campus.timezone),
         '<nav><a href="/metrics">/metrics</a> · <a href="/reports">報表 reports</a> · '
         '<a href="/healthz">/healthz</a> · <a href="/ready">/ready</a></nav>',
         "<h2>附件四 三項檢查 <small>The three answers per unit</small></h2>",
@@ -353,6 +375,55 @@ def _references_section(inv: Inventory, results: Sequence[CheckResult]) -> list[
                "</th><th>來源 Source</th><th>狀態 State</th></tr>")
     out.extend(rows)
     out.append("</table>")
+    return out
+
+
+def _log_banner(state: LatestState, tz: str) -> list[str]:
+    """Said first when the inspection log is not being kept (a full disk)."""
+    h = state.store
+    out = []
+    if not h.kept and h.failing_since is not None:
+        oldest = (f"，最早一筆 {escape(_local(h.oldest_unwritten_at, tz))}"
+                  if h.oldest_unwritten_at else "")
+        out.append(
+            "<div class=fail role=alert><h2>檢查紀錄目前無法寫入 "
+            "<small>The inspection log is not being kept</small></h2>"
+            f"<p>自 {escape(_local(h.failing_since, tz))} 起寫入失敗"
+            f"（{escape(h.last_error or '原因不明')}），請檢查磁碟空間與資料庫。"
+            f"{h.unwritten} 筆檢查結果等待寫入{oldest}，恢復後會依原本的時間補寫。<br>"
+            f"<small>Writes fail since {escape(_local(h.failing_since, tz))}; "
+            f"{h.unwritten} results wait and will be written with their own times.</small>"
+            "</p></div>")
+    if h.gap_since is not None or h.dropped_total:
+        out.append(
+            f"<p class=fail>已有 {h.dropped_total} 筆檢查結果未能保存"
+            + (f"（自 {escape(_local(h.gap_since, tz))} 起）" if h.gap_since else "")
+            + "：月報將於該時段註明「紀錄中斷」。"
+            f"<small>{h.dropped_total} results could not be kept; the sheet marks the "
+            "gap.</small></p>")
+    return out
+
+
+def _reload_banner(state: LatestState, tz: str) -> list[str]:
+    """A refused reload: what was wrong, and that the previous inventory still runs."""
+    st = state.reload
+    out = []
+    if not st.success:
+        when = (escape(_local(dt.datetime.fromtimestamp(st.last_attempt_at, dt.UTC), tz))
+                if st.last_attempt_at else "")
+        items = "".join(f"<li>{escape(e)}</li>" for e in st.errors[:20])
+        more = f"<li>… {len(st.errors) - 20} more</li>" if len(st.errors) > 20 else ""
+        out.append(
+            "<div class=fail role=alert><h2>清冊或設定重新載入失敗 "
+            "<small>Reload refused</small></h2>"
+            f"<p>{when}（{escape(st.source)}）：新的清冊或設定有錯誤，未套用；"
+            "仍使用先前的清冊與設定。修正後再送一次 SIGHUP 或 POST /admin/reload。"
+            f"<br><small>The previous inventory and settings stay in use.</small></p>"
+            f"<ul>{items}{more}</ul></div>")
+    elif st.warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in st.warnings[:20])
+        out.append(f"<div class=muted><p>重新載入完成，但請注意 Reloaded, with caveats:</p>"
+                   f"<ul>{items}</ul></div>")
     return out
 
 
@@ -517,6 +588,19 @@ async def admin_baseline_reference(request: web.Request) -> web.Response:
                               "place": _place(inv, camera), **done})
 
 
+async def admin_reload(request: web.Request) -> web.Response:
+    """Read inventory and settings again (as SIGHUP does)."""
+    _require_auth(request, "/admin")
+    _same_origin(request)
+    ctx = request.app[STATE_KEY]
+    if ctx.reload is None:
+        return web.json_response({"ok": False, "errors": ["this process cannot reload"]},
+                                 status=503)
+    result = await ctx.reload("POST /admin/reload")
+    return web.json_response(result, status=200 if result.get("ok") else 422,
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
 def _same_origin(request: web.Request) -> None:
     """A browser that holds basic-auth credentials must not be made to POST here by
     another site: refuse a request whose Origin is not this server."""
@@ -537,12 +621,13 @@ def build_app(settings: Settings, state: LatestState,
               alerts: AlertsSource | None = None,
               now: Callable[[], dt.datetime] = clock_now,
               baseline_reset: BaselineReset | None = None,
+              reload: Reload | None = None,
               baseline_describe: BaselineDescribe | None = None,
               baseline_set: BaselineSet | None = None,
               ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STATE_KEY] = HttpContext(settings, state, inventory, report_provider, alerts, now,
-                                 baseline_reset, baseline_describe, baseline_set)
+                                 baseline_reset, reload, baseline_describe, baseline_set)
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -553,6 +638,7 @@ def build_app(settings: Settings, state: LatestState,
     app.router.add_post("/admin/baselines/{camera}/reset", admin_baseline_reset)
     app.router.add_get("/admin/baselines/{camera}", admin_baseline_show)
     app.router.add_post("/admin/baselines/{camera}/reference", admin_baseline_reference)
+    app.router.add_post("/admin/reload", admin_reload)
     return app
 
 
@@ -586,6 +672,11 @@ class HttpServer:
         self.port: int = settings.listen_port
         self.host: str = settings.listen_host
         self.ssl = tls_context(settings)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Reloaded settings: authentication applies to the next request. (The address
+        and TLS stay until a restart.)"""
+        self.app[STATE_KEY].settings = settings
 
     @property
     def url(self) -> str:

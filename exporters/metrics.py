@@ -290,6 +290,58 @@ class CamwatchCollector(Collector):
         yield hold
 
         yield from self._probe_and_scheduler()
+        yield from self._store()
+        yield from self._reload()
+
+    def _reload(self) -> Iterator[Metric]:
+        """Like prometheus_config_last_reload_successful (and _success_timestamp_seconds)."""
+        st = self.state.reload
+        yield GaugeMetricFamily(
+            "camwatch_inventory_last_reload_success",
+            "1 if the last load of inventory and settings (start, SIGHUP or POST "
+            "/admin/reload) succeeded, 0 if it was refused (the previous ones stay).",
+            value=1 if st.success else 0)
+        if st.last_success_at is not None:
+            yield GaugeMetricFamily(
+                "camwatch_inventory_last_reload_success_timestamp_seconds",
+                "When inventory and settings were last loaded successfully.",
+                value=st.last_success_at)
+
+    def _store(self) -> Iterator[Metric]:
+        """Whether the inspection log is being kept (camwatch/logwriter.py)."""
+        h = self.state.store
+        if not h.enabled:
+            return
+        yield GaugeMetricFamily(
+            "camwatch_store_writable",
+            "1 while the inspection log is being written, 0 while writes fail (a full "
+            "disk): results then wait in memory and are written with their own times.",
+            value=1 if h.kept else 0)
+        yield CounterMetricFamily("camwatch_store_write_errors",
+                                  "Failed attempts to write the inspection log.",
+                                  value=h.write_errors_total)
+        yield CounterMetricFamily("camwatch_store_results_written",
+                                  "Check results committed to the inspection log.",
+                                  value=h.written_total)
+        yield CounterMetricFamily(
+            "camwatch_store_results_dropped",
+            "Check results lost because they waited past the bound "
+            "(CAMWATCH_STORE_BACKLOG_MAX); the log records the gap (紀錄中斷).",
+            value=h.dropped_total)
+        yield GaugeMetricFamily("camwatch_store_unwritten_results",
+                                "Check results waiting to be written to the inspection log.",
+                                value=h.unwritten)
+        oldest = h.oldest_unwritten_at
+        age = 0.0 if oldest is None else max(0.0, (self.now() - oldest)
+                                             .total_seconds())
+        yield GaugeMetricFamily(
+            "camwatch_store_oldest_unwritten_result_age_seconds",
+            "Age of the oldest check result not yet written to the inspection log "
+            "(0 when none waits).", value=age)
+        if h.last_success_at is not None:
+            yield GaugeMetricFamily("camwatch_store_last_write_success_timestamp_seconds",
+                                    "When the inspection log was last written.",
+                                    value=h.last_success_at)
 
     def _probe_and_scheduler(self) -> Iterator[Metric]:
         stats = self.state.probes

@@ -124,6 +124,11 @@ class Address(Strict):
         label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
         if not re.fullmatch(rf"{label}(\.{label})*", v):
             raise ValueError(f"{v!r} is not a valid host name or IP address")
+        if re.fullmatch(r"[0-9.]+", v):
+            # all digits and dots is an IPv4 address or nothing (999.1.1.1, 10.0.0):
+            # no top-level domain is numeric, so it cannot be a host name
+            raise ValueError(f"{v!r} is not a valid IPv4 address (four numbers 0-255, "
+                             "e.g. 192.168.1.10)")
         return v
 
     @property

@@ -19,6 +19,14 @@ recorder and all its cameras:
 - 視訊畫面是否清晰: the picture checks of its cameras.
 是 = judged normal all period; 否 = a fault at any time; neither box ticked = nothing
 could be judged (no data, or only 無法判定 answers), said in the remarks.
+
+A hole in the log is never read as normal: where camwatch was not running, or ran but
+could not write the log (a full disk whose waiting results overflowed), the row says
+「紀錄中斷」 with the times, and a check that was normal in the rest of the period is not
+ticked 是 (a fault recorded outside the hole still answers 否). Holes come from the
+writer sessions (`log_sessions`: from its start until the last committed batch) and the
+recorded gaps (`log_gaps`); holes shorter than `gap_min_s` are sampling, not outages.
+The log begins with the first session (a new install is not an interruption).
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from camwatch.clock import now as clock_now
+from camwatch.shards import covers
 from camwatch.store import (
     AlertRecord,
     Transition,
@@ -111,8 +120,10 @@ def roc_month(year: int, month: int) -> str:
     return f"{year - 1911}年{month}月"
 
 
-def parse_month(text: str, now: dt.datetime, tz: str = "Asia/Taipei") -> tuple[int, int]:
-    """'2026-11' -> (2026, 11); a clear ReportError for anything else or a future month."""
+def parse_month(text: str, now: dt.datetime | None,
+                tz: str = "Asia/Taipei") -> tuple[int, int]:
+    """'2026-11' -> (2026, 11); a clear ReportError for anything else or, given `now`, a
+    month after the campus' current one (`now` None: the form only)."""
     m = MONTH_RE.fullmatch(text.strip()) if isinstance(text, str) else None
     if m is None:
         raise ReportError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)")
@@ -121,6 +132,8 @@ def parse_month(text: str, now: dt.datetime, tz: str = "Asia/Taipei") -> tuple[i
         raise ReportError(f"month {text!r}: the month must be 01 to 12")
     if year < 1912:
         raise ReportError(f"month {text!r}: the year must be 1912 (民國元年) or later")
+    if now is None:
+        return year, month
     today = now.astimezone(ZoneInfo(tz)).date()
     if (year, month) > (today.year, today.month):
         raise ReportError(
@@ -167,10 +180,23 @@ class _Episode:
 
 
 def _episodes(transitions: Sequence[Transition], inventory: Inventory) -> list[_Episode]:
-    """Fault stretches per (device at fault, check), merging back-to-back rows."""
+    """Fault stretches per (device at fault, check), merging back-to-back rows.
+
+    A recorder's failure without a finding of its own while its channels fail with
+    theirs (「第 5 路錄影異常」) is those channels' fault, told once under each camera:
+    like the alert engine, which raises no CheckFailed for it."""
+    channels: dict[tuple[str, CheckKind], list[tuple[dt.datetime, dt.datetime]]] = \
+        defaultdict(list)
+    for t in transitions:
+        if t.status == Status.FAIL and t.findings and t.device in inventory.cameras:
+            channels[(inventory.cameras[t.device].recorder, t.check)].append(
+                (t.started_at, t.end))
     atoms: list[tuple[str, CheckKind, Transition, str]] = []
     for t in transitions:
         if t.status != Status.FAIL:
+            continue
+        if not t.findings and any(a <= t.end and t.started_at <= b
+                                  for a, b in channels.get((t.device, t.check), ())):
             continue
         if t.findings:
             for f in t.findings:
@@ -225,6 +251,9 @@ def _recorder_label(rec: Recorder, inventory: Inventory) -> str:
     where = room.name if room else rec.machine_room
     number = f"，財產編號 {rec.property_number}" if rec.property_number else ""
     return f"主機地點：{where}；機號：{rec.name}（{rec.id}{number}）"
+
+
+REPORTED_AFTER = dt.timedelta(days=1)  # how long after a month its faults' alerts count
 
 
 def _related_alerts(ep: _Episode, alerts: Sequence[AlertRecord]) -> list[AlertRecord]:
@@ -299,7 +328,7 @@ def _episodes_text(
     fired = len(related)
     resolved = sum(1 for a in related if a.resolved_at is not None and a.resolved_at <= until)
     if fired == 0:
-        repair = "未報修（故障未達告警條件）"
+        repair = "未報修（故障未達告警條件）" if last.end is not None else "尚未報修"
     elif resolved >= fired:
         repair = f"已申請修復 {fired} 次，均已修復"
     else:
@@ -309,6 +338,76 @@ def _episodes_text(
         f"共 {len(eps)} 次，首次 {_hm(eps[0].start, zone)}，{tail}，"
         f"累計 {duration_text(total)}；{repair}"
     )
+
+
+Hole = tuple[dt.datetime, dt.datetime, str]  # start, end, why (zh-TW)
+NOT_RUNNING = "camwatch 未運作或無法寫入檢查紀錄，此段期間沒有檢查結果"
+
+
+def _minus(span: tuple[dt.datetime, dt.datetime],
+           covered: Sequence[tuple[dt.datetime, dt.datetime]]
+           ) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The parts of `span` outside the `covered` intervals."""
+    a, b = span
+    out = []
+    for c, d in sorted(covered):
+        if d <= a:
+            continue
+        if c >= b:
+            break
+        if c > a:
+            out.append((a, c))
+        a = max(a, d)
+        if a >= b:
+            break
+    if a < b:
+        out.append((a, b))
+    return out
+
+
+def log_holes(
+    store: Any,
+    recorders: Iterable[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    gap_min_s: float,
+) -> dict[str, list[Hole]]:
+    """Per recorder, the stretches of [start, end) the log does not hold."""
+    out: dict[str, list[Hole]] = {r: [] for r in recorders}
+    sessions_of = getattr(store, "sessions", None)
+    first_of = getattr(store, "first_session_start", None)
+    gaps_of = getattr(store, "gaps", None)
+    if sessions_of is None or first_of is None:
+        return out  # a reader without sessions (or a log from before them)
+    first = first_of()
+    if first is not None:
+        # before the first session camwatch was not yet keeping this log (a new install,
+        # or a log from before sessions): the log begins there, it is not interrupted
+        judge_from = max(start, first)
+        sessions = sessions_of(start, end)
+        for rec in out:
+            covered = [(s.started_at, s.kept_until) for s in sessions if covers(s.shard, rec)]
+            for a, b in _minus((judge_from, end), covered):
+                if (b - a).total_seconds() >= gap_min_s:
+                    out[rec].append((a, b, NOT_RUNNING))
+    for g in gaps_of(start, end) if gaps_of is not None else []:
+        why = f"檢查紀錄無法寫入（磁碟已滿或資料庫無法寫入），{g.results_lost} 筆檢查結果未能保存"
+        for rec in out:
+            if covers(g.shard, rec):
+                out[rec].append((max(g.started_at, start), min(g.ended_at, end), why))
+    for rec in out:
+        out[rec].sort()
+    return out
+
+
+def _hole_text(holes: Sequence[Hole], zone: ZoneInfo) -> str:
+    parts = [
+        f"{_hm(a, zone)} 起至 {_hm(b, zone)}（歷時 {duration_text((b - a).total_seconds())}；"
+        f"{why}）"
+        for a, b, why in holes[:4]
+    ]
+    more = f"等 {len(holes)} 段" if len(holes) > 4 else ""
+    return "紀錄中斷：" + "；".join(parts) + more + "，本期無法確認全期正常"
 
 
 def _answer(
@@ -384,6 +483,7 @@ def build_sheet(
     *,
     interval_days: int = 14,
     now: dt.datetime | None = None,
+    gap_min_s: float = 600.0,
 ) -> Sheet:
     """The sheet of `unit_id` for `month` ("YYYY-MM") from the inspection log."""
     now = now or clock_now()
@@ -419,11 +519,16 @@ def build_sheet(
             f"no inspections recorded for unit {unit_id} ({unit.name}) in {month} — "
             "run `camwatch run` first (or `camwatch demo` to try it)"
         )
-    alerts = store.alert_history(all_devices, month_start, month_end)
+    # A fault of this month may be reported just after it: an alert fired at 00:00 on
+    # the 1st for a fault that began on the 30th is this month's repair request.
+    alerts = store.alert_history(all_devices, month_start, month_end + REPORTED_AFTER)
 
     by_device: dict[str, list[Transition]] = defaultdict(list)
     for t in trans:
         by_device[t.device].append(t)
+    holes = log_holes(store, groups, month_start, month_end, gap_min_s)
+    first_of = getattr(store, "first_session_start", None)
+    log_begins = first_of() if first_of is not None else None
 
     rows: list[SheetRow] = []
     for date, p_start, p_end, cut in periods:
@@ -439,6 +544,15 @@ def build_sheet(
             remarks = [_recorder_label(rec, inventory)]
             if cut:
                 remarks.append(f"本期檢查至 {_hm(p_end, zone)}（月份進行中）")
+            in_period = [(max(a, p_start), min(b, p_end), why) for a, b, why in holes[rec_id]
+                         if a < p_end and b > p_start]
+            blocked: set[CheckKind] = set()
+            if log_begins is not None and p_start < log_begins < p_end:
+                remarks.append(f"camwatch 自 {_hm(log_begins, zone)} 起開始檢查（之前無紀錄）")
+            if in_period and any(a is not None for a in answers.values()):
+                remarks.append(_hole_text(in_period, zone))
+                blocked = {c for c, a in answers.items() if a is True}
+                answers.update({c: None for c in blocked})  # not 是: part of it is unknown
             grouped: dict[tuple[str, CheckKind], list[_Episode]] = defaultdict(list)
             for ep in _episodes(mine, inventory):
                 if ep.start >= p_end or (ep.end is not None and ep.end <= p_start):
@@ -449,12 +563,14 @@ def build_sheet(
                     remarks.append(_episode_text(eps[0], inventory, alerts, zone, p_end))
                 else:
                     remarks.append(_episodes_text(eps, inventory, alerts, zone, p_end))
-            if all(a is None for a in answers.values()):
+            if all(a is None for a in answers.values()) and not blocked:
                 remarks.append("本期無檢查紀錄（camwatch 未運作，或設備尚未納入檢查）")
                 answers_to_note = {}
             else:
                 answers_to_note = answers
             for c, a in answers_to_note.items():
+                if a is None and c in blocked:
+                    continue  # the 紀錄中斷 remark says why
                 if a is None:
                     remarks.append(f"{CHECK_TITLES[c]}：本期無法判定（無檢查紀錄或無法連線判讀）")
                     continue
@@ -574,11 +690,13 @@ def produce(
     *,
     interval_days: int = 14,
     now: dt.datetime | None = None,
+    gap_min_s: float = 600.0,
 ) -> bytes:
     """The sheet as PDF or XLSX bytes (for `camwatch report` and GET /reports)."""
     if fmt not in ("pdf", "xlsx"):
         raise ReportError(f"format {fmt!r} is not pdf or xlsx")
-    sheet = build_sheet(store, inventory, unit_id, month, interval_days=interval_days, now=now)
+    sheet = build_sheet(store, inventory, unit_id, month, interval_days=interval_days, now=now,
+                        gap_min_s=gap_min_s)
     if fmt == "pdf":
         from reports.sheet_pdf import render_pdf
 

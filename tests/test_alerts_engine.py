@@ -76,11 +76,105 @@ def test_fires_only_after_debounce_and_resolves_after_recovery():
     assert [ev.kind for ev in events] == ["fired", "resolved"]
 
 
-def test_flapping_below_debounce_never_fires():
-    e, events = engine(debounce=2)
-    for i in range(6):
+def test_flapping_below_debounce_fires_device_flapping_not_the_fault():
+    """Debounce counts failures in a row: a device down every other check never fires
+    its own alert, so flap detection says 設備不穩定 instead (issue 14, defect 6)."""
+    e, events = engine(debounce=2, flap_window=10, flap_changes=4)
+    for i in range(4):
         e.observe(disk_fail(i) if i % 2 == 0 else rec_ok(i))
-    assert events == [] and e.firing() == []
+    assert events == []  # three changes: not yet unstable
+    e.observe(disk_fail(4))
+    assert [(ev.kind, ev.alertname) for ev in events] == [("fired", "DeviceFlapping")]
+    alert = e.firing()[0]
+    assert alert.labels["device"] == "nvr1" and alert.labels["check"] == "recording"
+    assert "設備不穩定" in alert.annotations["summary"]
+    assert "最近 5 次錄影檢查有 3 次異常" in alert.annotations["summary"]
+    assert alert.annotations["runbook"].endswith("#deviceflapping")
+    for i in range(5, 14):  # steady again: resolves once the window holds <= 2 changes
+        e.observe(rec_ok(i))
+    assert [ev.kind for ev in events] == ["fired", "resolved"]
+    assert e.firing() == []
+    # and the state survives a restart
+    for i in range(20, 26):
+        e.observe(disk_fail(i) if i % 2 == 0 else rec_ok(i))
+    again, _ = engine(flap_window=10, flap_changes=4)
+    again.load(json.loads(json.dumps(e.dump())))
+    assert [a.key for a in again.firing()] == [a.key for a in e.firing()]
+
+
+def test_flap_detection_can_be_turned_off():
+    e, events = engine(debounce=2, flap_window=0)
+    for i in range(12):
+        e.observe(disk_fail(i) if i % 2 == 0 else rec_ok(i))
+    assert events == []
+
+
+def cam_offline(i: int) -> CheckResult:
+    return CheckResult("cam-east", CheckKind.HOST, Status.FAIL, "攝影機無法連線", at(i),
+                       findings=(Finding(FindingCode.CAMERA_UNREACHABLE, "攝影機無法連線"),))
+
+
+def channel_stopped(i: int) -> list[CheckResult]:
+    """One recording run of nvr1 while its camera cam-east cannot be reached."""
+    return [
+        CheckResult("nvr1", CheckKind.RECORDING, Status.FAIL, "第 1 路錄影異常", at(i)),
+        CheckResult("cam-east", CheckKind.RECORDING, Status.FAIL, "第 1 路錄影已停止", at(i),
+                    findings=(Finding(FindingCode.RECORDING_STOPPED, "第 1 路錄影已停止",
+                                      "cam-east"),)),
+    ]
+
+
+def test_one_offline_camera_is_one_alert():
+    """The camera's CameraUnreachable holds back the channel's RecordingStopped, and the
+    recorder's 「第 1 路錄影異常」 raises no CheckFailed (issue 14, defect 5)."""
+    e, events = engine(debounce=2, recovery=2)
+    for i in range(4):
+        e.observe(cam_offline(2 * i))
+        e.observe_run(channel_stopped(2 * i + 1))
+    assert [(a.alertname, a.device) for a in e.firing()] == [("CameraUnreachable", "cam-east")]
+    assert [ev.alertname for ev in events] == ["CameraUnreachable"]
+    held = e.held()
+    assert [(h[0]["alertname"], h[0]["device"]) for h in held] == [
+        ("RecordingStopped", "cam-east")]
+    # the camera answers again but its channel still records nothing: a fault of its own
+    for i in range(8, 11):
+        e.observe(CheckResult("cam-east", CheckKind.HOST, Status.OK, "ok", at(i)))
+    e.observe_run(channel_stopped(11))
+    assert {a.alertname for a in e.firing()} == {"RecordingStopped"}
+    stopped = next(a for a in e.firing() if a.alertname == "RecordingStopped")
+    assert stopped.starts_at == at(1)  # when it really began, not when it was released
+    assert [ev.alertname for ev in events] == [
+        "CameraUnreachable", "CameraUnreachable", "RecordingStopped"]
+    assert [ev.kind for ev in events] == ["fired", "resolved", "fired"]
+
+
+def test_a_held_alert_that_clears_is_never_sent():
+    e, events = engine(debounce=2, recovery=2)
+    for i in range(3):
+        e.observe(cam_offline(2 * i))
+        e.observe_run(channel_stopped(2 * i + 1))
+    ok = [CheckResult("nvr1", CheckKind.RECORDING, Status.OK, "ok", at(10)),
+          CheckResult("cam-east", CheckKind.RECORDING, Status.OK, "ok", at(10))]
+    e.observe_run(ok)
+    assert e.held() == []
+    for i in range(11, 14):
+        e.observe(CheckResult("cam-east", CheckKind.HOST, Status.OK, "ok", at(i)))
+    assert [ev.alertname for ev in events] == ["CameraUnreachable", "CameraUnreachable"]
+    assert not any(a.alertname == "RecordingStopped" for a in e.unsent_resolved())
+
+
+def test_a_recorder_failing_for_its_own_reason_still_alerts():
+    e, _ = engine(debounce=1)
+    e.observe_run([CheckResult("nvr1", CheckKind.RECORDING, Status.FAIL, "主機回應異常", at(0))])
+    assert [a.alertname for a in e.firing()] == ["CheckFailed"]
+
+
+def test_recorder_down_holds_back_its_cameras():
+    e, events = engine(debounce=1)
+    e.observe(CheckResult("nvr1", CheckKind.HOST, Status.FAIL, "主機無回應", at(0),
+                          findings=(Finding(FindingCode.RECORDER_DOWN, "主機無回應"),)))
+    e.observe(cam_offline(1))
+    assert [ev.alertname for ev in events] == ["RecorderDown"]
 
 
 def test_unknown_does_not_clear_a_pending_failure():
@@ -183,7 +277,7 @@ def test_any_sequence_keeps_the_invariants():
     @settings(max_examples=150, deadline=None)
     @given(steps, st.integers(1, 3), st.integers(1, 3))
     def run(seq: list[str], debounce: int, recovery: int) -> None:
-        e, events = engine(debounce=debounce, recovery=recovery)
+        e, events = engine(debounce=debounce, recovery=recovery, flap_window=0)
         firing = False
         fails = oks = 0
         for i, step in enumerate(seq):
@@ -198,7 +292,7 @@ def test_any_sequence_keeps_the_invariants():
                 if firing and oks >= recovery:
                     firing, oks = False, 0
             assert bool(e.firing()) == firing, (seq[: i + 1], debounce, recovery)
-            again, _ = engine(debounce=debounce, recovery=recovery)
+            again, _ = engine(debounce=debounce, recovery=recovery, flap_window=0)
             again.load(json.loads(json.dumps(e.dump())))
             assert [a.key for a in again.firing()] == [a.key for a in e.firing()]
         kinds = [ev.kind for ev in events]

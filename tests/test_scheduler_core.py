@@ -14,13 +14,11 @@ import pytest
 
 from camwatch.scheduler import (
     Scheduler,
-    ShardError,
     ThreadedBatchSink,
     filter_shard,
-    parse_shard,
     probe_once,
-    shard_of,
 )
+from camwatch.shards import ShardError, parse_shard, shard_of
 from camwatch.state import LatestState
 from probes.result import CheckKind, CheckResult, Status, utcnow
 

@@ -57,9 +57,11 @@ def test_open_creates_schema_in_wal_mode(tmp_path: Path) -> None:
         "daily_snapshots",
         "alert_events",
         "kv_state",
+        "log_sessions",
+        "log_gaps",
         "alembic_version",
     } <= tables
-    assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+    assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
     con.close()
     Store.open(f"sqlite:///{db}").close()  # reopening (already at head) is fine
 

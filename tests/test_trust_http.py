@@ -45,6 +45,9 @@ KNOWN_ROUTES = {
     ("GET", "/admin/baselines/{camera}"),
     # a reference view's figures and 32x18 thumbnail sent in, never a picture; same auth
     ("POST", "/admin/baselines/{camera}/reference"),
+    # behind the same auth; answers with inventory/settings errors (file, line, field:
+    # never a credential, which the loader refuses without echoing) or counts
+    ("POST", "/admin/reload"),
 }
 
 

@@ -28,6 +28,7 @@ from camwatch.service import (
     memory_from_json,
     probe_context,
     runner_for,
+    settings_warnings,
     with_secrets_beside,
 )
 from camwatch.settings import Settings
@@ -67,7 +68,15 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
         from camwatch.store import Store
 
         with Store.open(url, migrate=False) as store:
-            return memory_from_json(store.load_state(MEMORY_KEY))
+            doc = store.load_state(MEMORY_KEY)
+            if doc is None:  # instances with --shard keep one memory per shard
+                merged = DeviceMemory()
+                for part in store.load_states(f"{MEMORY_KEY}@").values():
+                    mem = memory_from_json(part)
+                    merged.facts.update(mem.facts)
+                    merged.baselines.update(mem.baselines)
+                return merged
+            return memory_from_json(doc)
     except Exception:
         return None  # no log yet, or not reachable: judge without memory
 
@@ -159,6 +168,8 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
     except StartupError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    for warning in settings_warnings(inventory):
+        click.echo(f"camwatch check: warning: {warning}", err=True)
     unknown = [d for d in devices if d not in inventory.recorders and d not in inventory.cameras]
     if unknown:
         click.echo(f"unknown device(s): {', '.join(unknown)} (not in the inventory; "

@@ -9,7 +9,6 @@ recorded, broken inventory or settings) with one clear message; 2 usage.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -115,7 +114,7 @@ def command(
 
     now = default_clock().now()
     try:
-        parse_month(month, now + dt.timedelta(days=1))  # the form; the campus day is checked below
+        parse_month(month, None)  # the form now; the month against the campus' today below
     except ReportError as exc:
         _fail(str(exc))
 
@@ -131,6 +130,10 @@ def command(
         inventory = load_inventory(list(inventory_paths))
     except InventoryError as exc:
         _fail(exc.summary())
+    from camwatch.service import settings_warnings
+
+    for warning in settings_warnings(inventory):
+        click.echo(f"camwatch report: warning: {warning}", err=True)
     try:
         check_unit(inventory, unit_id)
         parse_month(month, now, inventory.campus.timezone)
@@ -165,6 +168,7 @@ def command(
             month,
             interval_days=settings.inspection_interval_days,
             now=now,
+            gap_min_s=settings.log_gap_min_s,
         )
         data = render_pdf(sheet) if fmt == "pdf" else render_xlsx(sheet)
     except ReportError as exc:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
 import click
 
-from camwatch.logs import setup_logging
-from camwatch.scheduler import ShardError, parse_shard
+from camwatch.logs import event, setup_logging
 from camwatch.service import (
     Service,
     StartupError,
     load_inventory_or_fail,
     load_settings_or_fail,
+    settings_warnings,
     with_secrets_beside,
 )
+from camwatch.shards import ShardError, parse_shard
+
+log = logging.getLogger("camwatch.run")
 
 
 @click.command("run")
@@ -31,6 +35,10 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
     """Run the service: probes on a schedule, /metrics, repair alerts, the inspection log.
 
     Stops cleanly on Ctrl-C or SIGTERM (the log is flushed and state kept for the next start).
+    On SIGHUP (or POST /admin/reload) it reads the inventory and settings again: a valid
+    new inventory takes effect at once, keeping the state of devices that did not change;
+    an invalid one is refused, said on the landing page and in
+    camwatch_inventory_last_reload_success, and the running one stays.
     secret:KEY credentials come from CAMWATCH_SECRETS_FILE or, when that is unset, from
     INVENTORY.secrets.yaml beside the inventory file.
     """
@@ -39,8 +47,11 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
         setup_logging(settings.log_level, settings.log_format, settings.log_file)
         shard_kn = parse_shard(shard) if shard else None
         inventory = load_inventory_or_fail(list(inventory_paths))
+        for warning in settings_warnings(inventory):
+            event(log, "setting ignored", logging.WARNING, problem=warning)
         settings = with_secrets_beside(settings, inventory_paths)
-        service = Service(settings, inventory, shard=shard_kn)
+        service = Service(settings, inventory, shard=shard_kn,
+                          inventory_paths=list(inventory_paths), settings_path=settings_path)
         asyncio.run(service.run_until_signalled())
     except (StartupError, ShardError) as exc:
         click.echo(f"camwatch run: {exc}", err=True)
