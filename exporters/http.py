@@ -45,7 +45,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from camwatch.clock import now as clock_now
 from camwatch.settings import Settings
 from camwatch.state import LatestState
-from exporters.metrics import make_registry
+from exporters.metrics import local_today, make_registry
 from inventory.models import Inventory
 from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
 
@@ -221,7 +221,8 @@ def log_not_kept_en(state: LatestState) -> str:
 async def reports_index(request: web.Request) -> web.Response:
     _require_auth(request)
     ctx = request.app[STATE_KEY]
-    today = ctx.now().date()
+    # the campus' month: from 00:00 to 08:00 Taipei on the 1st, UTC is still in the last
+    today = local_today(ctx.now(), ctx.inventory.campus.timezone)
     this_month = f"{today.year:04d}-{today.month:02d}"
     prev = (today.replace(day=1) - dt.timedelta(days=1))
     last_month = f"{prev.year:04d}-{prev.month:02d}"

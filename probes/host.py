@@ -28,6 +28,7 @@ from probes.context import (
     target_of,
 )
 from probes.drivers.base import Ability, DeviceLink, DriverSession
+from probes.drivers.table import drivers_for
 from probes.facts import ChannelSignal, DeviceInfo, HostFacts
 from probes.gather import Asked, ask_drivers
 from probes.reasons import DeviceError, ReasonCode, worst
@@ -42,6 +43,7 @@ __all__ = [
     "gather",
     "judge_host",
     "judge_signals",
+    "last_resort_port",
     "probe_host",
 ]
 
@@ -59,6 +61,15 @@ async def tcp_connect(host: str, port: int, limit_s: float) -> bool:
     except (OSError, TimeoutError):
         pass
     return True
+
+
+def last_resort_port(t: Target) -> int:
+    """The port a TCP connect tries when no driver answered: the HTTP port if any listed
+    driver speaks HTTP (the table says which), else the RTSP port of an RTSP-only device."""
+    speaks_http = any(d.http for d in drivers_for(t.protocols))
+    if Protocol.RTSP in t.protocols and not speaks_http:
+        return t.address.rtsp_port
+    return t.address.http_port
 
 
 # ---- gathering facts ---------------------------------------------------------------
@@ -325,9 +336,7 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
 
     if got.driver is None and not any(e.final for e in got.errors):
         # No protocol gave an answer: is anything listening at all?
-        http_protocols = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
-        only_rtsp = Protocol.RTSP in t.protocols and not http_protocols & set(t.protocols)
-        port = t.address.rtsp_port if only_rtsp else t.address.http_port
+        port = last_resort_port(t)
         limit = max(0.2, min(3.0, run.remaining()))
         if await tcp_connect(t.address.host, port, limit):
             if got.errors:

@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from inventory.models import Camera, Recorder
-from probes.context import ProbeRun, SecretError, check_probe, login, target_of
+from probes.context import ProbeRun, SecretError, campus_tz, check_probe, login, target_of
 from probes.drivers.base import Ability, DeviceLink, DriverSession
 from probes.facts import GAP_MIN, ChannelRecording, Disk, DiskStatus
 from probes.gather import Asked, ask_drivers
@@ -346,7 +346,9 @@ def judge_recorder(
     ]
     disk_problems, disk_findings, disks = judge_disks(facts.disks, cfg.disk_full_pct, rec.overwrite)
     policy = inv.retention_for(rec.id)
-    hold = inv.legal_hold_for(rec.id, at.date()) is not None
+    # A hold runs until a date of the campus' calendar, not of UTC (Taipei's 00:00-08:00
+    # is still yesterday in UTC); the metrics read it the same way.
+    hold = inv.legal_hold_for(rec.id, at.astimezone(campus_tz(ctx)).date()) is not None
     ret_problems, ret_findings, retention = judge_retention(
         rec, facts.channels, policy.min_days, policy.max_days, hold, dev_now
     )

@@ -86,7 +86,10 @@ def test_vendor_conventions_are_what_the_simulator_serves() -> None:
     from simulator.server import VENDOR_APIS
 
     with_media = [d for d in DRIVERS.values() if d.media is not None]
-    assert {d.vendor for d in with_media} == {Vendor.HIKVISION, Vendor.DAHUA}
+    # a vendor's API names its URL conventions; the standard protocols have none (read
+    # off the table, so that a vendor added as docs/extending.md says needs no edit here)
+    assert {d.vendor for d in with_media} == {d.vendor for d in DRIVERS.values() if d.vendor}
+    assert {Vendor.HIKVISION, Vendor.DAHUA} <= {d.vendor for d in with_media}
     for d in with_media:
         assert d.vendor is not None and d.media is not None
         assert vendor_media(d.vendor) is d.media
@@ -97,6 +100,23 @@ def test_vendor_conventions_are_what_the_simulator_serves() -> None:
         path = d.media.snapshot_path(12)
         assert path is not None and d.media.snapshot_channel(path) == 12
         assert d.media.snapshot_channel("/somewhere/else") is None
+
+
+@pytest.mark.parametrize(
+    "driver", [d for d in DRIVERS.values() if d.vendor is not None and d.http],
+    ids=lambda d: d.name,
+)
+def test_every_vendor_api_is_served_by_its_simulator_module(driver: Driver) -> None:
+    """A vendor API's simulator module is routed (a line in VENDOR_APIS, whether or not
+    the driver has URL conventions) and answers (`async def handle(request, dev)`): a
+    file of that name alone is no simulator."""
+    from simulator.server import VENDOR_APIS
+
+    assert driver.vendor in VENDOR_APIS, f"simulator/server.py VENDOR_APIS lacks {driver.vendor}"
+    prefix, module = VENDOR_APIS[driver.vendor]
+    assert module == f"simulator.{driver.name}" and prefix.startswith("/")
+    handle = getattr(importlib.import_module(module), "handle", None)
+    assert handle is not None and inspect.iscoroutinefunction(handle), module
 
 
 def test_preference_order_is_the_tables() -> None:

@@ -182,6 +182,27 @@ async def test_reports_need_token_or_basic_auth(filled):
     assert index.status_code == 200 and "/reports/2026-11/general.pdf" in index.text
 
 
+async def test_reports_index_names_the_campus_month_not_the_utc_month():
+    """At Taipei 02:10 on 1 December UTC still says 30 November: the reports page
+    offers December (this month) and November (last month), as the campus counts."""
+
+    async def provider(month: str, unit: str, fmt: str) -> bytes:
+        raise AssertionError("the index fetches no sheet")
+
+    early = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)  # Taipei 2026-12-01 02:10
+    server = HttpServer(make_settings(http_token="t0ken-abc"), LatestState(),
+                        sample_inventory(), now=lambda: early, report_provider=provider)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+            index = await client.get("/reports", headers={"Authorization": "Bearer t0ken-abc"})
+        assert index.status_code == 200
+        assert "/reports/2026-12/" in index.text and "/reports/2026-11/" in index.text
+        assert "/reports/2026-10/" not in index.text
+    finally:
+        await server.stop()
+
+
 async def test_reports_disabled_without_auth_configured():
     state = LatestState()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from inventory.models import (
     Address,
     Camera,
@@ -16,6 +18,8 @@ from inventory.models import (
 )
 from probes.drivers.http import DeviceError
 from probes.drivers.onvif import RecordingInfo, RecordingJob, onvif_channels
+from probes.drivers.snmp import SnmpDriver
+from probes.drivers.table import DRIVERS
 from probes.facts import (
     ChannelRecording,
     ChannelSignal,
@@ -25,7 +29,14 @@ from probes.facts import (
     DiskStatus,
     HostFacts,
 )
-from probes.host import Gathered, Target, fmt_duration, judge_host, judge_signals
+from probes.host import (
+    Gathered,
+    Target,
+    fmt_duration,
+    judge_host,
+    judge_signals,
+    last_resort_port,
+)
 from probes.recording import judge_channel, judge_disks, judge_retention
 from probes.result import FindingCode, Status
 from probes.values import RecordingValues
@@ -232,3 +243,22 @@ def test_full_disks_are_normal_on_a_recorder_that_overwrites_old_footage() -> No
     assert values[0].ok is True
     _, findings, _ = judge_disks(disks, 95.0, overwrite=False)
     assert (FindingCode.DISK_FULL, "disk-1") in [(f.code, f.subject) for f in findings]
+
+
+def test_the_last_resort_port_follows_the_driver_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no driver answering, the TCP connect tries the HTTP port when a listed
+    driver speaks HTTP and the RTSP port of an RTSP-only device: the table's `http` says
+    which, so a vendor API added to the table needs no second list here."""
+    addr = Address(host="127.0.0.1", http_port=8080, rtsp_port=8554)
+
+    def port(*protocols: Protocol) -> int:
+        return last_resort_port(Target("d", True, addr, list(protocols), None))
+
+    for p in Protocol:
+        if p != Protocol.RTSP:
+            want = 8080 if DRIVERS[p].http else 8554
+            assert port(p, Protocol.RTSP) == want, p
+    assert port(Protocol.RTSP) == 8554
+    assert port(Protocol.SNMP) == 8080  # nothing listed on RTSP: the HTTP port
+    monkeypatch.setattr(SnmpDriver, "http", True)  # as a new vendor API would be
+    assert port(Protocol.SNMP, Protocol.RTSP) == 8080

@@ -248,6 +248,37 @@ async def test_legal_hold_excuses_long_retention(world: Sim) -> None:
     assert r.values.legal_hold is True
 
 
+@pytest.mark.parametrize(("until", "in_force"), [("2026-11-30", False), ("2026-12-01", True)])
+async def test_a_legal_hold_ends_with_the_campus_day_not_the_utc_day(
+    until: str, in_force: bool
+) -> None:
+    """At Taipei 02:10 on 1 December (UTC still says 30 November) a hold until 30
+    November is over, and one until 1 December still excuses long retention — as the
+    legal-hold metric reads the same date."""
+    from camwatch.clock import PinnedClock
+    from inventory.models import LegalHold, Policy
+
+    taipei = dt.timezone(dt.timedelta(hours=8))
+    clock = PinnedClock.starting_now(dt.datetime(2026, 12, 1, 2, 10, tzinfo=taipei))
+    await onvif_prepare()
+    campus = testing.small_campus(None)
+    rec = campus.recorder("generic")
+    inv = campus.inventory
+    hold = LegalHold(recorder=rec, reason="校安事件調查", until=dt.date.fromisoformat(until))
+    held = inv.model_copy(
+        update={"policy": Policy(retention=inv.policy.retention, legal_holds=[hold])}
+    )
+    async with testing.SimulatedCampus(inv, campus.passwords, clock=clock) as sim:
+        await sim.fault(rec, "retention-long", 400)
+        ctx = ProbeContext(held, SecretStore(), ProbeConfig(timeout=5.0), now=clock.now)
+        r = (await probe_recording(rec, ctx))[0]
+    if in_force:
+        assert r.status == Status.OK, r.reason
+        assert r.values.legal_hold is True
+    else:
+        assert r.status == Status.FAIL and codes(r) == {FindingCode.RETENTION_TOO_LONG}, r.reason
+
+
 async def test_signal_loss_on_an_analog_channel(world: Sim) -> None:
     dvr = "dvr-004"
     cams = sorted(
