@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import math
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -299,18 +300,27 @@ def detail_pyramid(gray: Gray) -> tuple[float, npt.NDArray[np.float32], npt.NDAr
     energies = np.empty((LEVELS, GRID_H, GRID_W), np.float32)
     floors = np.zeros(LEVELS, np.float32)
     # level 0 in int16 (a uint8 image's Laplacian fits, and it is twice as fast), its
-    # squares in float32: exact integers either way
-    lap = cv2.Laplacian(gray, cv2.CV_16S) if gray.dtype == np.uint8 else cv2.Laplacian(
-        gray, cv2.CV_32F)
+    # squares in float32: exact integers either way. The frame-sized intermediates go
+    # into buffers kept per thread: fresh megabytes per frame cost page faults.
+    h0, w0 = gray.shape[:2]
+    if gray.dtype == np.uint8:
+        lap = cv2.Laplacian(gray, cv2.CV_16S, dst=_scratch("lap0", (h0, w0), np.int16))
+    else:
+        lap = cv2.Laplacian(gray, cv2.CV_32F)
     var = 0.0
     level: Gray = gray
     for i in range(LEVELS):
         if i > 0:
             h, w = level.shape[:2]
-            src = level if level.dtype == np.float32 else level.astype(np.float32)
+            if level.dtype == np.float32:
+                src = level
+            else:
+                src = _scratch("float0", (h, w), np.float32)
+                src[...] = level
             level = cv2.resize(src, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
             lap = cv2.Laplacian(level, cv2.CV_32F)
-        sq = cv2.multiply(lap, lap, dtype=cv2.CV_32F)
+        sq = cv2.multiply(lap, lap, dst=_scratch(f"sq{i}", lap.shape[:2], np.float32),
+                          dtype=cv2.CV_32F)
         if i == 0:
             # var = E[L^2] - E[L]^2, accumulated in double: the same figure as
             # cv2.Laplacian(g, CV_64F).var(), for a third of meanStdDev's time
@@ -328,6 +338,20 @@ def detail_pyramid(gray: Gray) -> tuple[float, npt.NDArray[np.float32], npt.NDAr
             floors[i] = float(np.partition(flat, k)[k])
     floors[2:] = noise_levels(floors)[2:]
     return var, energies, floors
+
+
+_buffers = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
+    """A work array of this thread, reused while the frame size stays the same."""
+    held: dict[str, npt.NDArray[Any]] | None = getattr(_buffers, "arrays", None)
+    if held is None:
+        held = _buffers.arrays = {}
+    buf = held.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = held[name] = np.empty(shape, dtype)
+    return buf
 
 
 def noise_levels(floors: Floats) -> npt.NDArray[np.float64]:
