@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from camwatch.secrets import redact
@@ -67,3 +70,40 @@ def setup_logging(level: str = "INFO", fmt: str = "json", file: Path | None = No
 
 def event(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: object) -> None:
     logger.log(level, msg, extra={"fields": fields})
+
+
+@contextlib.contextmanager
+def native_output_silenced(enabled: bool = True) -> Iterator[None]:
+    """While probing for a `--json` command: what native libraries write straight to
+    the process's stdout and stderr (FFmpeg's and libjpeg's warnings, GStreamer's
+    notes) goes nowhere, so stdout carries only the JSON and stderr only camwatch's own
+    errors, printed after this block. File descriptors 1 and 2 are pointed at the null
+    device and restored; Python's buffers are flushed first."""
+    if not enabled:
+        yield
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved: list[tuple[int, int]] = []
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        for fd in (1, 2):
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(devnull, fd)
+            except OSError:
+                continue
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)

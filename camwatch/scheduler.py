@@ -182,13 +182,18 @@ def guard_s(timeout: float) -> float:
     return timeout + min(2.0, 0.1 * timeout)
 
 
+# Names the device in a reason the scheduler writes itself (a timeout), as the checks'
+# own reasons do: 「教學大樓1樓走廊東側鏡頭：」. Returns "" when there is nothing to add.
+SubjectOf = Callable[[CheckKind, str], str]
+
+
 def timeout_result(check: CheckKind, device: str, timeout: float, started: float,
-                   now: Now | None = None) -> CheckResult:
+                   now: Now | None = None, subject: str = "") -> CheckResult:
     return CheckResult(
         device=device,
         check=check,
         status=Status.UNKNOWN,
-        reason=f"檢查逾時（{timeout:g} 秒內無回應）",
+        reason=f"{subject}檢查逾時（{timeout:g} 秒內無回應）",
         at=(now or default_clock().now)(),
         driver=None,
         duration_s=time.monotonic() - started,
@@ -233,6 +238,7 @@ class Scheduler:
         state: LatestState | None = None,
         rng: random.Random | None = None,
         now: Now | None = None,
+        subject_of: SubjectOf | None = None,
     ) -> None:
         """`now`: camwatch's clock, for the results the scheduler writes itself (a probe
         that timed out or raised) and the time a cycle ended."""
@@ -253,6 +259,7 @@ class Scheduler:
         self._state = state
         self._rng = rng or random.Random()
         self._now = now or default_clock().now
+        self._subject_of = subject_of
 
         self._heap: list[_Entry] = []
         self._seq = 0
@@ -549,7 +556,9 @@ class Scheduler:
             self.timeouts[entry.check] += 1
             if self._state is not None:
                 self._state.probes.errors[(entry.check.value, "timeout")] += 1
-            return [timeout_result(entry.check, entry.device, self._timeout, started, self._now)]
+            subject = self._subject_of(entry.check, entry.device) if self._subject_of else ""
+            return [timeout_result(entry.check, entry.device, self._timeout, started, self._now,
+                                   subject)]
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a probe must not raise; if one does, it is a bug
@@ -629,6 +638,7 @@ async def probe_once(
     backoff: float = 1.0,
     on_done: Callable[[CheckKind, str, list[CheckResult]], None] | None = None,
     now: Now | None = None,
+    subject_of: SubjectOf | None = None,
 ) -> list[CheckResult]:
     """Run every planned pair once under the same limits as the service (for
     `camwatch check`); returns all results. Recorders' checks go first, since cameras'
@@ -647,7 +657,9 @@ async def probe_once(
                     async with asyncio.timeout(guard_s(probe_timeout)):
                         results = await run_probe(check, device, started + probe_timeout)
                 except TimeoutError:
-                    results = [timeout_result(check, device, probe_timeout, started, now)]
+                    subject = subject_of(check, device) if subject_of else ""
+                    results = [timeout_result(check, device, probe_timeout, started, now,
+                                              subject)]
                 except Exception as exc:
                     results = [error_result(check, device, exc, started, now)]
             if attempt >= retries or not _worth_retrying(results, device, check):

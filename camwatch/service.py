@@ -139,6 +139,19 @@ def runner_for(ctx: ProbeContext, probe_fn: ProbeFn = probe) -> RunProbe:
     return run
 
 
+def subject_for(inventory: Inventory) -> Callable[[CheckKind, str], str]:
+    """How a timeout the scheduler writes names the device, as the checks' own reasons
+    do: a camera's picture by its lens position (「…走廊東側鏡頭：」)."""
+
+    def subject(check: CheckKind, device: str) -> str:
+        cam = inventory.cameras.get(device)
+        if check == CheckKind.PICTURE and cam is not None:
+            return f"{cam.position}鏡頭："
+        return ""
+
+    return subject
+
+
 def load_key(inventory: Inventory, device: str) -> str:
     """Whose capacity a probe of `device` uses, for the per-recorder limit: an IP camera
     with its own address is asked directly (host, snapshot), so it loads only itself;
@@ -484,6 +497,7 @@ class Service:
             concurrency=s.concurrency, per_recorder=s.per_recorder_concurrency,
             timeout=s.timeout, retries=s.retries, jitter=s.jitter,
             sinks=sinks, state=self.state, now=self.clock.now,
+            subject_of=subject_for(self.inventory),
         )
         self.scheduler.start()
         self.state.scheduler.overdue_fn = self.scheduler.overdue

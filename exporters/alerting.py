@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from inventory.models import Inventory
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.wording import storage_label
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,16 @@ SPECS: dict[FindingCode, AlertSpec] = {
         "RecordingGap", "warning", "錄影有中斷時段",
         "請查明中斷原因（停電、重開機或硬碟）並記錄於維護紀錄"),
     FindingCode.DISK_FAILED: AlertSpec(
-        "DiskFailed", "critical", "硬碟{subject}故障",
+        "DiskFailed", "critical", "{subject}故障",
         "請通知廠商更換硬碟並確認錄影恢復"),
     FindingCode.DISK_FULL: AlertSpec(
-        "DiskFull", "warning", "硬碟{subject}空間不足",
+        "DiskFull", "warning", "{subject}空間不足",
         "請確認主機已啟用循環覆寫，或擴充儲存空間"),
+    FindingCode.DISK_FULL_OVERWRITE_UNKNOWN: AlertSpec(
+        "DiskFullOverwriteUnknown", "warning", "{subject}已滿（無法確認是否循環覆寫）",
+        "請在設備的儲存設定確認已啟用循環覆寫（硬碟滿時覆蓋最舊錄影）；確認後在清冊該主機填入 "
+        "overwrite: true，未啟用則填 overwrite: false（之後每次檢查都會告警）。此提醒只發一次",
+        debounce=1),
     FindingCode.RETENTION_TOO_SHORT: AlertSpec(
         "RetentionTooShort", "warning", "錄影保存天數不足",
         "請調整錄影保存設定或擴充硬碟，使影像至少保存規定天數（預設 30 日）"),
@@ -123,7 +129,11 @@ FALLBACK: dict[CheckKind, AlertSpec] = {
 FLAPPING = AlertSpec("DeviceFlapping", "warning", "設備不穩定",
                      "請檢查電源、網路線、PoE 交換器埠與接頭是否鬆脫或接觸不良，"
                      "並查看設備日誌；狀態穩定後告警會自動解除", debounce=1)
-DISK_CODES = {FindingCode.DISK_FAILED, FindingCode.DISK_FULL}
+DISK_CODES = {
+    FindingCode.DISK_FAILED,
+    FindingCode.DISK_FULL,
+    FindingCode.DISK_FULL_OVERWRITE_UNKNOWN,
+}
 RUNBOOK = "alerts/RUNBOOK.md#{anchor}"
 
 
@@ -637,7 +647,8 @@ class AlertEngine:
             who = f"{name}（{rec_name} 第 {cam.channel} 路）" if rec_name else name
         else:
             who = name
-        subject_text = f" {extra['disk']} " if "disk" in extra else ""
+        # 「硬碟 1」, 「儲存空間 1」, 「記憶卡 1」: the part as the device's page names it
+        subject_text = f"{storage_label(extra['disk'])} " if "disk" in extra else "硬碟 "
         problem = spec.problem.format(subject=subject_text).replace("  ", " ")
         summary = " ".join(p for p in (place, who) if p) + " " + problem
         reason = finding.reason if spec.alertname != "CheckFailed" else result.reason

@@ -235,6 +235,10 @@ class CamwatchCollector(Collector):
                 _add(uptime, dev, finite(v.uptime_s))
                 _add(offset, dev, finite(v.clock_offset_s))
                 _add(signal, dev, finite(v.signal))
+                for disk in sorted(v.disks or (), key=lambda d: d.id):  # a camera's card
+                    _add(disk_ok, [r.device, disk.id], finite(disk.ok))
+                    _add(disk_free, [r.device, disk.id], finite(disk.free_bytes))
+                    _add(disk_total, [r.device, disk.id], finite(disk.capacity_bytes))
             elif isinstance(v, RecordingValues):
                 _add(age, dev, finite(v.newest_age_s))
                 days = finite(v.retention_days)

@@ -228,8 +228,10 @@ class Recorder(Strict):
     channels: int = Field(ge=1, le=256)
     retention: RetentionPolicy | None = None
     # 循環錄影: the recorder overwrites its oldest footage when the disks fill up, so
-    # full disks are its normal state and the retention check is what guards it.
-    overwrite: bool = False
+    # full disks are its normal state and the retention check is what guards it. False:
+    # it stops recording when full (a full disk is DiskFull). Unset: read from the device
+    # where its API says (Dahua), else a full disk is reported once as "overwrite unknown".
+    overwrite: bool | None = None
 
     @model_validator(mode="after")
     def _protocol_needs(self) -> Recorder:

@@ -20,6 +20,11 @@ class DeviceInfo:
     firmware: str | None = None
     serial: str | None = None
     device_type: str | None = None  # e.g. "DVR", "NVR", "IPCamera"
+    # The device's own verdict on itself (Synology systemStatus, Dahua deviceStatus), in
+    # its own words, and whether that word means healthy (None: no such verdict).
+    status: str | None = None
+    healthy: bool | None = None
+    description: str | None = None  # what the device calls itself (SNMP sysDescr)
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,23 @@ class DeviceTime:
 
 class DiskStatus(StrEnum):
     OK = "ok"
+    WARNING = "warning"  # still working, but the device warns (SMART, a degraded RAID)
     FAILED = "failed"
     FULL = "full"
     UNKNOWN = "unknown"
+
+
+class StorageKind(StrEnum):
+    """What a storage entry is, as the device's own web page tells them apart: a disk
+    in a bay (health, and on a recorder its free space), a storage pool or RAID group
+    (health only: its space is allocated to volumes), a volume (a file system: its
+    fullness), a camera's memory card, a network share the device records to."""
+
+    DISK = "disk"
+    POOL = "pool"
+    VOLUME = "volume"
+    CARD = "card"
+    NAS = "nas"
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,8 @@ class Disk:
     free_bytes: int | None = None
     name: str | None = None
     raw_status: str | None = None
+    kind: StorageKind = StorageKind.DISK
+    temperature_c: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ table's order of preference, for what is still missing.
 The rule, for every check alike:
 
 - a driver is asked only for the abilities its session has that are still missing, in
-  the check's order of abilities;
+  the check's order of abilities (what an earlier answer makes missing — a recorder's
+  overwrite setting once a disk is seen full — is asked of the same driver too);
 - what it answers is merged by the check's facts, where a fact already known stays (the
   preferred driver's answer wins; the recording check combines channel recordings);
 - if the first question a driver is asked fails, the driver is passed over (it does not
@@ -42,6 +43,8 @@ class Asked:
     answered: list[str] = field(default_factory=list)
     errors: list[DeviceError] = field(default_factory=list)
     stopped: bool = False  # a final failure ended the loop
+    # drivers passed over because their first question failed, and why
+    passed_over: list[tuple[str, DeviceError]] = field(default_factory=list)
 
     @property
     def driver(self) -> str | None:
@@ -68,7 +71,7 @@ async def ask_drivers(
             budget = later_budget if asked.answered else None
             try:
                 async with asyncio.timeout(budget):
-                    await _ask_one(driver.name, session, todo, missing, ask, asked)
+                    await _ask_one(driver.name, session, order, missing, ask, asked)
             except TimeoutError:
                 if budget is None:
                     raise  # the check's own deadline: not this driver's to judge
@@ -83,7 +86,7 @@ async def ask_drivers(
 async def _ask_one(
     name: str,
     session: DriverSession,
-    todo: list[Ability],
+    order: Sequence[Ability],
     missing: Callable[[], set[Ability]],
     ask: Ask,
     asked: Asked,
@@ -95,9 +98,9 @@ async def _ask_one(
         asked.errors.append(exc)
         asked.stopped = exc.final
         return
-    for ability in todo:
-        if ability not in missing():
-            continue  # an earlier answer of this driver filled it
+    for ability in order:
+        if ability not in missing() or ability not in session.abilities:
+            continue  # an earlier answer of this driver filled it, or it cannot
         try:
             told = await ask(session, ability)
         except DeviceError as exc:
@@ -106,6 +109,7 @@ async def _ask_one(
                 asked.stopped = True
                 return
             if first:
+                asked.passed_over.append((name, exc))
                 return  # it failed its first question: pass it over
             told = False
         # Named as soon as it told something: a deadline may cut the rest.

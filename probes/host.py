@@ -5,16 +5,27 @@ analog/unaddressed camera channel have a video signal.
 The drivers of the device's protocols are asked in the table's order of preference
 (probes.gather): ONVIF (GetSystemDateAndTime without auth, then GetDeviceInformation),
 then the vendor API (ISAPI, Dahua CGI) for what ONVIF does not tell (uptime, channel
-signals), SNMP (sysUpTime / hrSystemUptime) for an uptime still missing, and a TCP
-connect as the last resort. A driver that answers "not supported" or gibberish hands
-over to the next; a device that is unreachable, times out or refuses the password is
-judged at once (another protocol on the same box will not do better).
+signals), SNMP (the vendor's identity scalars, sysUpTime / hrSystemUptime) for what is
+still missing, and a TCP connect to a listed HTTP or RTSP port as the last resort. A
+driver that answers "not supported", "forbidden" or gibberish hands over to the next; a
+device that is unreachable, times out or refuses the login is judged at once (another
+protocol on the same box will not do better).
+
+An SNMP agent that answers anything — only sysDescr, even — is a device that is up; an
+SNMP-only recorder whose agent is silent is down, and the reason says it was SNMP. An
+endpoint the device forbids (HTTP 403 while the login works) is not offered; only a
+device that refuses every question is a refused login.
+
+An IP camera's own storage (a memory card, a network share) is judged here, as the
+camera's: a failed card is `DiskFailed`, a full one follows the recorders' overwrite rule
+(probes.storage).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,10 +40,11 @@ from probes.context import (
 )
 from probes.drivers.base import Ability, DeviceLink, DriverSession
 from probes.drivers.table import drivers_for
-from probes.facts import ChannelSignal, DeviceInfo, HostFacts
+from probes.facts import ChannelSignal, DeviceInfo, Disk, HostFacts, StorageKind
 from probes.gather import Asked, ask_drivers
 from probes.reasons import DeviceError, ReasonCode, worst
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
+from probes.storage import any_full, judge_disks
 from probes.values import HostValues
 from probes.wording import channel_label, fmt_duration
 
@@ -74,6 +86,9 @@ def last_resort_port(t: Target) -> int:
 
 # ---- gathering facts ---------------------------------------------------------------
 
+# How a reason names each driver's protocol.
+PROTOCOL_WORDS = {"onvif": "ONVIF", "isapi": "ISAPI", "dahua": "Dahua CGI", "snmp": "SNMP"}
+
 
 @dataclass
 class Gathered:
@@ -82,11 +97,28 @@ class Gathered:
     clock_offset_s: float | None = None
     clock_raw: str | None = None
     errors: list[DeviceError] = field(default_factory=list)
+    # An IP camera's own storage (memory card, network share) and its overwrite setting
+    disks: list[Disk] | None = None
+    overwrite: bool | None = None
+    overwrite_asked: bool = False
+    passed_over: list[tuple[str, DeviceError]] = field(default_factory=list)
 
 
 # What the host check asks, in this order: device info first (the answer that says
-# the device is there and lets us in), then its clock, uptime and channel signals.
-ORDER = (Ability.DEVICE_INFO, Ability.CLOCK, Ability.UPTIME, Ability.SIGNALS)
+# the device is there and lets us in), then its clock, uptime and channel signals; of
+# an IP camera, its own storage (and, when full, its overwrite setting).
+ORDER = (
+    Ability.DEVICE_INFO,
+    Ability.CLOCK,
+    Ability.UPTIME,
+    Ability.SIGNALS,
+    Ability.DISKS,
+    Ability.OVERWRITE,
+)
+
+
+# How often an IP camera's own storage is read by the host check (seconds).
+STORAGE_EVERY = 300.0
 
 
 def extra_budget(timeout: float) -> float:
@@ -94,9 +126,19 @@ def extra_budget(timeout: float) -> float:
     return max(0.5, min(2.0, timeout / 4))
 
 
-async def gather(link: DeviceLink, want_signals: bool, got: Gathered) -> Gathered:
+async def gather(
+    link: DeviceLink, want_signals: bool, got: Gathered, *, want_storage: bool = False
+) -> Gathered:
     """Fill `got` from the device's drivers (in place: what was learnt survives the
-    deadline). A fact is known once a driver gave it (an empty signal list is none)."""
+    deadline). A fact is known once a driver gave it (an empty signal list is none).
+    `want_storage`: an IP camera, whose own card or share is judged here."""
+    full_pct = link.ctx.config.disk_full_pct
+    # A camera's card changes slowly: read at most every STORAGE_EVERY seconds, and
+    # judged from what was read in between (in-process, per device).
+    kept = link.state("host-storage")
+    if want_storage and time.monotonic() - kept.get("at", -STORAGE_EVERY) < STORAGE_EVERY:
+        got.disks = list(kept.get("disks", []))
+        got.overwrite, got.overwrite_asked = kept.get("overwrite"), True
 
     def missing() -> set[Ability]:
         f = got.facts
@@ -105,6 +147,8 @@ async def gather(link: DeviceLink, want_signals: bool, got: Gathered) -> Gathere
             Ability.CLOCK: f.time is not None,
             Ability.UPTIME: f.uptime_s is not None,
             Ability.SIGNALS: bool(f.signals) or not want_signals,
+            Ability.DISKS: got.disks is not None or not want_storage,
+            Ability.OVERWRITE: got.overwrite_asked or not any_full(got.disks, full_pct),
         }
         return {a for a, k in known.items() if not k}
 
@@ -120,10 +164,28 @@ async def gather(link: DeviceLink, want_signals: bool, got: Gathered) -> Gathere
         if ability == Ability.UPTIME:
             got.facts = replace(got.facts, uptime_s=await s.uptime())
             return got.facts.uptime_s is not None
+        if ability == Ability.DISKS:
+            disks = await s.disks()
+            if disks is None:
+                return False
+            # A camera's own storage: a card, or a network share it records to.
+            got.disks = [
+                d if d.kind == StorageKind.NAS else replace(
+                    d, kind=StorageKind.CARD, id=f"card-{d.id.removeprefix('card-')}"
+                )
+                for d in disks
+            ]
+            kept.update(at=time.monotonic(), disks=list(got.disks), overwrite=None)
+            return True
+        if ability == Ability.OVERWRITE:
+            got.overwrite_asked = True
+            got.overwrite = await s.overwrite()
+            kept["overwrite"] = got.overwrite
+            return got.overwrite is not None
         got.facts = replace(got.facts, signals=list(await s.signals(link.channels())))
         return bool(got.facts.signals)
 
-    asked = Asked(errors=got.errors)
+    asked = Asked(errors=got.errors, passed_over=got.passed_over)
     try:
         await ask_drivers(
             link,
@@ -155,6 +217,7 @@ def judge_host(
     memory: dict[str, Any],
     clock_drift_max_s: float,
     now: dt.datetime,
+    disk_full_pct: float = 95.0,
 ) -> Verdict:
     """Facts (or the errors met) → status, reason, findings; updates `memory`.
 
@@ -163,21 +226,7 @@ def judge_host(
     """
     findings: list[Finding] = []
     if got.driver is None:
-        err = worst(got.errors)
-        if err is not None and err.reason_code == ReasonCode.AUTH:
-            reason = f"{t.label}拒絕登入：帳號或密碼錯誤"
-            found = [Finding(FindingCode.AUTH_FAILED, reason)]
-            return Verdict(Status.FAIL, reason, found, HostValues(up=False))
-        if err is not None and err.reason_code == ReasonCode.UNREACHABLE:
-            code = FindingCode.RECORDER_DOWN if t.is_recorder else FindingCode.CAMERA_UNREACHABLE
-            reason = f"{t.label}無回應：{err.zh_reason}"
-            return Verdict(Status.FAIL, reason, [Finding(code, reason)], HostValues(up=False))
-        return Verdict(
-            Status.UNKNOWN,
-            f"無法判斷{t.label}狀態：{err.zh_reason if err else '沒有可用的通訊協定'}",
-            [],
-            None,
-        )
+        return _no_answer(t, got.errors)
 
     f = got.facts
     info = f.info or DeviceInfo()
@@ -188,10 +237,16 @@ def judge_host(
         model=info.model,
         firmware=info.firmware,
         serial=info.serial,
+        device_status=info.status,
     )
     problems: list[str] = []
     notes: list[str] = []
     status = Status.OK
+
+    if info.healthy is False:
+        # The device's own verdict on itself (Synology systemStatus, Dahua deviceStatus).
+        problems.append(f"{t.label}回報自身狀態異常（{info.status}）")
+        status = Status.FAIL
 
     last_uptime = memory.get("uptime_s")
     # Uptime went down (allowing for a little jitter in the device's own count).
@@ -217,6 +272,11 @@ def judge_host(
     elif got.clock_offset_s is None and got.clock_raw is not None:
         notes.append(f"主機時間無法解讀（{got.clock_raw}）")
 
+    for name, exc in got.passed_over:
+        # A listed protocol that did not work while another did: the device is up, and
+        # the custodian should know that one of its interfaces is broken.
+        notes.append(f"{PROTOCOL_WORDS.get(name, name)} 無法使用：{exc.zh_reason}")
+
     for key, label in (("firmware", "韌體版本"), ("serial", "序號")):
         new = getattr(info, key)
         old = memory.get(key)
@@ -234,16 +294,75 @@ def judge_host(
         if val:
             memory[key] = val
 
+    if got.disks is not None and not t.is_recorder:
+        # The camera's own card or share, judged as its storage (the recorder's disks
+        # are the recording check's).
+        storage = judge_disks(got.disks, disk_full_pct, got.overwrite, memory)
+        # A network share the camera cannot reach is its settings' problem, not the
+        # camera failing (its page shows the share "offline" and the camera working).
+        shares = {f"disk-{d.id}" for d in got.disks if d.kind == StorageKind.NAS}
+        own = [x for x in storage.findings if x.subject not in shares]
+        remote = [x.reason for x in storage.findings if x.subject in shares]
+        # 「攝影機記憶卡 1 故障」: the camera's part, named as the camera's
+        findings += [replace(x, reason=f"{t.label}{x.reason}") for x in own]
+        values = replace(values, disks=storage.values)
+        notes += remote
+        faults = [x.reason for x in own if x.code != FindingCode.DISK_FULL_OVERWRITE_UNKNOWN]
+        if faults:
+            problems += [f"{t.label}{p}" for p in faults]
+            status = Status.FAIL
+        told = set(faults) | set(remote)
+        notes += [n for n in storage.notes if n not in told]
+        if not faults and not storage.notes and storage.summary:
+            notes.append(storage.summary)
+
     if problems:
         reason = "；".join(problems + notes)
     else:
-        parts = [f"{t.label}正常運作"]
+        head = f"{t.label}正常運作"
+        if got.driver == "snmp":
+            # Only the SNMP agent answered: say so, and what it calls itself.
+            who = info.model or info.description
+            head += f"（SNMP 有回應：{who}）" if who else "（SNMP 有回應）"
+        parts = [head]
         if f.uptime_s is not None:
             parts.append(f"已開機 {fmt_duration(f.uptime_s)}")
         reason = "，".join(parts)
         if notes:
             reason += "；" + "；".join(notes)
     return Verdict(status, reason, findings, values)
+
+
+def _no_answer(t: Target, errors: list[DeviceError]) -> Verdict:
+    """No driver told anything: why, in the words of the failure that explains most."""
+    err = worst(errors)
+    code = err.reason_code if err is not None else None
+    snmp_only = all(p == Protocol.SNMP for p in t.protocols)
+    refused = code in (ReasonCode.AUTH, ReasonCode.SNMP_AUTH) or (
+        bool(errors) and all(e.reason_code == ReasonCode.FORBIDDEN for e in errors)
+    )
+    if err is not None and refused:
+        # An endpoint the device forbids is not offered; a device that forbids every
+        # question asked with this login has refused the login.
+        reason = (
+            f"{t.label}拒絕登入：帳號或密碼錯誤"
+            if code == ReasonCode.AUTH
+            else f"{t.label}拒絕登入：{err.zh_reason}"
+        )
+        found = [Finding(FindingCode.AUTH_FAILED, reason)]
+        return Verdict(Status.FAIL, reason, found, HostValues(up=False))
+    if err is not None and (
+        code == ReasonCode.UNREACHABLE or (code == ReasonCode.SNMP_TIMEOUT and snmp_only)
+    ):
+        code_f = FindingCode.RECORDER_DOWN if t.is_recorder else FindingCode.CAMERA_UNREACHABLE
+        reason = f"{t.label}無回應：{err.zh_reason}"
+        return Verdict(Status.FAIL, reason, [Finding(code_f, reason)], HostValues(up=False))
+    return Verdict(
+        Status.UNKNOWN,
+        f"無法判斷{t.label}狀態：{err.zh_reason if err else '沒有可用的通訊協定'}",
+        [],
+        None,
+    )
 
 
 def judge_signals(
@@ -328,14 +447,22 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
     got = Gathered()
     try:
         async with asyncio.timeout(run.remaining()):
-            await gather(link, want_signals, got)
+            await gather(link, want_signals, got, want_storage=not t.is_recorder)
     except TimeoutError:
         got.errors.append(DeviceError(ReasonCode.TIMEOUT, f"主機無回應（逾時 {timeout:g} 秒）"))
     finally:
         await link.aclose()
 
-    if got.driver is None and not any(e.final for e in got.errors):
-        # No protocol gave an answer: is anything listening at all?
+    tcp_listed = Protocol.RTSP in t.protocols or any(d.http for d in drivers_for(t.protocols))
+    # It answered, refusing: an SNMP user it rejects, or every question forbidden.
+    refused = any(e.reason_code == ReasonCode.SNMP_AUTH for e in got.errors) or (
+        bool(got.errors) and all(e.reason_code == ReasonCode.FORBIDDEN for e in got.errors)
+    )
+    if got.driver is None and tcp_listed and not refused and not any(
+        e.final for e in got.errors
+    ):
+        # No protocol gave an answer: is anything listening on a port the inventory
+        # lists? (An SNMP-only recorder lists none: its agent's silence is the answer.)
         port = last_resort_port(t)
         limit = max(0.2, min(3.0, run.remaining()))
         if await tcp_connect(t.address.host, port, limit):
@@ -355,7 +482,9 @@ async def probe_host(device_id: str, run: ProbeRun) -> list[CheckResult]:
         got.errors.append(DeviceError(ReasonCode.UNREACHABLE, f"無法連線到主機（埠 {port}）"))
 
     memory = ctx.memory.fact(device_id)
-    v = judge_host(t, got, memory, ctx.config.clock_drift_max_s, run.at)
+    v = judge_host(
+        t, got, memory, ctx.config.clock_drift_max_s, run.at, ctx.config.disk_full_pct
+    )
     out = [result(device_id, v.status, v.reason, v.findings, v.values, got.driver)]
     if t.is_recorder:
         cams = ctx.inventory.cameras_of(t.id)

@@ -30,13 +30,13 @@ class ReasonCode(StrEnum):
     # -- final: the device itself
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
-    AUTH = "auth"  # the login was refused (HTTP 401/403, a SOAP NotAuthorized)
+    AUTH = "auth"  # the login was refused (HTTP 401, a SOAP NotAuthorized)
     TLS = "tls"
     TOO_LARGE = "too-large"
     UNSAFE_XML = "unsafe-xml"
     REDIRECT_REFUSED = "redirect-refused"
     # -- one request
-    FORBIDDEN = "forbidden"  # one endpoint refused while the login itself works
+    FORBIDDEN = "forbidden"  # one endpoint refused while the login itself works (HTTP 403)
     NOT_SUPPORTED = "not-supported"  # the device does not offer this endpoint
     HTTP_STATUS = "http-status"
     BAD_XML = "bad-xml"

@@ -24,12 +24,16 @@ from dataclasses import dataclass, field
 from inventory.models import Camera, Recorder
 from probes.context import ProbeRun, SecretError, campus_tz, check_probe, login, target_of
 from probes.drivers.base import Ability, DeviceLink, DriverSession
-from probes.facts import GAP_MIN, ChannelRecording, Disk, DiskStatus
+from probes.drivers.table import drivers_for
+from probes.facts import GAP_MIN, ChannelRecording, Disk
 from probes.gather import Asked, ask_drivers
 from probes.reasons import DeviceError, ReasonCode
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
-from probes.values import DiskValues, RecordingValues
+from probes.storage import StorageVerdict, any_full, judge_disks
+from probes.values import RecordingValues
 from probes.wording import channel_label, fmt_duration
+
+__all__ = ["RecFacts", "StorageVerdict", "judge_channel", "judge_disks", "judge_retention"]
 
 
 @dataclass
@@ -38,6 +42,11 @@ class RecFacts:
     preferred driver's answer stands; see `channel`). A RecordingSink."""
 
     disks: list[Disk] | None = None  # None: no source told us
+    # Whether the recorder overwrites its oldest footage when full: the inventory's
+    # word, else the device's setting where its API tells (None: nobody could say).
+    overwrite: bool | None = None
+    overwrite_asked: bool = False
+    disk_full_pct: float = 95.0
     channels: dict[int, ChannelRecording] = field(default_factory=dict)
     gaps_known: bool = False
     # device clock - probe clock: footage times are the device's, so ages are measured
@@ -83,14 +92,20 @@ class RecFacts:
         out = set()
         if self.disks is None:
             out.add(Ability.DISKS)
+        elif (
+            self.overwrite is None
+            and not self.overwrite_asked
+            and any_full(self.disks, self.disk_full_pct)
+        ):
+            out.add(Ability.OVERWRITE)  # only a full disk needs the setting
         if not self.gaps_known:  # channels without spans: a vendor API may have them
             out.add(Ability.RECORDINGS)
         return out
 
 
 # Disks first: the vendor APIs answer them at once (and a recorder that cannot is not
-# asked for its footage), then the recordings.
-ORDER = (Ability.DISKS, Ability.RECORDINGS)
+# asked for its footage), its overwrite setting when a disk is full, then the recordings.
+ORDER = (Ability.DISKS, Ability.OVERWRITE, Ability.RECORDINGS)
 
 
 async def gather(link: DeviceLink, now: dt.datetime, f: RecFacts) -> RecFacts:
@@ -103,6 +118,10 @@ async def gather(link: DeviceLink, now: dt.datetime, f: RecFacts) -> RecFacts:
                 return False
             f.disks = disks
             return True
+        if ability == Ability.OVERWRITE:
+            f.overwrite_asked = True  # asked once, whatever it answers
+            f.overwrite = await s.overwrite()
+            return f.overwrite is not None
         return await s.recordings(now, f)
 
     asked = Asked(answered=f.drivers, errors=f.errors)
@@ -111,10 +130,6 @@ async def gather(link: DeviceLink, now: dt.datetime, f: RecFacts) -> RecFacts:
 
 
 # ---- judging (pure) ------------------------------------------------------------------
-
-
-def _gb(n: int | None) -> str:
-    return "?" if n is None else f"{n / 1024**3:.1f} GB"
 
 
 @dataclass
@@ -184,47 +199,6 @@ def judge_channel(
     )
 
 
-def judge_disks(
-    disks: list[Disk] | None, disk_full_pct: float, overwrite: bool = False
-) -> tuple[list[str], list[Finding], tuple[DiskValues, ...] | None]:
-    """Disk faults, and each disk's figures (None: no source told of disks). On a
-    recorder that overwrites old footage, a full disk is normal (retention days are
-    judged instead), so only a failed disk counts there."""
-    problems: list[str] = []
-    findings: list[Finding] = []
-    if disks is None:
-        return problems, findings, None
-    values: list[DiskValues] = []
-    for d in disks:
-        free_pct: float | None = None
-        if d.capacity_bytes and d.free_bytes is not None:
-            free_pct = 100.0 * d.free_bytes / d.capacity_bytes
-        ok = True
-        if d.status == DiskStatus.FAILED:
-            ok = False
-            msg = f"硬碟 {d.id} 故障" + (f"（{d.raw_status}）" if d.raw_status else "")
-            problems.append(msg)
-            findings.append(Finding(FindingCode.DISK_FAILED, msg, subject=f"disk-{d.id}"))
-        elif not overwrite and (
-            d.status == DiskStatus.FULL
-            or (free_pct is not None and free_pct < 100.0 - disk_full_pct)
-        ):
-            ok = False
-            shown = f"剩 {free_pct:.0f}%" if free_pct is not None else "已滿"
-            msg = f"硬碟 {d.id} 空間不足（{shown}，{_gb(d.free_bytes)} / {_gb(d.capacity_bytes)}）"
-            problems.append(msg)
-            findings.append(Finding(FindingCode.DISK_FULL, msg, subject=f"disk-{d.id}"))
-        values.append(
-            DiskValues(
-                id=d.id,
-                ok=None if (d.status == DiskStatus.UNKNOWN and ok) else ok,
-                free_bytes=d.free_bytes,
-                capacity_bytes=d.capacity_bytes,
-            )
-        )
-    return problems, findings, tuple(values)
-
-
 # Recorders report 1970 (an unset clock at first boot) as their earliest footage.
 _PLAUSIBLE_SINCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -285,7 +259,7 @@ async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
     # Channels are added to `facts` as each one is searched, so a recorder too slow to
     # answer every channel in time still gets its disks and the channels it did answer
     # judged.
-    facts = RecFacts()
+    facts = RecFacts(overwrite=rec.overwrite, disk_full_pct=ctx.config.disk_full_pct)
     try:
         link = DeviceLink(t, ctx, login(t, ctx), run.clock_skew_s)
     except SecretError as exc:
@@ -305,7 +279,7 @@ async def probe_recording(device_id: str, run: ProbeRun) -> list[CheckResult]:
     if not facts.drivers:
         err = next((e for e in facts.errors if e.final), None)
         err = err or (facts.errors[0] if facts.errors else None)
-        why = err.zh_reason if err else "主機沒有可查詢錄影的通訊協定"
+        why = err.zh_reason if err else "清冊列出的通訊協定無法查詢錄影與硬碟"
         reason = f"無法檢查錄影：{why}"
         return [result(device_id, Status.UNKNOWN, reason)] + [
             result(c.id, Status.UNKNOWN, f"{channel_label(c)}：{reason}") for c in cams
@@ -331,20 +305,25 @@ def judge_recorder(
         }
     # Footage times are in the device's clock: compare them with the device's "now".
     dev_now = at + dt.timedelta(seconds=facts.clock_offset_s or 0.0)
+    searchable = any(Ability.RECORDINGS in d.abilities for d in drivers_for(rec.protocols))
+    if facts.timed_out:
+        missing_text = f"主機回覆太慢，{timeout:g} 秒內未查完此路"
+    elif not searchable:
+        listed = "、".join(p.value for p in rec.protocols)
+        missing_text = f"清冊列出的通訊協定（{listed}）無法查詢各路錄影"
+    else:
+        missing_text = "主機未回報此路的錄影資料"
     ch_verdicts = [
         judge_channel(
-            c,
-            facts.channels.get(c.channel),
-            dev_now,
-            cfg.footage_max_age_s,
-            facts.gaps_known,
-            f"主機回覆太慢，{timeout:g} 秒內未查完此路"
-            if facts.timed_out
-            else "主機未回報此路的錄影資料",
+            c, facts.channels.get(c.channel), dev_now, cfg.footage_max_age_s,
+            facts.gaps_known, missing_text,
         )
         for c in cams
     ]
-    disk_problems, disk_findings, disks = judge_disks(facts.disks, cfg.disk_full_pct, rec.overwrite)
+    storage = judge_disks(
+        facts.disks, cfg.disk_full_pct, facts.overwrite, ctx.memory.fact(rec.id)
+    )
+    disk_findings, disks = storage.findings, storage.values
     policy = inv.retention_for(rec.id)
     # A hold runs until a date of the campus' calendar, not of UTC (Taipei's 00:00-08:00
     # is still yesterday in UTC); the metrics read it the same way.
@@ -363,16 +342,25 @@ def judge_recorder(
         channels_unknown=sum(1 for v in ch_verdicts if v.status == Status.UNKNOWN),
     )
 
-    problems = disk_problems + ret_problems
+    problems = storage.problems + ret_problems
     failing = [v for v in ch_verdicts if v.status == Status.FAIL]
     if failing:
         names = "、".join(f"第 {v.camera.channel} 路" for v in failing[:6])
         more = f"等 {len(failing)} 路" if len(failing) > 6 else ""
         problems.append(f"{names}{more}錄影異常")
+    # What the storage page shows when it is healthy (sizes, use), and remarks that are
+    # no fault (a full disk on a recorder that overwrites).
+    told = "；".join(t for t in (storage.summary, *storage.notes) if t)
     if problems:
-        status, reason = Status.FAIL, "；".join(problems)
+        status, reason = Status.FAIL, "；".join(problems + storage.notes)
     elif ch_verdicts and all(v.status == Status.UNKNOWN for v in ch_verdicts):
-        status, reason = Status.UNKNOWN, "主機未回報各路的錄影資料"
+        status = Status.UNKNOWN
+        if not searchable:
+            listed = "、".join(p.value for p in rec.protocols)
+            head = f"各路錄影無法查詢（清冊列出的通訊協定 {listed} 只提供硬碟狀態）"
+        else:
+            head = "主機未回報各路的錄影資料"
+        reason = f"{head}；{told}" if told else head
     elif facts.timed_out:
         missing = sum(1 for v in ch_verdicts if v.status == Status.UNKNOWN)
         status = Status.UNKNOWN
@@ -382,6 +370,8 @@ def judge_recorder(
         reason = "錄影正常"
         if values.retention_days is not None:
             reason += f"（保存 {values.retention_days:.0f} 天）"
+        if told:
+            reason += f"；{told}"
     out = [result(rec.id, status, reason, disk_findings + ret_findings, values, driver)]
     for v in ch_verdicts:
         out.append(result(v.camera.id, v.status, v.reason, v.findings, v.values, driver))

@@ -56,6 +56,8 @@ class FindingCode(StrEnum):
     RECORDING_GAP = "recording-gap"
     DISK_FAILED = "disk-failed"
     DISK_FULL = "disk-full"
+    # full, and whether the recorder overwrites its oldest footage cannot be read: said once
+    DISK_FULL_OVERWRITE_UNKNOWN = "disk-full-overwrite-unknown"
     RETENTION_TOO_SHORT = "retention-too-short"
     RETENTION_TOO_LONG = "retention-too-long"
     PICTURE_BLURRED = "picture-blurred"

@@ -85,6 +85,31 @@ def _kinds(cls: type[T]) -> type[T]:
 
 @_kinds
 @dataclass(frozen=True, slots=True)
+class DiskValues(_Values):
+    """One storage entry: a disk, a storage pool, a volume, a memory card or a network
+    share (`kind`, probes.facts.StorageKind); `id` is how metrics and alerts name it
+    ("1", "pool-1", "volume-1", "card-1")."""
+
+    id: str
+    ok: bool | None = None  # None: the device gave no status
+    free_bytes: int | None = None
+    capacity_bytes: int | None = None
+    kind: str | None = None  # None: a disk (rows stored before kinds were told apart)
+    name: str | None = None  # the device's own name for it ("Disk 1", "/volume1", "hdd1")
+    temperature_c: float | None = None
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> DiskValues | None:
+        kw = cls._read(doc)
+        disk_id = doc.get("id")
+        if not isinstance(disk_id, str | int) or isinstance(disk_id, bool):
+            return None
+        kw["id"] = str(disk_id)
+        return cls(**kw)
+
+
+@_kinds
+@dataclass(frozen=True, slots=True)
 class HostValues(_Values):
     """監視主機是否正常運作: a recorder or an IP camera asked directly, or (signal,
     recorder) for a camera channel its recorder answered for."""
@@ -97,27 +122,24 @@ class HostValues(_Values):
     serial: str | None = None
     signal: bool | None = None  # video signal on the camera's recorder channel
     recorder: str | None = None  # the recorder that answered for the channel
+    device_status: str | None = None  # the device's own verdict, in its words
+    disks: tuple[DiskValues, ...] | None = None  # an IP camera's memory card / NAS
+
+    def disk(self, disk_id: str) -> DiskValues | None:
+        return next((d for d in self.disks or () if d.id == disk_id), None)
+
+    def to_json(self) -> JSON:
+        out = super(HostValues, self).to_json()
+        if self.disks is not None:
+            out["disks"] = [d.to_json() for d in self.disks]
+        return out
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> HostValues:
-        return cls(**cls._read(doc))
-
-
-@_kinds
-@dataclass(frozen=True, slots=True)
-class DiskValues(_Values):
-    id: str
-    ok: bool | None = None  # None: the device gave no status
-    free_bytes: int | None = None
-    capacity_bytes: int | None = None
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> DiskValues | None:
         kw = cls._read(doc)
-        disk_id = doc.get("id")
-        if not isinstance(disk_id, str | int) or isinstance(disk_id, bool):
-            return None
-        kw["id"] = str(disk_id)
+        disks = _disks_json(doc.get("disks"))
+        if disks is not None:
+            kw["disks"] = disks
         return cls(**kw)
 
 
@@ -153,12 +175,19 @@ class RecordingValues(_Values):
     def from_json(cls, doc: Mapping[str, Any]) -> RecordingValues:
         kw = cls._read(doc)
         raw = doc.get("disks")
-        if isinstance(raw, list):
-            found = [DiskValues.from_json(d) for d in raw if isinstance(d, Mapping)]
-            kw["disks"] = tuple(d for d in found if d is not None)
+        disks = _disks_json(raw)
+        if disks is not None:
+            kw["disks"] = disks
         elif isinstance(raw, int) and not isinstance(raw, bool):
             kw["disks"] = _legacy_disks(doc)
         return cls(**kw)
+
+
+def _disks_json(raw: object) -> tuple[DiskValues, ...] | None:
+    if not isinstance(raw, list):
+        return None
+    found = [DiskValues.from_json(d) for d in raw if isinstance(d, Mapping)]
+    return tuple(d for d in found if d is not None)
 
 
 def _legacy_disks(doc: Mapping[str, Any]) -> tuple[DiskValues, ...]:

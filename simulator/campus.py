@@ -37,6 +37,7 @@ from inventory.models import (
     Vendor,
 )
 from simulator.model import (
+    MODEL_QUIRKS,
     ChannelState,
     DeviceKind,
     Disk,
@@ -118,6 +119,9 @@ MODELS: dict[tuple[Vendor, str], tuple[str, str, str]] = {
     (Vendor.SYNOLOGY, "nvr"): ("DS920+", "DSM 7.2.1-69057", "build 69057"),
     (Vendor.SYNOLOGY, "camera"): ("IPC-2031", "5.5.3", "build 180822"),
 }
+
+
+_HTTP_PROTOCOLS = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
 
 
 def address_for(base: str, block: int, index: int) -> str:
@@ -409,6 +413,8 @@ def build_world(
             disks=disks,
             channels=channels,
             scene_seed=seed,
+            quirks=MODEL_QUIRKS.get(rec.model or model, frozenset()),
+            serves_http=bool(_HTTP_PROTOCOLS & set(rec.protocols)),
             clock=clock,
         )
         world.devices[rec.id] = dev

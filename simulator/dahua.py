@@ -6,6 +6,9 @@ which server.py checks): `key=value` lines ending in CRLF, as in
   getVendor, getSerialNo, getUpTime (`up=SECONDS`; not from a capture)
 - global.cgi?action=getCurrentTime
 - storageDevice.cgi?action=getDeviceAllInfo (bytes as floats, as firmware writes them)
+- configManager.cgi?action=getConfig&name=StorageGroup: the storage group and its
+  "disk full" setting (`OverWrite`), flattened as Dahua's CGI writes a config
+  (`table.StorageGroup[0].OverWrite=true`; the fields of NetSDK's AV_CFG_StorageGroup)
 - mediaFileFind.cgi: factory.create, findFile, findNextFile, close, destroy
 - snapshot.cgi (served by server.py)
 
@@ -198,6 +201,22 @@ def media_file_find(dev: SimDevice, q: dict[str, str]) -> web.Response:
     return bad_request()
 
 
+def storage_group(dev: SimDevice) -> web.Response:
+    return kv(
+        [
+            ("table.StorageGroup[0].Name", "ReadWrite"),
+            ("table.StorageGroup[0].Memo", "ReadWrite Group"),
+            ("table.StorageGroup[0].FileHoldTime", 0),
+            ("table.StorageGroup[0].OverWrite", "true" if dev.overwrite else "false"),
+            (
+                "table.StorageGroup[0].RecordPathRule",
+                "%y-%M-%d/%c/dav/%h/%h.%m.%s-%h.%m.%s[%r][%R].%e",
+            ),
+            ("table.StorageGroup[0].PicturePathRule", "%y-%M-%d/%c/jpg/%h/%m/%s[%r].%e"),
+        ]
+    )
+
+
 async def handle(request: web.Request, dev: SimDevice) -> web.StreamResponse:
     q = dict(request.query)
     action = q.get("action", "")
@@ -208,6 +227,8 @@ async def handle(request: web.Request, dev: SimDevice) -> web.StreamResponse:
         return current_time(dev)
     if path == "/cgi-bin/storageDevice.cgi" and action == "getDeviceAllInfo":
         return storage_info(dev)
+    if path == "/cgi-bin/configManager.cgi" and q.get("name") == "StorageGroup":
+        return storage_group(dev) if action == "getConfig" else bad_request()
     if path == "/cgi-bin/mediaFileFind.cgi" and dev.is_recorder:
         return media_file_find(dev, q)
     return bad_request()

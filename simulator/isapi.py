@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from lxml import etree
 
-from simulator.model import ChannelState, FaultKind, SimDevice
+from simulator.model import ChannelState, FaultKind, Quirk, SimDevice
 
 NS20 = "http://www.hikvision.com/ver20/XMLSchema"
 NS10 = "http://www.hikvision.com/ver10/XMLSchema"
@@ -40,10 +40,34 @@ def _xml(body: str, status: int = 200) -> web.Response:
     )
 
 
-def response_status(url: str, code: int, text: str, sub: str) -> web.Response:
-    http = {1: 200, 3: 503, 4: 403, 5: 400, 6: 400}.get(code, 400)
-    if sub == "notSupport":
-        http = 404
+# Endpoints real devices refuse with HTTP 403 although the login works (the status codes
+# in ../shared/fixtures/hikvision_isapi/devices_json, and the DS-7616NI-Q2 of issue 13):
+# an NVR without analog inputs refuses System/Video/inputs/channels, an IP camera the
+# recorder's InputProxy endpoints.
+FORBIDDEN_BY_MODEL: dict[str, frozenset[str]] = {
+    "DS-7616NI-K2": frozenset({"/ISAPI/System/Video/inputs/channels"}),
+    "DS-7608NXI-I2": frozenset({"/ISAPI/System/Video/inputs/channels"}),
+    "DS-7616NI-Q2": frozenset({"/ISAPI/System/Video/inputs/channels"}),
+    "DS-7616NI-Q2/16P": frozenset({"/ISAPI/System/Video/inputs/channels"}),
+}
+CAMERA_FORBIDDEN = frozenset(
+    {"/ISAPI/ContentMgmt/InputProxy/channels", "/ISAPI/ContentMgmt/InputProxy/channels/status"}
+)
+
+
+def forbidden_paths(dev: SimDevice) -> frozenset[str]:
+    if not dev.is_recorder:
+        return CAMERA_FORBIDDEN
+    return FORBIDDEN_BY_MODEL.get(dev.model, frozenset())
+
+
+def response_status(
+    url: str, code: int, text: str, sub: str, http: int | None = None
+) -> web.Response:
+    if http is None:
+        http = {1: 200, 3: 503, 4: 403, 5: 400, 6: 400}.get(code, 400)
+        if sub == "notSupport":
+            http = 404
     return _xml(
         f'<ResponseStatus version="1.0" xmlns="{NS20}">\n'
         f"<requestURL>{escape(url)}</requestURL>\n<statusCode>{code}</statusCode>\n"
@@ -144,9 +168,11 @@ def system_time(dev: SimDevice) -> web.Response:
 
 
 def storage(dev: SimDevice) -> web.Response:
+    # A camera's card is "hdde"/"SD1" in the captures; a recorder's disks "hdd1"...
     items = "".join(
         f'<hdd version="{_version(dev)}" xmlns="{NS20}">\n'
-        f"<id>{d.id}</id>\n<hddName>hdd{d.id}</hddName>\n<hddPath></hddPath>\n"
+        f"<id>{d.id}</id>\n<hddName>{'hdd' if dev.is_recorder else 'SD'}{d.id}</hddName>\n"
+        "<hddPath></hddPath>\n"
         f"<hddType>SATA</hddType>\n<status>{'error' if d.status == 'failed' else 'ok'}</status>\n"
         f"<capacity>{d.capacity_mb}</capacity>\n<freeSpace>{d.free_mb}</freeSpace>\n"
         "<property>RW</property>\n</hdd>\n"
@@ -383,6 +409,9 @@ _DAILY = re.compile(r"^/ISAPI/ContentMgmt/record/tracks/(\d+)/dailyDistribution$
 async def handle(request: web.Request, dev: SimDevice) -> web.StreamResponse:
     path = request.path
     method = request.method
+    if path in forbidden_paths(dev):
+        # 403 with the login accepted: this model does not offer it to this account
+        return response_status(path, 4, "Invalid Operation", "notSupport", http=403)
     if method == "GET":
         simple = {
             "/ISAPI/System/deviceInfo": device_info,
@@ -395,8 +424,10 @@ async def handle(request: web.Request, dev: SimDevice) -> web.StreamResponse:
         if fn is not None:
             return fn(dev)
         # A DVR has no IP channels (InputProxy) and an NVR no analog inputs.
-        if path == "/ISAPI/ContentMgmt/InputProxy/channels/status" and any(
-            not c.analog for c in dev.channels if dev.is_recorder
+        if (
+            path == "/ISAPI/ContentMgmt/InputProxy/channels/status"
+            and Quirk.ISAPI_NO_PROXY_STATUS not in dev.quirks
+            and any(not c.analog for c in dev.channels if dev.is_recorder)
         ):
             return channels_status(dev)
         if path == "/ISAPI/System/Video/inputs/channels" and any(

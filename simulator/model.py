@@ -100,6 +100,36 @@ DEFAULT_RETENTION_DAYS = 45.0
 MB = 1024 * 1024
 
 
+class Quirk(StrEnum):
+    """How some real devices answer, kept so that camwatch is tested against them (each
+    is the shape of a captured reply: ../shared/fixtures and the LibreNMS walks named
+    in simulator/README.md)."""
+
+    # SNMP: a Hikvision NVR agent that answers sysDescr alone ("Hikvision company
+    # products": LibreNMS's hikvision-nvr_1 walk)
+    SNMP_SYSDESCR_ONLY = "snmp-sysdescr-only"
+    # SNMP: HIKVISION-MIB hikDiskTable with hikDiskFreeSpace and hikDiskCapability (MB)
+    # only, rows indexed "N.0", no hikDiskStatus and no HOST-RESOURCES (hikvision-nvr)
+    SNMP_DISKS_WITHOUT_STATUS = "snmp-disks-without-status"
+    # SNMP: a Dahua NVR that serves DAHUA-SNMP-MIB's identity scalars (deviceType,
+    # softwareRevision, serialNumber, deviceStatus) and no disk table (dahua-nvr)
+    SNMP_NO_DISK_TABLE = "snmp-no-disk-table"
+    # ISAPI: /ISAPI/ContentMgmt/InputProxy/channels/status not offered (older NVR
+    # firmware, as the DS-7616NI-Q2 V4.30 the issue-13 capture came from)
+    ISAPI_NO_PROXY_STATUS = "isapi-no-proxy-status"
+    # ISAPI: the account may log in but not take pictures: 403 with ResponseStatus
+    # statusCode 4 / subStatusCode lowPrivilege on /ISAPI/Streaming/channels/N01/picture
+    # (the ISAPI error for a user without the remote live-view right)
+    ISAPI_PICTURE_LOW_PRIVILEGE = "isapi-picture-low-privilege"
+
+
+# Quirks of the models the simulated campus may use, from their captured replies.
+MODEL_QUIRKS: dict[str, frozenset[Quirk]] = {
+    "DS-7616NI-Q2": frozenset({Quirk.ISAPI_NO_PROXY_STATUS}),
+    "DS-7616NI-Q2/16P": frozenset({Quirk.ISAPI_NO_PROXY_STATUS}),
+}
+
+
 def parse_fault(text: str) -> tuple[str, FaultKind, float]:
     """`DEVICE=KIND[:SEVERITY]` (the `--fault` option) -> (device, kind, severity)."""
     if "=" not in text:
@@ -235,6 +265,14 @@ class SimDevice:
     recorder_id: str | None = None  # cameras: the recorder that records them
     channel_no: int | None = None  # cameras: their channel on that recorder
     faults: dict[FaultKind, float] = field(default_factory=dict)
+    quirks: frozenset[Quirk] = frozenset()
+    # Listens on its HTTP (ONVIF, ISAPI, CGI) ports: not a recorder the inventory lists
+    # with SNMP alone, which is then what a real one would be to camwatch (nothing on 80).
+    serves_http: bool = True
+    # The recorder's "disk full" setting: overwrite its oldest footage (the vendors'
+    # default) or stop recording. The disk-full fault turns it off (a full disk is only
+    # a fault on a recorder that does not overwrite).
+    overwrite: bool = True
     _baseline: dict[str, Any] | None = field(default=None, repr=False)
     # Set by the world: the recorder channel recording this camera (for channel faults).
     recorder_channel: ChannelState | None = field(default=None, repr=False)
@@ -268,6 +306,7 @@ class SimDevice:
     def _snapshot(self) -> dict[str, Any]:
         return {
             "clock_offset_s": self.clock_offset_s,
+            "overwrite": self.overwrite,
             "disks": copy.deepcopy(self.disks),
             "channels": [
                 (c.recording, c.stopped_at, c.retention_days, list(c.gaps), c.signal)
@@ -277,6 +316,7 @@ class SimDevice:
 
     def _restore(self, snap: dict[str, Any]) -> None:
         self.clock_offset_s = snap["clock_offset_s"]
+        self.overwrite = snap["overwrite"]
         self.disks = copy.deepcopy(snap["disks"])
         for ch, (rec, stopped, ret, gaps, sig) in zip(
             self.channels, snap["channels"], strict=False
@@ -328,6 +368,7 @@ class SimDevice:
                         ch.recording = False
                         ch.stopped_at = now - dt.timedelta(seconds=2)
         elif kind == FaultKind.DISK_FULL:
+            self.overwrite = False  # "disk full: stop recording"
             for d in self.disks:
                 if d.status == "ok":
                     d.status = "full"

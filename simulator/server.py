@@ -27,7 +27,7 @@ from inventory.models import Vendor
 from simulator import onvif
 from simulator.campus import World
 from simulator.httpauth import challenge, check_digest, nonce_valid, parse_digest
-from simulator.model import FaultKind, SimDevice, fault_kind, vendor_media
+from simulator.model import FaultKind, Quirk, SimDevice, fault_kind, vendor_media
 
 log = logging.getLogger("camwatch.simulator")
 
@@ -118,7 +118,10 @@ class SimulatorServer:
 
     async def _bind(self, dev: SimDevice) -> None:
         assert dev.host is not None
-        sites = []
+        sites: list[web.TCPSite] = []
+        if not dev.serves_http:
+            self._sites[dev.id] = sites
+            return
         for port in sorted({dev.http_port, dev.onvif_port}):
             site = web.TCPSite(self._runner, dev.host, port, backlog=64, reuse_address=True)
             await site.start()
@@ -235,6 +238,10 @@ class SimulatorServer:
             ch = snapshot_channel(req, d)
             if ch is None:
                 raise web.HTTPNotFound()
+            if Quirk.ISAPI_PICTURE_LOW_PRIVILEGE in d.quirks and req.path.startswith("/ISAPI/"):
+                from simulator.isapi import response_status
+
+                return response_status(req.path, 4, "Invalid Operation", "lowPrivilege", 403)
             return await self.snapshot_response(d, ch)
 
         return await self._authed(request, dev, serve)

@@ -6,11 +6,18 @@ vendor disk table and hrStorage, `offline` and `auth` make the agent silent (a r
 agent drops a request with a wrong community), `slow` delays every reply and
 `malformed` serves counters as junk text (as broken firmware does).
 
-The vendor disk table follows `probes.vendors_snmp` (the same OIDs and value words the
+The vendor tables follow `probes.vendors_snmp` (the same OIDs and value words the
 driver reads, checked against real recordings in tests): Hikvision hikDiskTable (MB),
-Dahua physicalVolumeInfoTable (text status), Synology diskTable + raidTable, and
-HOST-RESOURCES hrDeviceTable disks for every other vendor. Every device also serves
-the system group, hrSystemUptime and hrStorageTable.
+Dahua physicalVolumeInfoTable (text status), Synology DSM 7's diskTable + raidTable
+(a "Volume 1" row and the "Storage Pool 1" under it, with a few hundred MB of the pool
+unallocated) with the volume's size and use in hrStorage "/volume1", and
+HOST-RESOURCES hrDeviceTable disks for every other vendor; and each vendor's identity
+scalars (HIKVISION-MIB hikEntityIndex/hikEntityType, DAHUA-SNMP-MIB deviceType,
+softwareRevision, serialNumber, deviceStatus, SYNOLOGY-SYSTEM-MIB modelName, version,
+serialNumber, systemStatus...). Every device also serves the system group,
+hrSystemUptime and hrStorageTable — except the shapes of real agents kept as quirks
+(`simulator.model.Quirk`): a Hikvision agent answering sysDescr alone, one whose disk
+rows have no status column and no HOST-RESOURCES, a Dahua one with no disk table.
 
 v2c communities come from each device's resolved `snmp_community`; v3 users (SHA/AES)
 are passed in explicitly (`SnmpV3User`). USM users live in an engine, so devices whose
@@ -36,23 +43,23 @@ from probes.vendors_snmp import (
     SYNOLOGY_DISK,
     SYNOLOGY_RAID,
 )
-from simulator.model import FaultKind, SimDevice
+from simulator.model import FaultKind, Quirk, SimDevice
 
-# (oid, snmprec type code, value): 2 Integer32, 4 OctetString, 6 OID, 66 Gauge32,
-# 67 TimeTicks. The same triples can be written out as an .snmprec file for snmpsim.
+# (oid, snmprec type code, value): 2 Integer32, 4 OctetString, 6 OID, 64 IpAddress,
+# 66 Gauge32, 67 TimeTicks, 70 Counter64. The same triples can be written out as an
+# .snmprec file for snmpsim.
 Record = tuple[str, int, int | str]
 
 _SYS_OBJECT_ID = {
     Vendor.HIKVISION: "1.3.6.1.4.1.50001",
-    Vendor.DAHUA: "1.3.6.1.4.1.1004849",
-    Vendor.SYNOLOGY: "1.3.6.1.4.1.8072.3.2.10",
+    Vendor.DAHUA: "1.3.6.1.4.1.1004849.3.2.10",  # as the DH-NVR4108HS walk
+    Vendor.SYNOLOGY: "1.3.6.1.4.1.8072.3.2.10",  # DSM answers with net-snmp's
     Vendor.AXIS: "1.3.6.1.4.1.368.4",
     Vendor.GENERIC: "1.3.6.1.4.1.8072.3.2.10",
 }
 _SYS_DESCR = {
     Vendor.HIKVISION: "Hikvision company products",
-    Vendor.DAHUA: "Dahua NVR",
-    Vendor.SYNOLOGY: "Linux Syno 4.4.302+ #72806 SMP x86_64",
+    Vendor.SYNOLOGY: "Linux nas 4.4.302+ #69057 SMP x86_64",
     Vendor.AXIS: "AXIS network video recorder",
     Vendor.GENERIC: "Linux nvr 4.9.37 #1 SMP armv7l",
 }
@@ -61,6 +68,11 @@ _HR_STORAGE_RAM = "1.3.6.1.2.1.25.2.1.2"
 _HR_STORAGE_FIXED_DISK = "1.3.6.1.2.1.25.2.1.4"
 _UNITS = 4096
 _MB = 1024 * 1024
+_HIK = "1.3.6.1.4.1.50001.1"  # HIKVISION-MIB hikEntity
+_DAHUA = "1.3.6.1.4.1.1004849.2.1"  # DAHUA-SNMP-MIB systemInfo
+_SYNO = "1.3.6.1.4.1.6574.1"  # SYNOLOGY-SYSTEM-MIB synoSystem
+# DSM 7's storage pool keeps a few hundred MB unallocated (the DS214se walk: 889192448)
+SYNOLOGY_POOL_FREE = 889_192_448
 
 
 def _ticks(seconds: float) -> int:
@@ -71,24 +83,100 @@ def device_records(dev: SimDevice) -> list[Record]:
     """Everything the device's agent serves right now, sorted by OID."""
     junk = dev.has(FaultKind.MALFORMED)
     up = _ticks(dev.uptime_s())
+    descr = (
+        dev.model
+        if dev.vendor == Vendor.DAHUA
+        else _SYS_DESCR.get(dev.vendor, _SYS_DESCR[Vendor.GENERIC])
+    )
+    if Quirk.SNMP_SYSDESCR_ONLY in dev.quirks:
+        return [("1.3.6.1.2.1.1.1.0", 4, descr)]
     recs: list[Record] = [
-        ("1.3.6.1.2.1.1.1.0", 4, _SYS_DESCR.get(dev.vendor, _SYS_DESCR[Vendor.GENERIC])),
+        ("1.3.6.1.2.1.1.1.0", 4, descr),
         ("1.3.6.1.2.1.1.2.0", 6, _SYS_OBJECT_ID.get(dev.vendor, _SYS_OBJECT_ID[Vendor.GENERIC])),
         ("1.3.6.1.2.1.1.3.0", 4 if junk else 67, "up: n/a" if junk else up),
         ("1.3.6.1.2.1.1.4.0", 4, "總務處"),
         ("1.3.6.1.2.1.1.5.0", 4, dev.id),
         ("1.3.6.1.2.1.1.6.0", 4, dev.name or dev.id),
-        ("1.3.6.1.2.1.1.7.0", 2, 72),
-        ("1.3.6.1.2.1.25.1.1.0", 4 if junk else 67, "n/a" if junk else up),
     ]
-    # hrStorageTable: RAM, then one fixed disk per drive (sizes in 4 KiB units).
+    recs += _identity(dev)
+    bare = {Quirk.SNMP_DISKS_WITHOUT_STATUS, Quirk.SNMP_NO_DISK_TABLE} & dev.quirks
+    if not bare:
+        # The captured Hikvision and Dahua NVR walks have no HOST-RESOURCES at all.
+        recs += [
+            ("1.3.6.1.2.1.1.7.0", 2, 72),
+            ("1.3.6.1.2.1.25.1.1.0", 4 if junk else 67, "n/a" if junk else up),
+        ]
+        recs += _hr_storage(dev, junk)
+    if Quirk.SNMP_NO_DISK_TABLE not in dev.quirks:
+        recs += _vendor_disks(dev)
+    recs.sort(key=lambda r: _oid_key(r[0]))
+    return recs
+
+
+def _identity(dev: SimDevice) -> list[Record]:
+    """The vendor's identity and status scalars (probes.vendors_snmp), as the captures."""
+    failed = any(d.status == "failed" for d in dev.disks)
+    if dev.vendor == Vendor.HIKVISION:
+        return [
+            (f"{_HIK}.1.0", 64, dev.host or "0.0.0.0"),  # hikIp
+            (f"{_HIK}.3.0", 4, dev.serial),  # hikEntityIndex
+            (f"{_HIK}.100.0", 2, 1 if dev.dvr else 2),  # hikEntityType DVR / NVR
+            (f"{_HIK}.101.0", 2, 1 if dev.dvr else 200),
+            (f"{_HIK}.220.0", 2, 169),  # hikMemoryCapability
+            (f"{_HIK}.221.0", 2, 5 + dev.scene_seed % 20),  # hikMemoryUsage
+        ]
+    if dev.vendor == Vendor.DAHUA:
+        version = dev.firmware.split(",")[0] if dev.firmware else "3.212.0000.1"
+        return [
+            (f"{_DAHUA}.1.1.0", 4, version),  # softwareRevision
+            (f"{_DAHUA}.2.4.0", 4, dev.serial),  # serialNumber
+            (f"{_DAHUA}.2.6.0", 4, dev.model),  # deviceType
+            (f"{_DAHUA}.2.8.0", 2, 0 if failed else 1),  # deviceStatus bad(0) good(1)
+            (f"{_DAHUA}.3.0", 2, 6 + dev.scene_seed % 10),  # cpuUsage
+        ]
+    if dev.vendor == Vendor.SYNOLOGY:
+        crashed = bool(dev.disks) and all(d.status == "failed" for d in dev.disks)
+        return [
+            (f"{_SYNO}.1.0", 2, 2 if crashed else 1),  # systemStatus ("volume has crashed")
+            (f"{_SYNO}.2.0", 2, 38 + dev.scene_seed % 6),  # temperature
+            (f"{_SYNO}.3.0", 2, 1),  # powerStatus
+            (f"{_SYNO}.4.1.0", 2, 1),  # systemFanStatus
+            (f"{_SYNO}.4.2.0", 2, 1),  # cpuFanStatus
+            (f"{_SYNO}.5.1.0", 4, dev.model),  # modelName
+            (f"{_SYNO}.5.2.0", 4, dev.serial),  # serialNumber
+            (f"{_SYNO}.5.3.0", 4, dev.firmware),  # version ("DSM 7.2.1-69057")
+            (f"{_SYNO}.5.4.0", 2, 2),  # upgradeAvailable: Unavailable
+        ]
+    return []
+
+
+def synology_volume(dev: SimDevice) -> tuple[int, int]:
+    """(size, used) bytes of "/volume1": the disks together in one volume."""
+    size = sum(d.capacity for d in dev.disks) * 98 // 100
+    free = sum(d.free for d in dev.disks if d.status != "failed") * 98 // 100
+    return size, max(size - free, 0)
+
+
+def _hr_storage(dev: SimDevice, junk: bool) -> list[Record]:
+    """hrStorageTable: RAM, then the recording space — one fixed disk per drive, or on a
+    Synology DSM's system mounts and "/volume1" (sizes in 4 KiB units)."""
     storage: list[tuple[int, str, str, int, int, int]] = [
         (1, _HR_STORAGE_RAM, "Physical memory", 1024, 4 * 1024 * 1024, 1_300_000)
     ]
-    for d in dev.disks:
-        size = d.capacity // _UNITS
-        used = size - (d.free // _UNITS) if d.status != "failed" else 0
-        storage.append((30 + d.id, _HR_STORAGE_FIXED_DISK, f"HDD{d.id}", _UNITS, size, used))
+    if dev.vendor == Vendor.SYNOLOGY:
+        size, used = synology_volume(dev)
+        storage += [
+            (31, _HR_STORAGE_FIXED_DISK, "/", _UNITS, 612_766, 269_359),
+            (36, _HR_STORAGE_FIXED_DISK, "/dev/shm", _UNITS, 31_063, 4),  # noqa: S108
+            (42, _HR_STORAGE_FIXED_DISK, "/tmp", _UNITS, 31_063, 141),  # noqa: S108
+            (45, _HR_STORAGE_FIXED_DISK, "/volume1", _UNITS, size // _UNITS, used // _UNITS),
+        ]
+    else:
+        for d in dev.disks:
+            size = d.capacity // _UNITS
+            used = size - (d.free // _UNITS) if d.status != "failed" else 0
+            storage.append((30 + d.id, _HR_STORAGE_FIXED_DISK, f"HDD{d.id}", _UNITS, size, used))
+    recs: list[Record] = []
     for idx, typ, descr, units, size, used in storage:
         base = f"1.3.6.1.2.1.25.2.3.1.{{}}.{idx}"
         recs += [
@@ -99,8 +187,6 @@ def device_records(dev: SimDevice) -> list[Record]:
             (base.format(5), 4 if junk else 2, f"{size} units" if junk else size),
             (base.format(6), 4 if junk else 2, "??" if junk else used),
         ]
-    recs += _vendor_disks(dev)
-    recs.sort(key=lambda r: _oid_key(r[0]))
     return recs
 
 
@@ -114,6 +200,11 @@ def _vendor_disks(dev: SimDevice) -> list[Record]:
     disks = _status(dev)
     if dev.vendor == Vendor.HIKVISION:
         e = HIKVISION_DISK.entry
+        if Quirk.SNMP_DISKS_WITHOUT_STATUS in dev.quirks:
+            # As the captured NVR: capacity and free space only, rows "N.0"
+            for n, _st, cap, free in disks:
+                recs += [(f"{e}.4.{n}.0", 2, free // _MB), (f"{e}.5.{n}.0", 2, cap // _MB)]
+            return recs
         hik = {"ok": 0, "full": 0, "failed": 2}  # Normal / Abnormal; full = no free MB
         for n, st, cap, free in disks:
             recs += [
@@ -135,28 +226,45 @@ def _vendor_disks(dev: SimDevice) -> list[Record]:
                 (f"{e}.5.{n}", 4, words[st]),
             ]
     elif dev.vendor == Vendor.SYNOLOGY:
+        # DSM 7 (the DS214se walk): 13 disk columns, and raidTable rows for the volume
+        # and for the storage pool under it.
         e = SYNOLOGY_DISK.entry
         for n, st, _cap, _free in disks:
             i = n - 1  # DSM numbers rows from 0 ("Disk 1" is index 0)
+            bad = st == "failed"
             recs += [
                 (f"{e}.1.{i}", 2, i),
                 (f"{e}.2.{i}", 4, f"Disk {n}"),
                 (f"{e}.3.{i}", 4, "WD40PURZ-85TTDY0"),
                 (f"{e}.4.{i}", 4, "SATA"),
-                (f"{e}.5.{i}", 2, 5 if st == "failed" else 1),
-                (f"{e}.13.{i}", 2, 4 if st == "failed" else 1),
+                (f"{e}.5.{i}", 2, 5 if bad else 1),
+                (f"{e}.6.{i}", 2, 31 + n),  # diskTemperature
+                (f"{e}.7.{i}", 4, "data"),
+                (f"{e}.8.{i}", 2, 0),
+                (f"{e}.9.{i}", 2, 0),
+                (f"{e}.10.{i}", 2, 0),
+                (f"{e}.11.{i}", 2, -1),
+                (f"{e}.12.{i}", 4, f"Drive {n}"),
+                (f"{e}.13.{i}", 2, 4 if bad else 1),
             ]
         r = SYNOLOGY_RAID.entry
         failed = sum(1 for _n, st, _c, _f in disks if st == "failed")
         raid = 1 if failed == 0 else (12 if failed == len(disks) else 11)
-        cap = sum(c for _n, _s, c, _f in disks)
-        free = sum(f for _n, st, _c, f in disks if st != "failed")
+        size, used = synology_volume(dev)
+        pool = sum(c for _n, _s, c, _f in disks)
         recs += [
             (f"{r}.1.0", 2, 0),
             (f"{r}.2.0", 4, "Volume 1"),
             (f"{r}.3.0", 2, raid),
-            (f"{r}.4.0", 70, free),
-            (f"{r}.5.0", 70, cap),
+            (f"{r}.4.0", 70, size - used),
+            (f"{r}.5.0", 70, size),
+            (f"{r}.6.0", 2, 0),
+            (f"{r}.1.1", 2, 1),
+            (f"{r}.2.1", 4, "Storage Pool 1"),
+            (f"{r}.3.1", 2, raid),
+            (f"{r}.4.1", 70, SYNOLOGY_POOL_FREE),  # all else is allocated to Volume 1
+            (f"{r}.5.1", 70, pool),
+            (f"{r}.6.1", 2, 0),
         ]
     else:
         e = HOST_RESOURCES_DISK.entry
@@ -204,6 +312,8 @@ def _asn1(typ: int, value: int | str) -> Any:
         return rfc1902.Integer32(int(value))
     if typ == 6:
         return rfc1902.ObjectIdentifier(str(value))
+    if typ == 64:
+        return rfc1902.IpAddress(str(value))
     if typ == 65:
         return rfc1902.Counter32(int(value))
     if typ == 66:

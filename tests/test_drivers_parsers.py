@@ -228,7 +228,7 @@ def test_isapi_storage_with_mixed_namespaces_and_nas() -> None:
     disks = isapi.parse_storage(read(HIK / "raw_xml" / "ContentMgmt.Storage" / "hdd1_nas1.xml"))
     assert [(d.id, d.status, d.name) for d in disks] == [
         ("1", DiskStatus.OK, "hdde"),
-        ("9", DiskStatus.OK, "/pub/hik"),
+        ("nas-9", DiskStatus.OK, "/pub/hik"),
     ]
     assert disks[0].capacity_bytes == 30436 * 1024 * 1024
     assert disks[0].free_bytes == 27392 * 1024 * 1024

@@ -30,6 +30,7 @@ METHOD = {
     Ability.UPTIME: "uptime",
     Ability.SIGNALS: "signals",
     Ability.DISKS: "disks",
+    Ability.OVERWRITE: "overwrite",
     Ability.RECORDINGS: "recordings",
 }
 

@@ -118,4 +118,6 @@ async def test_camera_without_any_source_says_so(campus) -> None:  # type: ignor
     )
     with pytest.raises(DeviceError) as err:
         await grab_frame(cam, inv, None, HttpLimits(timeout=1.0))
-    assert err.value.reason_code == "not-supported"
+    # none of its listed protocols gives frames: camwatch says which were listed
+    assert err.value.reason_code == "no-driver"
+    assert "snmp" in err.value.zh_reason

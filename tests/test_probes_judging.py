@@ -181,15 +181,18 @@ def test_disks_failed_full_and_values() -> None:
         Disk("2", DiskStatus.FAILED, 1000 * gb, 0, raw_status="error"),
         Disk("3", DiskStatus.OK, 1000 * gb, 10 * gb),
     ]
-    problems, findings, values = judge_disks(disks, 95.0)
-    assert [(f.code, f.subject) for f in findings] == [
+    # A recorder known not to overwrite (inventory `overwrite: false`): full is DiskFull.
+    v = judge_disks(disks, 95.0, overwrite=False)
+    assert [(f.code, f.subject) for f in v.findings] == [
         (FindingCode.DISK_FAILED, "disk-2"),
         (FindingCode.DISK_FULL, "disk-3"),
     ]
-    assert problems[0] == "硬碟 2 故障（error）"
-    assert values[0].ok is True and values[1].ok is False
-    assert values[0].id == "1" and values[0].free_bytes == 400 * gb
-    assert judge_disks(None, 95.0) == ([], [], None)
+    assert v.problems[0] == "硬碟 2 故障（error）"
+    assert v.values is not None
+    assert v.values[0].ok is True and v.values[1].ok is False
+    assert v.values[0].id == "1" and v.values[0].free_bytes == 400 * gb
+    none = judge_disks(None, 95.0)
+    assert (none.problems, none.findings, none.values) == ([], [], None)
 
 
 def test_retention_policy_and_legal_hold() -> None:
@@ -238,11 +241,12 @@ def test_full_disks_are_normal_on_a_recorder_that_overwrites_old_footage() -> No
         Disk("1", DiskStatus.OK, 1000 * gb, 0),
         Disk("2", DiskStatus.FAILED, 1000 * gb, 0, raw_status="error"),
     ]
-    _, findings, values = judge_disks(disks, 95.0, overwrite=True)
-    assert [(f.code, f.subject) for f in findings] == [(FindingCode.DISK_FAILED, "disk-2")]
-    assert values[0].ok is True
-    _, findings, _ = judge_disks(disks, 95.0, overwrite=False)
-    assert (FindingCode.DISK_FULL, "disk-1") in [(f.code, f.subject) for f in findings]
+    v = judge_disks(disks, 95.0, overwrite=True)
+    assert [(f.code, f.subject) for f in v.findings] == [(FindingCode.DISK_FAILED, "disk-2")]
+    assert v.values is not None and v.values[0].ok is True
+    assert any("硬碟 1 已滿" in n and "循環覆寫" in n for n in v.notes)
+    v = judge_disks(disks, 95.0, overwrite=False)
+    assert (FindingCode.DISK_FULL, "disk-1") in [(f.code, f.subject) for f in v.findings]
 
 
 def test_the_last_resort_port_follows_the_driver_table(monkeypatch: pytest.MonkeyPatch) -> None:

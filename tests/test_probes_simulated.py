@@ -131,11 +131,27 @@ async def test_slow_device_is_unknown_with_timeout_in_bounded_time(world: Sim) -
 async def test_malformed_replies_are_unknown(world: Sim, vendor: str) -> None:
     rec = world.recorder(vendor)
     await world.fault(rec, "malformed")
-    r = (await probe_host(rec, world.ctx))[0]
+    # Without SNMP: nothing usable came back, so nothing is judged.
+    r = (await probe_host(rec, without_snmp(world.ctx, rec)))[0]
     assert r.status == Status.UNKNOWN, r.reason
     assert "無法" in r.reason
+    # Its SNMP agent still answers: the recorder is up, and the reason says which of
+    # its protocols is broken.
+    up = (await probe_host(rec, world.ctx))[0]
+    assert up.status == Status.OK and up.driver == "snmp", up.reason
+    assert "無法使用" in up.reason
     rr = (await probe_recording(rec, world.ctx))[0]
     assert rr.status == Status.UNKNOWN
+
+
+def without_snmp(ctx: ProbeContext, rec: str) -> ProbeContext:
+    from inventory.models import Protocol
+
+    inv = ctx.inventory
+    r = inv.recorders[rec]
+    listed = [p for p in r.protocols if p != Protocol.SNMP]
+    recorders = {**inv.recorders, rec: r.model_copy(update={"protocols": listed, "snmp": None})}
+    return ProbeContext(inv.model_copy(update={"recorders": recorders}), ctx.secrets, ctx.config)
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "generic"])  # ISAPI status; SNMP uptime
@@ -205,13 +221,27 @@ async def test_disk_failed(world: Sim, vendor: str) -> None:
     assert r.values.disk("1").ok is False
 
 
-@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
-async def test_disk_full(world: Sim, vendor: str) -> None:
-    rec = world.recorder(vendor)
+async def test_disk_full_where_the_recorder_says_it_does_not_overwrite(world: Sim) -> None:
+    # Dahua tells its "disk full" setting (StorageGroup OverWrite=false under this fault)
+    rec = world.recorder("dahua")
     await world.fault(rec, "disk-full")
     r = (await probe_recording(rec, world.ctx))[0]
     assert r.status == Status.FAIL and FindingCode.DISK_FULL in codes(r)
     assert r.values.disk("1").free_bytes == 0
+
+
+async def test_disk_full_with_overwrite_unknown_is_said_once(world: Sim) -> None:
+    # Hikvision's Storage reply does not say whether it overwrites: one warning, then a
+    # remark, never DiskFull every check.
+    rec = world.recorder("hikvision")
+    await world.fault(rec, "disk-full")
+    first = (await probe_recording(rec, world.ctx))[0]
+    assert codes(first) == {FindingCode.DISK_FULL_OVERWRITE_UNKNOWN}, first.reason
+    assert first.status == Status.OK and "無法確認是否循環覆寫" in first.reason
+    assert first.values.disk("1").free_bytes == 0
+    again = (await probe_recording(rec, world.ctx))[0]
+    assert codes(again) == set() and again.status == Status.OK
+    assert "已提醒" in again.reason
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "generic"])

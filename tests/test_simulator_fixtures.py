@@ -130,6 +130,79 @@ async def test_isapi_storage_like_real_recorder(sim):
     assert abs(sim_disks[0].capacity_bytes - rec.disks[0].capacity) < 2**20
 
 
+# The ISAPI endpoints camwatch asks, and how the captured devices answered them.
+ASKED = (
+    "System/deviceInfo",
+    "System/time",
+    "System/status",
+    "ContentMgmt/Storage",
+    "ContentMgmt/InputProxy/channels",
+    "ContentMgmt/InputProxy/channels/status",
+    "System/Video/inputs/channels",
+    "ContentMgmt/record/tracks",
+)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "which"),
+    [("DS-7616NI-K2.json", "recorder"), ("DS-2CD2346G2-ISU.json", "camera")],
+)
+async def test_isapi_refuses_what_the_real_device_refuses(sim, fixture, which):
+    """Where the real device answered 403 (the login working: deviceInfo answered), the
+    simulated one of that model answers 403 too; where it answered, so does the
+    simulator, for every endpoint of camwatch's it serves."""
+    real = json.loads((FIXTURES / "hikvision_isapi/devices_json" / fixture).read_text())
+    isapi = real["data"]["ISAPI"]
+    if which == "recorder":
+        dev = sim.device(sim.campus.recorder("hikvision"))
+    else:
+        dev = next(
+            d for d in sim.devices.values()
+            if d.host and not d.is_recorder and d.vendor == "hikvision"
+        )
+    assert fixture.startswith(dev.model.split("/")[0])  # the model the fixture is of
+    assert "response" in isapi["System/deviceInfo"]  # the login works on the real one
+    compared = 0
+    async with httpx.AsyncClient(auth=httpx.DigestAuth(dev.username, dev.password)) as http:
+        for endpoint in ASKED:
+            if endpoint not in isapi:
+                continue
+            r = await http.get(f"http://{dev.host}:{dev.http_port}/ISAPI/{endpoint}")
+            if isapi[endpoint].get("status_code") == 403:
+                assert r.status_code == 403, endpoint
+                assert b"<statusCode>4</statusCode>" in r.content  # Invalid Operation
+                compared += 1
+            elif "response" in isapi[endpoint] and r.status_code != 404:
+                assert r.status_code == 200, endpoint
+                compared += 1
+    assert compared >= 2
+
+
+def test_simulated_synology_tables_are_dsm7s():
+    """The simulated Synology's raidTable lists the volume and the storage pool under it,
+    as the (centreon) DSM 7 walk does, with the same disk rows and status scalars."""
+    from probes.drivers.snmp import read_snmpwalk, table_rows
+    from probes.vendors_snmp import SYNOLOGY_DISK, SYNOLOGY_RAID
+    from simulator.model import DeviceKind, Disk, SimDevice
+    from simulator.snmp import device_records, plain_pairs
+
+    real = read_snmpwalk(
+        (FIXTURES / "snmp/centreon_snmpwalk/synology-disk-ok.snmpwalk").read_text()
+    )
+    dev = SimDevice("syno", DeviceKind.RECORDER, "synology", model="DS920+",
+                    disks=[Disk(1, 4 * 10**12, 10**12), Disk(2, 4 * 10**12, 10**12)])
+    ours = plain_pairs(device_records(dev))
+    for table in (SYNOLOGY_DISK, SYNOLOGY_RAID):
+        real_rows, our_rows = table_rows(real, table.entry), table_rows(ours, table.entry)
+        assert sorted(real_rows) == sorted(our_rows) == ["0", "1"]
+        names = {i: r.get(table.name_col or 2) for i, r in real_rows.items()}
+        assert names == {i: r.get(table.name_col or 2) for i, r in our_rows.items()}
+        for i, row in real_rows.items():
+            assert set(row) <= set(our_rows[i]), (table.key, set(row) - set(our_rows[i]))
+    scalars = {o for o, _ in real if o.startswith("1.3.6.1.4.1.6574.1.")}
+    assert scalars <= {o for o, _ in ours}, scalars - {o for o, _ in ours}
+
+
 # -- Dahua CGI ----------------------------------------------------------------------------
 
 

@@ -89,9 +89,15 @@ async def test_v2c_reads_system_storage_and_vendor_disks(campus, vendor: str) ->
     disks = [d for d in reading.disks if d.kind == "disk"]
     assert len(disks) == 2 and {d.health for d in disks} == {DiskHealth.OK}
     fixed = [s for s in reading.storage if s.kind == "fixed-disk"]
-    assert len(fixed) == 2
-    assert fixed[0].size_bytes == TB4 // 4096 * 4096
-    assert fixed[0].used_pct == pytest.approx(80.0, abs=0.1)
+    if vendor == "synology":
+        # DSM: system mounts and the one volume over both disks
+        (volume,) = [s for s in fixed if s.descr == "/volume1"]
+        assert volume.size_bytes == pytest.approx(2 * TB4 * 0.98, rel=1e-6)
+        assert volume.used_pct == pytest.approx(80.0, abs=0.1)
+    else:
+        assert len(fixed) == 2
+        assert fixed[0].size_bytes == TB4 // 4096 * 4096
+        assert fixed[0].used_pct == pytest.approx(80.0, abs=0.1)
     assert reading.missing_tables == ()
 
 
@@ -104,11 +110,13 @@ async def test_disk_failed_fault_shows_as_failed(campus) -> None:
         assert reading.ok, reading.error
         health = {d.name: d.health for d in reading.disks if d.kind == "disk"}
         assert sorted(health.values()) == [DiskHealth.FAILED, DiskHealth.OK], vendor
-        _, findings, _ = judge_disks(snmp_disks(reading), 95.0)
-        assert any(f.code == FindingCode.DISK_FAILED and "故障" in f.reason for f in findings)
+        v = judge_disks(snmp_disks(reading, vendor), 95.0)
+        assert any(f.code == FindingCode.DISK_FAILED and "故障" in f.reason for f in v.findings)
         if vendor == "synology":
-            (volume,) = [d for d in reading.disks if d.kind == "volume"]
-            assert volume.health == DiskHealth.WARNING  # a degraded RAID
+            raids = {d.name: d.health for d in reading.disks if d.kind == "raid"}
+            assert raids == {"Volume 1": DiskHealth.WARNING, "Storage Pool 1": DiskHealth.WARNING}
+            # the degraded RAID is a remark, the failed disk the fault
+            assert any("Degrade" in n for n in v.notes)
         dev.clear_faults()
         again = await read_recorder(_target(agents, dev), vendor)
         assert {d.health for d in again.disks} == {DiskHealth.OK}
@@ -120,9 +128,9 @@ async def test_disk_full_fault_shows_as_full(campus) -> None:
         dev = devices[vendor]
         dev.apply_fault(FaultKind.DISK_FULL)
         reading = await read_recorder(_target(agents, dev), vendor)
-        _, findings, _ = judge_disks(snmp_disks(reading), 95.0)
-        full = [f for f in findings if f.code == FindingCode.DISK_FULL]
-        assert full, (vendor, findings)
+        v = judge_disks(snmp_disks(reading, vendor), 95.0, overwrite=False)
+        full = [f for f in v.findings if f.code == FindingCode.DISK_FULL]
+        assert full, (vendor, v.findings)
         assert all("空間不足" in f.reason for f in full)
 
 

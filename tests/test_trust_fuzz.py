@@ -213,10 +213,14 @@ def test_snmp_readings_from_any_agent_reply(pairs: list[tuple[str, int | str]],
                                             vendor: str) -> None:
     """A hostile agent's values (huge numbers, '9'*400, '1e999') never crash the
     reading: SnmpReading with whatever could be understood."""
-    snmp_driver.read_recorder_from_pairs(pairs, vendor)
+    reading = snmp_driver.read_recorder_from_pairs(pairs, vendor)
     snmp_driver.parse_storage(pairs)
     for table in PROFILES[vendor].disk_tables:
         snmp_driver.parse_disks(table, pairs)
+    # and the storage made of it, as the recording check judges it
+    from probes.storage import judge_disks
+
+    judge_disks(snmp_driver.snmp_disks(reading, vendor), 95.0, None, {})
 
 
 @FUZZ
@@ -225,6 +229,19 @@ def test_snmp_readings_from_any_agent_reply(pairs: list[tuple[str, int | str]],
                                         snmp_driver.SYS_OBJECT_ID]), SNMP_VALUE))
 def test_snmp_system_group_from_any_reply(values: dict[str, int | str]) -> None:
     snmp_driver.parse_system(values)
+
+
+IDENTITY_OIDS = sorted({o for p in PROFILES.values() for o in p.identity.oids()}
+                       | set(snmp_driver.SYSTEM_OIDS))
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(IDENTITY_OIDS), SNMP_VALUE),
+       st.sampled_from(sorted(PROFILES)))
+def test_snmp_identity_from_any_reply(values: dict[str, int | str], vendor: str) -> None:
+    """Who a device says it is, from any values at the vendor's identity OIDs."""
+    reading = snmp_driver.host_reading(values, vendor)
+    assert reading.ok == bool(values)
 
 
 @FUZZ

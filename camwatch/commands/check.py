@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camwatch.clock import default_clock
+from camwatch.logs import native_output_silenced
 from camwatch.scheduler import probe_once
 from camwatch.service import (
     MEMORY_KEY,
@@ -29,6 +30,7 @@ from camwatch.service import (
     probe_context,
     runner_for,
     settings_warnings,
+    subject_for,
     with_secrets_beside,
 )
 from camwatch.settings import Settings
@@ -111,7 +113,7 @@ async def run_check(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]],
             items, run_probe, recorder_of=lambda d: load_key(inventory, d),
             concurrency=settings.concurrency, per_recorder=settings.per_recorder_concurrency,
             probe_timeout=settings.timeout, retries=settings.retries, on_done=done,
-            now=clock.now,
+            subject_of=subject_for(inventory), now=clock.now,
         )
 
     try:
@@ -177,8 +179,11 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None, as_js
         sys.exit(2)
     plan = plan_for(inventory, devices)
     try:
-        results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json,
-                                        inventory_paths=inventory_paths))
+        # Under --json, native libraries' noise (FFmpeg, libjpeg) must not reach the
+        # output: stdout is the JSON, stderr camwatch's own errors.
+        with native_output_silenced(as_json):
+            results = asyncio.run(run_check(inventory, plan, settings_path, progress=not as_json,
+                                            inventory_paths=inventory_paths))
     except StartupError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

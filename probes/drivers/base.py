@@ -44,6 +44,9 @@ class Ability(StrEnum):
     UPTIME = "uptime"
     SIGNALS = "signals"  # video signal per recorder channel
     DISKS = "disks"
+    # whether the recorder overwrites its oldest footage when its disks are full (asked
+    # only when a disk is full and the inventory does not say)
+    OVERWRITE = "overwrite"
     RECORDINGS = "recordings"  # recorded footage per channel (newest, oldest, gaps)
     FRAMES = "frames"  # where a frame of a camera can be had
 
@@ -205,6 +208,11 @@ class DriverSession:
 
     async def disks(self) -> list[Disk] | None:
         raise self._cannot(Ability.DISKS)
+
+    async def overwrite(self) -> bool | None:
+        """True: the device overwrites its oldest footage when full; False: it stops
+        recording; None: its setting does not say."""
+        raise self._cannot(Ability.OVERWRITE)
 
     async def recordings(self, now: dt.datetime, out: RecordingSink) -> bool:
         """Put what the device recorded into `out`; False when it offered nothing."""

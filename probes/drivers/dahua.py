@@ -196,6 +196,23 @@ def parse_storage(body: bytes) -> list[Disk]:
     return disks
 
 
+def parse_storage_group(body: bytes) -> bool | None:
+    """configManager getConfig&name=StorageGroup → whether the recorder overwrites its
+    oldest footage when full (`table.StorageGroup[0].OverWrite=true`; the "Disk Full:
+    Overwrite / Stop" setting of its web page, NetSDK's AV_CFG_StorageGroup.bOverWrite).
+    Several groups: True only if every group overwrites. None: the reply does not say."""
+    kv = parse_kv(body)
+    found = [
+        parse_bool(v)
+        for k, v in kv.items()
+        if re.fullmatch(r"(?:table\.)?StorageGroup(?:\[\d+\])?\.OverWrite", k)
+    ]
+    known = [v for v in found if v is not None]
+    if not known:
+        return None
+    return all(known)
+
+
 def parse_find_next(body: bytes, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
     """mediaFileFind findNextFile → recorded spans [(start, end)]."""
     kv = parse_kv(body)
@@ -257,6 +274,11 @@ class DahuaClient:
     async def disks(self) -> list[Disk]:
         return parse_storage(await self._get("/cgi-bin/storageDevice.cgi?action=getDeviceAllInfo"))
 
+    async def overwrite(self) -> bool | None:
+        return parse_storage_group(
+            await self._get("/cgi-bin/configManager.cgi?action=getConfig&name=StorageGroup")
+        )
+
     async def find_spans(
         self, channel: int, start: dt.datetime, end: dt.datetime, *, max_pages: int = 10
     ) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -299,6 +321,7 @@ class DahuaDriver(Driver):
             Ability.UPTIME,
             Ability.SIGNALS,
             Ability.DISKS,
+            Ability.OVERWRITE,
             Ability.RECORDINGS,
             Ability.FRAMES,
         }
@@ -339,6 +362,9 @@ class _DahuaSession(DriverSession):
 
     async def disks(self) -> list[Disk] | None:
         return await (await self.client()).disks()
+
+    async def overwrite(self) -> bool | None:
+        return await (await self.client()).overwrite()
 
     async def recordings(self, now: dt.datetime, out: RecordingSink) -> bool:
         c = await self.client()

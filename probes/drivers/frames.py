@@ -9,8 +9,12 @@ protocols (probes.drivers.table) — no vendor is named here:
    camera behind a recorder, its channel on the recorder, by the recorder's vendor;
 2. the snapshot URI a driver asks the device for (ONVIF GetSnapshotUri of the
    channel's profile);
-3. one frame of the RTSP stream (probes.drivers.rtsp): the stream URI the device named,
-   else the vendor's `media.stream` convention.
+3. one frame of the RTSP stream (probes.drivers.rtsp): the stream URI the device named
+   (ONVIF GetStreamUri: its own media), else — only when `rtsp` is listed — the vendor's
+   `media.stream` convention.
+
+Only the protocols the inventory lists are used: a recorder listed with `snmp` alone has
+no frame source, and nothing is sent to its port 554.
 
 Every HTTP exchange of one grab goes through one probes.drivers.http session (digest
 auth, size and time limits, no redirect to a host the inventory does not name). A
@@ -91,10 +95,14 @@ def snapshot_sources(camera: Camera, inventory: Inventory) -> list[FrameSource]:
 
 
 def rtsp_sources(camera: Camera, inventory: Inventory) -> list[FrameSource]:
-    """The RTSP URL by the vendor's convention (used when the device names none): an IP
-    camera's by a protocol it lists or its recorder's vendor; a camera behind a
-    recorder, its channel by the recorder's vendor."""
+    """The RTSP URL by the vendor's convention (used when the device names none), when
+    the device spoken to lists `rtsp`: an IP camera's by a protocol it lists or its
+    recorder's vendor; a camera behind a recorder, its channel by the recorder's
+    vendor."""
     rec = inventory.recorders[camera.recorder]
+    listed = camera.protocols if camera.address is not None else rec.protocols
+    if Protocol.RTSP not in listed:
+        return []
     if camera.address is not None:
         candidates = [
             d for d in _all_with_media() if d.protocol in camera.protocols or d.vendor == rec.vendor
@@ -214,6 +222,12 @@ async def grab_frame(
             errors.append(exc)
     if errors:
         raise errors[0]  # the preferred source's failure says the most
+    if not _framing(protocols):
+        listed = "、".join(p.value for p in protocols)
+        raise DeviceError(
+            ReasonCode.NO_DRIVER,
+            f"清冊列出的通訊協定（{listed}）無法取得畫面；請列出 onvif、isapi、dahua 或 rtsp",
+        )
     raise DeviceError(ReasonCode.NOT_SUPPORTED, "沒有可取得畫面的方式（無快照或串流位址）")
 
 

@@ -24,6 +24,7 @@ import functools
 import hashlib
 import importlib.util
 import logging
+import re
 import ssl
 import sys
 from collections.abc import Iterator, Mapping
@@ -232,8 +233,11 @@ class DeviceHttp:
     ) -> HttpReply:
         """One exchange (following allowed redirects), bounded in time and size.
 
-        A status outside `ok_statuses` raises DeviceError (401/403 as `auth`), except
-        that a 5xx with an XML body is returned (SOAP faults travel as 500).
+        A status outside `ok_statuses` raises DeviceError — 401 as `auth` (the login is
+        refused), 403 as `forbidden` (this endpoint is refused while the login works: a
+        Hikvision NVR answers 403 to /ISAPI/System/Video/inputs/channels, a camera to
+        ContentMgmt/InputProxy; with an ISAPI `notSupport` body, `not-supported`) —
+        except that a 5xx with an XML body is returned (SOAP faults travel as 500).
         """
         if self._client is None:
             raise RuntimeError("DeviceHttp used outside 'async with'")
@@ -314,8 +318,10 @@ class DeviceHttp:
             raise _tls_error(exc) or DeviceError(ReasonCode.UNREACHABLE, "無法連線到主機") from None
 
     def _judge(self, reply: HttpReply, ok_statuses: tuple[int, ...]) -> HttpReply:
-        if reply.status in (401, 403):
+        if reply.status == 401:
             raise DeviceError(ReasonCode.AUTH, "帳號或密碼錯誤，主機拒絕登入")
+        if reply.status == 403:
+            raise forbidden(reply.body)
         if reply.status == 404 or reply.status == 501:
             raise DeviceError(ReasonCode.NOT_SUPPORTED, f"主機不支援此功能（HTTP {reply.status}）")
         if reply.status not in ok_statuses:
@@ -329,6 +335,21 @@ class DeviceHttp:
                 f"主機回覆的內容類型不符（{reply.content_type or '未標示'}）",
             )
         return reply
+
+
+_SUB_STATUS = re.compile(rb"<(?:\w+:)?subStatusCode>\s*([A-Za-z]+)\s*<")
+
+
+def forbidden(body: bytes) -> DeviceError:
+    """An HTTP 403: the device refuses this one endpoint. Hikvision explains it in an
+    ISAPI ResponseStatus (statusCode 4 "Invalid Operation"): `notSupport` is an endpoint
+    this model does not offer, `lowPrivilege` one this account may not use."""
+    m = _SUB_STATUS.search(body[:4096])
+    sub = m.group(1).decode("ascii") if m else ""
+    if sub.lower() == "notsupport":
+        return DeviceError(ReasonCode.NOT_SUPPORTED, "主機不支援此功能（HTTP 403 notSupport）")
+    detail = f"HTTP 403 {sub}" if sub else "HTTP 403"
+    return DeviceError(ReasonCode.FORBIDDEN, f"主機不開放此帳號使用此功能（{detail}）")
 
 
 def _too_large(limit: int) -> str:

@@ -42,6 +42,7 @@ from probes.facts import (
     DeviceTime,
     Disk,
     DiskStatus,
+    StorageKind,
     oldest_cached,
     parse_bool,
     parse_datetime,
@@ -152,24 +153,28 @@ def _disk_status(raw: str | None) -> DiskStatus:
 
 
 def parse_storage(body: bytes) -> list[Disk]:
-    """/ISAPI/ContentMgmt/Storage: hdd and nas entries; capacity and freeSpace are MB."""
+    """/ISAPI/ContentMgmt/Storage: hdd and nas entries; capacity and freeSpace are MB
+    (binary: a 2 TB disk is 1907729). The reply says nothing of overwrite: several
+    recorders in overwrite mode report freeSpace 0 as their normal state."""
     root = _root(body, "storage")
     disks: list[Disk] = []
-    for kind in ("hdd", "nas"):
-        for el in iter_local(root, kind):
+    for tag, kind in (("hdd", StorageKind.DISK), ("nas", StorageKind.NAS)):
+        for el in iter_local(root, tag):
             if child(el, "id") is None:
                 continue
             cap = parse_int(text(child(el, "capacity")))
             free = parse_int(text(child(el, "freeSpace")))
             raw = text(child(el, "status"))
+            ident = text(child(el, "id")) or "?"
             disks.append(
                 Disk(
-                    id=text(child(el, "id")) or "?",
+                    id=ident if kind == StorageKind.DISK else f"nas-{ident}",
                     status=_disk_status(raw),
                     capacity_bytes=cap * MB if cap is not None else None,
                     free_bytes=free * MB if free is not None else None,
-                    name=text(child(el, "hddName")) or text(child(el, "path")) or kind,
+                    name=text(child(el, "hddName")) or text(child(el, "path")) or tag,
                     raw_status=raw,
+                    kind=kind,
                 )
             )
     return disks

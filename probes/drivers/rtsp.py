@@ -21,6 +21,19 @@ from probes.reasons import DeviceError, ReasonCode
 # FFmpeg options for the RTSP fallback (measured: first frame ~0.74 s instead of ~2 s).
 FFMPEG_CAPTURE_OPTIONS = "rtsp_transport;tcp|analyzeduration;500000|probesize;500000"
 _ffmpeg_env_lock = threading.Lock()
+# FFmpeg's and OpenCV's own messages ("[rtsp @ 0x..] method DESCRIBE failed: 404",
+# "VIDEOIO(FFMPEG): backend is generally available but can't be used") would go to
+# stderr: every failure they tell is already a DeviceError with a reason. -8 is
+# AV_LOG_QUIET; both are read when a capture opens.
+FFMPEG_LOGLEVEL = "-8"
+
+
+def _quiet(cv2: Any) -> None:
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = FFMPEG_LOGLEVEL
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # a build without the logging utils
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 
 def rtsp_base(addr: Address) -> str:
@@ -44,6 +57,7 @@ def read_rtsp_frame(url: str, timeout: float) -> Any:
 
     ms = max(1000, int(timeout * 1000))
     with _ffmpeg_env_lock:
+        _quiet(cv2)
         os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = FFMPEG_CAPTURE_OPTIONS
         cap = cv2.VideoCapture(
             url,

@@ -1,4 +1,4 @@
-"""SNMP driver: uptime, storage and disk health of a recorder, as plain facts.
+"""SNMP driver: identity, uptime, storage and disk health of a recorder, as plain facts.
 
 Through pysnmp 7's asyncio high-level API, v2c (community) or v3 (USM, SHA/AES), with
 numeric OIDs only (no MIB resolution), one GET for the system group and one bulk walk
@@ -10,7 +10,12 @@ Nothing here raises for a misbehaving device: every reading carries either facts
 pairs of plain Python values, so tests feed them recorded walks (`read_snmprec`,
 `read_snmpwalk`) and the driver feeds them what the agent sent.
 
-Vendor differences are data: `probes.vendors_snmp` lists each vendor's disk tables.
+Vendor differences are data: `probes.vendors_snmp` lists each vendor's identity scalars
+(model, firmware, serial, the device's own status), its disk tables and its volume rule.
+
+An agent that answers anything — even only sysDescr, as some Hikvision NVRs do — is a
+device that is up; what it did not tell stays unknown. Disks, storage pools and volumes
+are different things (`probes.facts.StorageKind`): a pool's free size is not free space.
 
 Codec: pysnmp by default. `SnmpTarget(codec="lean")` (or CAMWATCH_SNMP_CODEC=lean)
 sends v2c GET/GETBULK through camwatch's own small BER codec instead: measured on one
@@ -36,13 +41,18 @@ from typing import Any, cast
 from inventory.models import Protocol
 from probes.context import SecretError
 from probes.drivers.base import Ability, DeviceLink, Driver, DriverSession
-from probes.facts import Disk, DiskStatus
+from probes.facts import DeviceInfo, Disk, DiskStatus, StorageKind
 from probes.reasons import DeviceError, ReasonCode
 from probes.vendors_snmp import (
+    ENTERPRISES,
     HEALTH_ORDER,
+    PROFILES,
     DiskHealth,
     DiskTable,
     VendorProfile,
+    enterprise_of,
+    profile_answering,
+    profile_by_object_id,
     profile_for,
 )
 
@@ -125,10 +135,11 @@ class DiskFact:
     name: str
     health: DiskHealth
     status_text: str  # the vendor's own word(s), e.g. "Crashed" or "Normal/Warning"
-    kind: str = "disk"
+    kind: str = "disk"  # the table's kind: "disk" or "raid"
     model: str | None = None
     capacity_bytes: int | None = None
     free_bytes: int | None = None
+    temperature_c: float | None = None
 
     @property
     def used_pct(self) -> float | None:
@@ -162,6 +173,8 @@ class SnmpReading:
     missing_tables: tuple[str, ...] = ()
     error: SnmpError | None = None
     duration_s: float = 0.0
+    identity: DeviceInfo | None = None  # the host reading: who the device says it is
+    profile: str = "generic"  # whose vendor tables apply (told by the agent if unlisted)
 
     @property
     def ok(self) -> bool:
@@ -382,17 +395,20 @@ def parse_disks(table: DiskTable, pairs: Iterable[Pair]) -> list[DiskFact]:
             health, word = meanings.get(key, (DiskHealth.UNKNOWN, str(raw)))
             healths.append(health)
             words.append(word)
-        if not healths:
-            continue  # a row without any status column is not a disk we can judge
         capacity = _scaled(row.get(table.capacity_col) if table.capacity_col else None, table)
         free = _scaled(row.get(table.free_col) if table.free_col else None, table)
         if free is None and capacity is not None and table.used_pct_col:
             pct = to_int(row.get(table.used_pct_col))
             if pct is not None:
                 free = int(capacity * (100 - pct) / 100)
+        if not healths and capacity is None and free is None:
+            continue  # neither a status nor a size: nothing to judge (net-snmp's hrDevice)
+        # A row without a status column but with its sizes (Hikvision NVRs serve only
+        # hikDiskCapability and hikDiskFreeSpace) is a disk whose fullness is judged.
         name = _text(row.get(table.name_col)) if table.name_col else None
         model = _text(row.get(table.model_col)) if table.model_col else None
-        health = _worst(healths)
+        temperature = to_int(row.get(table.temperature_col)) if table.temperature_col else None
+        health = _worst(healths) if healths else DiskHealth.UNKNOWN
         if health == DiskHealth.OK and capacity and free is not None and free <= 0:
             health = DiskHealth.FULL
         out.append(
@@ -406,9 +422,61 @@ def parse_disks(table: DiskTable, pairs: Iterable[Pair]) -> list[DiskFact]:
                 model=model or None,
                 capacity_bytes=capacity,
                 free_bytes=free,
+                # -1 or a few thousand degrees is no reading
+                temperature_c=float(temperature)
+                if temperature is not None and -40 <= temperature <= 150
+                else None,
             )
         )
     return out
+
+
+def parse_identity(values: Mapping[str, PlainValue], profile: VendorProfile) -> DeviceInfo:
+    """Who the device says it is, from the host GET ({oid: value}): the vendor's model,
+    firmware and serial scalars, its own status, and sysDescr. Missing OIDs stay None."""
+    v = {k.strip("."): val for k, val in values.items()}
+    ident = profile.identity
+
+    def first(oids: Sequence[str]) -> str | None:
+        for oid in oids:
+            text = _text(v.get(oid))
+            if text and text != "<private>":  # LibreNMS's anonymised captures
+                return text
+        return None
+
+    device_type = None
+    if ident.device_type is not None:
+        oid, words = ident.device_type
+        raw = v.get(oid)
+        if raw is not None:
+            device_type = words.get(str(to_int(raw)), _text(raw))
+    answered: list[tuple[str, bool | None, str]] = []
+    for scalar in ident.status:
+        raw = v.get(scalar.oid)
+        if raw is not None:
+            good, word = scalar.meanings.get(str(to_int(raw)), (None, str(raw)))
+            answered.append((scalar.name, good, word))
+    bad = [f"{name} {word}" for name, good, word in answered if good is False]
+    odd = [f"{name} {word}" for name, good, word in answered if good is None]
+    status: str | None = None
+    healthy: bool | None = None
+    if bad:
+        status, healthy = "、".join(bad), False
+    elif odd:
+        status = "、".join(odd)  # a value the MIB does not name: told, not judged
+    elif answered:
+        status, healthy = f"{answered[0][0]} {answered[0][2]}", True
+    enterprise = enterprise_of(_text(v.get(SYS_OBJECT_ID)))
+    return DeviceInfo(
+        manufacturer=ident.manufacturer or ENTERPRISES.get(enterprise),
+        model=first(ident.model),
+        firmware=first(ident.firmware),
+        serial=first(ident.serial),
+        device_type=device_type,
+        status=status,
+        healthy=healthy,
+        description=_text(v.get(SYS_DESCR)) or None,
+    )
 
 
 def _is_numeric(raw: object) -> bool:
@@ -494,6 +562,7 @@ def read_recorder_from_pairs(pairs: Sequence[Pair], vendor: str) -> SnmpReading:
         storage=tuple(parse_storage(pairs)),
         disks=tuple(disks),
         missing_tables=tuple(missing),
+        identity=parse_identity({k: values[k] for k in host_oids(profile) if k in values}, profile),
     )
 
 
@@ -1101,13 +1170,35 @@ def _deadline(target: SnmpTarget, requests: int) -> float:
     return target.budget_s * max(requests, 1) + 1.0
 
 
-async def read_host(target: SnmpTarget) -> SnmpReading:
-    """The host check's SNMP reading: one GET of sysDescr, sysObjectID, sysUpTime,
-    sysName and hrSystemUptime. Never raises."""
+def host_oids(vendor: str | VendorProfile = "generic") -> list[str]:
+    """What the host check GETs: the system group and the vendor's identity scalars (of
+    every vendor when the inventory says "generic": the reply's sysObjectID tells whose
+    apply, see `host_reading`)."""
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
+    profiles = PROFILES.values() if profile.vendor == "generic" else (profile,)
+    return list(dict.fromkeys([*SYSTEM_OIDS, *(o for p in profiles for o in p.identity.oids())]))
+
+
+async def read_host(
+    target: SnmpTarget, vendor: str | VendorProfile = "generic", *, identity: bool = True
+) -> SnmpReading:
+    """The host check's SNMP reading: one GET of the system group (sysDescr, sysObjectID,
+    sysUpTime, sysName, hrSystemUptime) and, with `identity`, the vendor's identity
+    scalars (model, firmware, serial, the device's own status). An agent that answers
+    any of them is a device that is up. Never raises."""
     started = time.monotonic()
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
+    oids = host_oids(profile) if identity else list(SYSTEM_OIDS)
     try:
-        async with asyncio.timeout(_deadline(target, 1)):
-            values = await get(target, SYSTEM_OIDS)
+        async with asyncio.timeout(_deadline(target, 2)):
+            try:
+                values = await get(target, oids)
+            except _Failed as failed:
+                if failed.error.kind != SnmpErrorKind.PROTOCOL or len(oids) <= len(SYSTEM_OIDS):
+                    raise
+                # An agent that refuses the whole PDU for an object it lacks (a v1-style
+                # noSuchName): the system group alone.
+                values = await get(target, SYSTEM_OIDS)
     except _Failed as failed:
         return SnmpReading(error=failed.error, duration_s=time.monotonic() - started)
     except TimeoutError:
@@ -1124,14 +1215,36 @@ async def read_host(target: SnmpTarget) -> SnmpReading:
             error=SnmpError(SnmpErrorKind.PROTOCOL, "SNMP 回應無法解讀", type(exc).__name__),
             duration_s=time.monotonic() - started,
         )
+    return host_reading(values, profile, time.monotonic() - started)
+
+
+def host_reading(
+    values: Mapping[str, PlainValue], vendor: str | VendorProfile, duration_s: float = 0.0
+) -> SnmpReading:
+    """The host reading from the GET's {oid: value} (pure; tests feed it recorded walks)."""
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
     if not values:
         return SnmpReading(
             error=SnmpError(
-                SnmpErrorKind.PROTOCOL, "SNMP 未提供系統資訊（sysUpTime）", "empty system group"
+                SnmpErrorKind.PROTOCOL,
+                "SNMP 有回應，但未提供任何系統資訊（sysDescr、sysUpTime 皆無）",
+                "empty system group",
             ),
-            duration_s=time.monotonic() - started,
+            duration_s=duration_s,
         )
-    return SnmpReading(system=parse_system(values), duration_s=time.monotonic() - started)
+    system = parse_system(values)
+    if profile.vendor == "generic":
+        # The inventory does not say whose device it is: the agent does.
+        answered = {k.strip(".") for k in values}
+        profile = (
+            profile_by_object_id(system.object_id) or profile_answering(answered) or profile
+        )
+    return SnmpReading(
+        system=system,
+        identity=parse_identity(values, profile),
+        duration_s=duration_s,
+        profile=profile.vendor,
+    )
 
 
 async def read_recorder(
@@ -1160,10 +1273,12 @@ async def read_recorder(
             error=SnmpError(SnmpErrorKind.PROTOCOL, "SNMP 回應無法解讀", type(exc).__name__),
             duration_s=time.monotonic() - started,
         )
-    if not values:
+    if not values and not pairs:
         return SnmpReading(
             error=SnmpError(
-                SnmpErrorKind.PROTOCOL, "SNMP 未提供系統資訊（sysUpTime）", "empty system group"
+                SnmpErrorKind.PROTOCOL,
+                "SNMP 有回應，但未提供任何系統資訊（sysDescr、sysUpTime 皆無）",
+                "empty system group",
             ),
             duration_s=time.monotonic() - started,
         )
@@ -1187,47 +1302,128 @@ async def read_recorder(
 # ---- disks as the recording check reads them (pure) -------------------------------
 
 
-_MIN_STORAGE_BYTES = 1024**3  # hrStorage rows smaller than this are system mounts
 _HEALTH_STATUS = {
     DiskHealth.OK: DiskStatus.OK,
-    DiskHealth.WARNING: DiskStatus.OK,
+    DiskHealth.WARNING: DiskStatus.WARNING,
     DiskHealth.FAILED: DiskStatus.FAILED,
     DiskHealth.FULL: DiskStatus.FULL,
 }
 
 
-def snmp_disks(reading: SnmpReading) -> list[Disk]:
-    """The vendor disk rows, then — when none of them tells its space (HOST-RESOURCES'
-    hrDiskStorageTable does not) — the sizeable fixed and network disks of hrStorage,
-    so that a full volume is seen. Numbered 1..N in that order, as custodians count the
-    disks in the box (the SNMP row index, e.g. hrDeviceIndex 1552, means nothing to
-    them; it stays in the name)."""
-    disks: list[Disk] = []
-    for n, d in enumerate(reading.disks, start=1):
-        disks.append(
+def _number_in(pattern: str | None, text: str) -> str | None:
+    if pattern is None:
+        return None
+    m = re.match(pattern, text.strip(), re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def snmp_disks(reading: SnmpReading, vendor: str | VendorProfile = "generic") -> list[Disk]:
+    """What a custodian sees on the device's storage page, from one reading:
+
+    - disks (the vendor's disk rows), numbered 1..N as they sit in the box (the SNMP row
+      index, e.g. Synology's 0-based one, means nothing to them);
+    - storage pools / RAID groups (raid rows that are not volumes): health only, since
+      their free size is space not yet allocated to a volume ("pool-1"...);
+    - volumes: the hrStorage rows the profile's rule names (Synology "/volume1"), with
+      the status of the raid row of the same volume ("Volume 1"); on other devices, when
+      no disk row tells its space, the sizeable fixed and network disks of hrStorage
+      ("volume-1"...). RAM, swap and system mounts are never volumes.
+    """
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
+    rule = profile.volumes
+    out: list[Disk] = []
+    disk_rows = [d for d in reading.disks if d.kind != "raid"]
+    for n, d in enumerate(disk_rows, start=1):
+        out.append(
             Disk(
                 id=str(n),
                 status=_HEALTH_STATUS.get(d.health, DiskStatus.UNKNOWN),
                 capacity_bytes=d.capacity_bytes,
                 free_bytes=d.free_bytes,
-                name=f"{d.name} ({d.table} {d.index})",
-                raw_status=d.status_text,
+                name=d.name if not d.name.startswith(f"{d.kind} ") else None,
+                raw_status=d.status_text or None,
+                kind=StorageKind.DISK,
+                temperature_c=d.temperature_c,
             )
         )
-    if all(d.capacity_bytes is None for d in reading.disks):
+    pools: list[DiskFact] = []
+    raid_volumes: dict[str, DiskFact] = {}
+    for d in reading.disks:
+        if d.kind != "raid":
+            continue
+        number = _number_in(rule.raid_volume, d.name)
+        if number is not None:
+            raid_volumes[number] = d
+        else:
+            pools.append(d)
+    for n, d in enumerate(pools, start=1):
+        # A pool's free size is what no volume has been given yet: never judged as space.
+        out.append(
+            Disk(
+                id=f"pool-{n}",
+                status=_HEALTH_STATUS.get(d.health, DiskStatus.UNKNOWN)
+                if d.health != DiskHealth.FULL
+                else DiskStatus.OK,
+                capacity_bytes=d.capacity_bytes,
+                name=d.name,
+                raw_status=d.status_text or None,
+                kind=StorageKind.POOL,
+            )
+        )
+    volumes: list[tuple[str, StorageFact]] = []
+    if rule.descr is not None:
         for st in reading.storage:
-            # RAM, swap and small system mounts (/boot, /run) are no recording disks
-            if st.kind in ("fixed-disk", "network-disk") and st.size_bytes >= _MIN_STORAGE_BYTES:
-                disks.append(
-                    Disk(
-                        id=str(len(disks) + 1),
-                        status=DiskStatus.OK,
-                        capacity_bytes=st.size_bytes,
-                        free_bytes=st.free_bytes,
-                        name=st.descr,
-                    )
-                )
-    return disks
+            number = _number_in(rule.descr, st.descr)
+            if number is not None and st.size_bytes > 0:
+                volumes.append((number, st))
+    elif rule.always or all(d.capacity_bytes is None for d in disk_rows):
+        n = 0
+        for st in reading.storage:
+            if st.kind in ("fixed-disk", "network-disk") and st.size_bytes >= rule.min_bytes:
+                n += 1
+                volumes.append((str(n), st))
+    told = set()
+    for number, st in volumes:
+        raid = raid_volumes.get(number)
+        told.add(number)
+        status = DiskStatus.OK if raid is None else _HEALTH_STATUS.get(raid.health, DiskStatus.OK)
+        if status == DiskStatus.FULL:
+            status = DiskStatus.OK  # fullness is judged from the sizes below
+        out.append(
+            Disk(
+                id=f"volume-{number}",
+                status=status,
+                capacity_bytes=st.size_bytes,
+                free_bytes=st.free_bytes,
+                name=st.descr,
+                raw_status=raid.status_text if raid is not None else None,
+                kind=StorageKind.VOLUME,
+            )
+        )
+    for number, raid in sorted(raid_volumes.items(), key=lambda kv: _oid_tuple(kv[0])):
+        if number in told:
+            continue
+        # hrStorage not served: the raid row of the volume tells its size and free space
+        status = _HEALTH_STATUS.get(raid.health, DiskStatus.UNKNOWN)
+        out.append(
+            Disk(
+                id=f"volume-{number}",
+                status=DiskStatus.OK if status == DiskStatus.FULL else status,
+                capacity_bytes=raid.capacity_bytes,
+                free_bytes=raid.free_bytes,
+                name=raid.name,
+                raw_status=raid.status_text or None,
+                kind=StorageKind.VOLUME,
+            )
+        )
+    return out
+
+
+def no_storage_reason(reading: SnmpReading, vendor: str | VendorProfile = "generic") -> str:
+    """The reason when an agent answered but told of no disk, pool or volume."""
+    profile = vendor if isinstance(vendor, VendorProfile) else profile_for(vendor)
+    tables = "、".join(t.title for t in profile.disk_tables)
+    return f"SNMP 有回應，但未提供硬碟資訊（{tables}、HOST-RESOURCES hrStorage 皆無資料）"
 
 
 # ---- the driver --------------------------------------------------------------------
@@ -1245,56 +1441,105 @@ def _device_error(error: SnmpError) -> DeviceError:
 
 
 class SnmpDriver(Driver):
-    """SNMP v2c/v3: uptime and the disk tables of a recorder with an `snmp` block."""
+    """SNMP v2c/v3: identity, uptime and the disk tables of a recorder with an `snmp`
+    block."""
 
     name = "snmp"
     protocol = Protocol.SNMP
-    abilities = frozenset({Ability.UPTIME, Ability.DISKS})
+    abilities = frozenset({Ability.DEVICE_INFO, Ability.UPTIME, Ability.DISKS})
     http = False
 
     def session(self, link: DeviceLink) -> DriverSession:
         return _SnmpSession(self, link)
 
 
+# Device memory: the vendor profile an agent the inventory calls "generic" showed itself
+_PROFILE_KEY = "snmp_profile"
+
+
 class _SnmpSession(DriverSession):
+    _host: SnmpReading | None = None
+    _with_identity = False
+
     @property
     def abilities(self) -> frozenset[Ability]:
         rec = self.link.target.recorder
         return self.driver.abilities if rec is not None and rec.snmp is not None else frozenset()
 
-    def _target(self, timeout: float) -> SnmpTarget:
+    @property
+    def _alone(self) -> bool:
+        """SNMP is all the inventory lists for this device: it has the whole budget."""
+        return all(p == Protocol.SNMP for p in self.link.target.protocols)
+
+    @property
+    def _vendor(self) -> str:
+        rec = self.link.target.recorder
+        assert rec is not None  # abilities are empty without a recorder
+        return rec.vendor.value
+
+    def _target(self, timeout: float, retries: int = 0) -> SnmpTarget:
         try:
             return target_for(
-                self.link.target.recorder, self.link.ctx.secrets, timeout=timeout, retries=0
+                self.link.target.recorder, self.link.ctx.secrets, timeout=timeout, retries=retries
             )
         except (SecretError, ValueError):
             raise DeviceError(ReasonCode.SNMP_CONFIG, "SNMP 帳號設定無法使用") from None
 
+    async def _read_host(self, identity: bool) -> SnmpReading:
+        """One GET per check for identity and uptime (asked one after the other). Only
+        the system group when identity is not asked (another protocol told it)."""
+        if self._host is None or (identity and not self._with_identity):
+            self._with_identity = identity
+            timeout = self.link.ctx.config.timeout
+            if self._alone:
+                # The only protocol: time for one retry (UDP drops a datagram now and then)
+                target = self._target(max(0.5, min(3.0, timeout / 4)), retries=1)
+            else:
+                # What the HTTP drivers left: a short budget of its own.
+                target = self._target(max(0.5, min(2.0, timeout / 4)))
+            try:
+                async with asyncio.timeout(target.budget_s * 2 + 0.5):
+                    reading = await read_host(target, self._vendor, identity=identity)
+            except TimeoutError:
+                reading = SnmpReading(error=_timeout_error(target, "session deadline"))
+            self._host = reading
+            if reading.ok and self._vendor == "generic":
+                # remembered for the recording check: whose disk tables to walk
+                self.link.memory[_PROFILE_KEY] = reading.profile
+        if self._host.error is not None:
+            raise _device_error(self._host.error)
+        return self._host
+
+    async def device_info(self) -> DeviceInfo:
+        reading = await self._read_host(identity=True)
+        return reading.identity or DeviceInfo()
+
     async def uptime(self) -> float | None:
-        # SNMP answers what the HTTP drivers left: a short budget of its own.
-        budget = max(0.5, min(2.0, self.link.ctx.config.timeout / 4))
-        target = self._target(budget)
-        try:
-            async with asyncio.timeout(budget + 0.5):
-                reading = await read_host(target)
-        except TimeoutError:
-            raise DeviceError(
-                ReasonCode.SNMP_TIMEOUT, f"SNMP 無回應（逾時 {budget:g} 秒）"
-            ) from None
-        if reading.error is not None:
-            raise _device_error(reading.error)
+        reading = await self._read_host(identity=False)
         return reading.system.uptime_s if reading.system else None
 
     async def disks(self) -> list[Disk] | None:
         timeout = self.link.ctx.config.timeout
-        target = self._target(min(3.0, timeout / 3))
-        rec = self.link.target.recorder
-        assert rec is not None  # abilities are empty without a recorder
+        target = self._target(min(3.0, timeout / 3), retries=1 if self._alone else 0)
+        profile = profile_for(self._vendor)
+        if profile.vendor == "generic":
+            told = self.link.memory.get(_PROFILE_KEY)
+            profile = PROFILES.get(told, profile) if isinstance(told, str) else profile
         try:
-            async with asyncio.timeout(max(1.0, timeout / 3)):
-                reading = await read_recorder(target, rec.vendor.value)
+            async with asyncio.timeout(max(1.0, timeout / 2 if self._alone else timeout / 3)):
+                reading = await read_recorder(target, profile)
+                found = profile_by_object_id(reading.system.object_id if reading.system else None)
+                if reading.ok and profile.vendor == "generic" and found is not None:
+                    # A brand the inventory calls "generic" whose sysObjectID says whose
+                    # disk tables it serves: read those.
+                    profile = found
+                    reading = await read_recorder(target, profile)
         except TimeoutError:
-            raise DeviceError(ReasonCode.SNMP_TIMEOUT, "SNMP 無回應") from None
+            raise DeviceError(ReasonCode.SNMP_TIMEOUT, _timeout_error(target, "").reason) from None
         if reading.error is not None:
             raise _device_error(reading.error)
-        return snmp_disks(reading) or None
+        storage = snmp_disks(reading, profile)
+        if not storage:
+            # It answered, but with no disk, pool or volume: say so, not "no protocol".
+            raise DeviceError(ReasonCode.NOT_SUPPORTED, no_storage_reason(reading, profile))
+        return storage
