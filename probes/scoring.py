@@ -478,20 +478,6 @@ class Metrics:
     uniform_fraction: float = 0.0
     saturation: float = 0.0
 
-    def values(self) -> dict[str, float | str]:
-        out: dict[str, float | str] = {
-            "sharpness": round(self.sharpness, 2),
-            "brightness": round(self.brightness, 1),
-            "contrast": round(self.contrast, 1),
-            "hf_ratio": round(self.hf_ratio, 4),
-            "colourfulness": round(self.colourfulness, 2),
-            "structure": round(self.structure, 3),
-            "mode": self.mode.value,
-        }
-        if self.spectral is not None:
-            out["fine_detail"] = round(self.spectral, 4)
-        return out
-
 
 def score(frame: Frame) -> Metrics:
     g = frame.gray
@@ -1156,11 +1142,6 @@ def _judge_against(m: Metrics, ref: Reference, th: Thresholds) -> Judgement:
         kept=kept,
         matching=matching,
     )
-
-
-def judge_without_baseline(m: Metrics, th: Thresholds = DEFAULT_THRESHOLDS) -> Judgement:
-    """A single image judged on its own (what `judge(m, None)` says)."""
-    return judge(m, None, None, th)
 
 
 # --- Measuring the cost ------------------------------------------------------------------
