@@ -35,6 +35,9 @@ What it runs, each a separate process on loopback:
    pysnmp 7 tuned on the same plan (the alternative the choice was measured against),
    each repeated N times; CPU per poll of each (this process vs the exporter's /proc).
 6. The simulator's own start-up at 2,000 cameras (simulator.bench).
+7. Picture verdicts: `camwatch clarity --labels` on the shared labelled CCTV footage
+   (../shared/fixtures/video/cctv/labels.csv; skipped when absent), and synthetic faults
+   applied in memory to its ok stretches (not with --quick); tables on stderr.
 
 Prints one JSON document and writes it to --out. Absolute times vary by machine;
 compare ratios from one run.
@@ -76,6 +79,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 GOALS = {
     "lag_pct_max": 10.0,
     "rss_mb_max": 1024.0,
+    # issue 12: the picture judge measures detail at five scales; the frame path may
+    # cost up to 1.5x the bare decode + Laplacian (issue 7 had 1.3 for one scale)
     "frame_cost_ratio_max": 1.5,
     "host_cpu_ratio_blackbox_max": 2.0,
     "recording_32ch_ms_max": 30.0,
@@ -933,6 +938,70 @@ def frame_bench(n: int) -> dict[str, Any]:
     return out
 
 
+# ---- picture verdicts on real footage -------------------------------------------------------
+
+SHARED_LABELS = ROOT.parent / "shared" / "fixtures" / "video" / "cctv" / "labels.csv"
+
+
+def picture_bench(quick: bool, labels: Path = SHARED_LABELS) -> dict[str, Any] | None:
+    """The picture judge on the shared labelled CCTV footage (`camwatch clarity
+    --labels`): false alarms in ok stretches, caught fault samples and the delay of the
+    first; with synthetic faults applied in memory to the ok stretches (skipped with
+    --quick). None when the footage is not beside the project."""
+    from camwatch.picture_eval import evaluate, synthetic_faults, totals
+
+    if not labels.is_file():
+        log(f"picture verdicts: {labels} not present, skipped")
+        return None
+    t0 = time.monotonic()
+    # --quick proves the harness on the stills and the shortest clip
+    results = evaluate(labels, select=(lambda st: st.still or "ladder" in st.file)
+                       if quick else None)
+    t = totals(results)
+    log("picture verdicts on the labelled footage (camwatch clarity --labels):")
+    log(f"  {'file':38s} {'stretch':>11s} {'expect':22s} {'samples':>7s} {'FA':>4s} "
+        f"{'caught':>9s} {'first s':>7s}")
+    for r in results:
+        st = r.stretch
+        span = "still" if st.still else f"{st.start_s:g}-{st.end_s:g}"
+        caught = "-" if st.ok else f"{r.caught}/{r.samples}"
+        first = "-" if r.first_delay_s is None else f"{r.first_delay_s:.2f}"
+        fa = str(r.false_alarms) if st.ok else "-"
+        log(f"  {st.file[:38]:38s} {span:>11s} {'|'.join(st.expect)[:22]:22s} "
+            f"{r.samples:>7d} {fa:>4s} {caught:>9s} {first:>7s}")
+    log(f"  totals: {t.to_json()}")
+    out: dict[str, Any] = {"labels": [r.to_json() for r in results], "totals": t.to_json()}
+    if not quick:
+        syn = synthetic_faults(labels)
+        agg: dict[str, dict[str, Any]] = {}
+        for x in syn:
+            if not x.after:
+                continue
+            a = agg.setdefault(x.fault, {"sources": 0, "before": 0, "false_alarms": 0,
+                                         "after": 0, "caught": 0, "worst_first_s": 0.0,
+                                         "never": 0})
+            a["sources"] += 1
+            a["before"] += x.before
+            a["false_alarms"] += x.false_alarms
+            a["after"] += x.after
+            a["caught"] += x.caught
+            if x.first_delay_s is None:
+                a["never"] += 1
+            else:
+                a["worst_first_s"] = round(max(a["worst_first_s"], x.first_delay_s), 3)
+        log("synthetic faults applied in memory to the ok stretches:")
+        for name, a in agg.items():
+            share = a["caught"] / max(1, a["after"])
+            a["caught_share"] = round(share, 4)
+            log(f"  {name:16s} sources {a['sources']:3d}  false alarms before "
+                f"{a['false_alarms']}/{a['before']}  caught {a['caught']}/{a['after']} "
+                f"({share:.1%})  first after at most {a['worst_first_s']} s"
+                + (f"  never caught on {a['never']}" if a["never"] else ""))
+        out["synthetic"] = agg
+    out["elapsed_s"] = round(time.monotonic() - t0, 1)
+    return out
+
+
 # ---- SNMP ----------------------------------------------------------------------------------
 
 
@@ -1141,6 +1210,16 @@ def goals(summary: dict[str, Any]) -> dict[str, Any]:
         out["recording_32ch_le_30ms"] = worst <= GOALS["recording_32ch_ms_max"]
     for key in ("frame_cost_ratio_1080p", "frame_cost_ratio_4k"):
         out[f"{key}_le_1.5"] = summary[key] <= GOALS["frame_cost_ratio_max"]
+    pictures = summary.get("picture_verdicts")
+    if pictures:
+        t = pictures["totals"]
+        share = t["caught_share"]
+        out["picture_labels_no_false_alarm"] = t["false_alarms"] == 0 and t["errors"] == 0
+        out["picture_labels_caught_95pct"] = share is not None and share >= 0.95
+        delay = t["worst_first_delay_s"]
+        out["picture_labels_first_within_1s"] = (
+            delay is not None and delay <= 1.0 and t["missed_onsets"] == 0
+        )
     out["snmp_cpu_ratio_le_2"] = summary["snmp_cpu_ratio"] <= GOALS["snmp_cpu_ratio_max"]
     if sim2000:
         out["simulator_2000_start_under_30s"] = (
@@ -1229,6 +1308,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["frame_cost_ratio_1080p"] = frame["1080p"]["ratio"]
     summary["frame_cost_ratio_4k"] = frame["4k"]["ratio"]
     log(f"frame ratios: 1080p {frame['1080p']['ratio']}, 4K {frame['4k']['ratio']}")
+    summary["picture_verdicts"] = picture_bench(quick)
     log(f"SNMP: {polls} polls per client")
     snmp = snmp_bench(polls)
     summary["snmp"] = snmp

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from camwatch import shards
-from camwatch.baselines import baseline_resetter
+from camwatch.baselines import baseline_describer, baseline_resetter, baseline_setter
 from camwatch.clock import Clock, default_clock, local_today
 from camwatch.logs import event
 from camwatch.logwriter import LoggedStore, LogWriter
@@ -471,6 +471,8 @@ class Service:
                                    report_provider=self.report_provider or self._report,
                                    alerts=self._alerts_for_page, now=self.clock.now,
                                    baseline_reset=self._baseline_reset(),
+                                   baseline_describe=baseline_describer(lambda: self.ctx),
+                                   baseline_set=self._baseline_set(),
                                    reload=self.reload)
         except (ValueError, OSError) as exc:  # TLS cert/key missing, unreadable or bad
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -558,6 +560,20 @@ class Service:
             return out
 
         return and_workers
+
+    def _baseline_set(self) -> Any:
+        set_reference = baseline_setter(lambda: self.ctx, self._persist)
+
+        async def and_workers(camera: str, sent: dict[str, Any]) -> dict[str, Any]:
+            out = await set_reference(camera, sent)
+            if self.pool is not None and self.ctx is not None:
+                # the worker probing it holds the live baseline: it must judge by this one
+                # (and send this one back with its memory), not by what it had learned
+                self.pool.set_baseline(camera, self.ctx.memory.baselines[camera])
+            return out
+
+        return and_workers
+
     def plan(self) -> list[tuple[CheckKind, str]]:
         """The checks this instance runs: its shard of the inventory's plan."""
         plan = planned_checks(self.inventory)

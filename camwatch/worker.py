@@ -151,6 +151,8 @@ async def run(args: argparse.Namespace) -> int:
                 from probes.baseline import reset_baseline
 
                 reset_baseline(ctx.memory.baselines, message[1])
+            elif message[0] == "set-baseline" and message[1] in devices:
+                ctx.memory.baselines[message[1]] = dict(message[2])
 
     async def report() -> None:
         since_memory = 0.0

@@ -10,7 +10,7 @@ together (`worker_shard`), and with `--shard K/M` only within this machine's sha
 and sends what it learns up a pipe:
 
     parent → worker (stdin):  ("memory", facts, baselines) at start, ("reset-baseline",
-                              camera), ("stop",)
+                              camera), ("set-baseline", camera, baseline), ("stop",)
     worker → parent (stdout): ("ready",), ("results", [CheckResult, ...]),
                               ("stats", {...}) every STATS_EVERY_S, ("memory", facts,
                               baselines) every MEMORY_EVERY_S and before it exits
@@ -216,6 +216,12 @@ class WorkerPool:
         """Tell the workers (the one probing `camera` applies it)."""
         for w in self.workers:
             self._send(w, ("reset-baseline", camera))
+
+    def set_baseline(self, camera: str, stored: dict[str, Any]) -> None:
+        """A camera's baseline set from the landing page or `camwatch baseline set`: the
+        worker probing it takes it in place of its own."""
+        for w in self.workers:
+            self._send(w, ("set-baseline", camera, stored))
 
     # -- one worker ---------------------------------------------------------------
 

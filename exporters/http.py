@@ -11,9 +11,12 @@ The server never imports the store: the service injects `report_provider`, an as
 callable (month "YYYY-MM", unit id, format "pdf"|"xlsx") -> bytes.
 
 POST /admin/baselines/{camera}/reset (same auth as /reports) forgets a camera's picture
-baselines, day and night, after its lens was cleaned, refocused or re-aimed; the service
-injects `baseline_reset`, an async callable (camera id) -> a JSON-able dict describing
-what was forgotten (camwatch/baselines.py makes one from the probe memory).
+baselines, day and night, after its lens was cleaned, refocused or re-aimed; GET
+/admin/baselines/{camera} says what is held (frame size, modes learned, references); POST
+/admin/baselines/{camera}/reference makes a known-good view (figures and a 32x18
+thumbnail, never a picture) the baseline of its mode. The service injects
+`baseline_reset`, `baseline_describe` and `baseline_set`, async callables that
+camwatch/baselines.py makes from the probe memory.
 
 POST /admin/reload (same auth) reads inventory and settings again, like SIGHUP; the
 service injects `reload`, an async callable (source) -> a JSON-able dict with "ok" and
@@ -49,6 +52,8 @@ from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
 
 ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
 BaselineReset = Callable[[str], Awaitable[dict[str, Any]]]
+BaselineDescribe = Callable[[str], Awaitable[dict[str, Any]]]
+BaselineSet = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 Reload = Callable[[str], Awaitable[dict[str, Any]]]
 
 
@@ -80,7 +85,9 @@ class HttpContext:
                  report_provider: ReportProvider | None, alerts: AlertsSource | None,
                  now: Callable[[], dt.datetime],
                  baseline_reset: BaselineReset | None = None,
-                 reload: Reload | None = None) -> None:
+                 reload: Reload | None = None,
+                 baseline_describe: BaselineDescribe | None = None,
+                 baseline_set: BaselineSet | None = None) -> None:
         self.settings = settings
         self.state = state
         self._inventory = inventory
@@ -89,6 +96,8 @@ class HttpContext:
         self.now = now
         self.baseline_reset = baseline_reset
         self.reload = reload
+        self.baseline_describe = baseline_describe
+        self.baseline_set = baseline_set
         self.exposition = Exposition(state, inventory, now=now)
 
     @property
@@ -329,6 +338,8 @@ def landing_body(ctx: HttpContext) -> str:
                 f"<td>{escape(_local(since, inv.campus.timezone))}</td></tr>")
         parts.append("</table>")
 
+    parts.extend(_references_section(inv, results))
+
     if ctx.alerts is not None:
         alerts = list(ctx.alerts())
         parts.append("<h2>告警 <small>Alerts firing</small></h2>")
@@ -342,6 +353,42 @@ def landing_body(ctx: HttpContext) -> str:
                              f"<td>{escape(_local(a.starts_at, inv.campus.timezone))}</td></tr>")
             parts.append("</table>")
     return "\n".join(parts)
+
+
+def _references_section(inv: Inventory, results: Sequence[CheckResult]) -> list[str]:
+    """Which cameras are judged against an installer's reference view (參考畫面) rather
+    than a baseline learned from their own first pictures."""
+    from pathlib import Path
+
+    from probes.values import PictureValues
+
+    held: dict[str, str] = {}
+    for r in results:
+        v = r.values
+        if r.check == CheckKind.PICTURE and isinstance(v, PictureValues) and v.reference:
+            held[r.device] = v.reference
+    rows = []
+    for cam_id, cam in inv.cameras.items():
+        configured = Path(cam.reference_image).name if cam.reference_image else None
+        label = held.get(cam_id) or configured
+        if label is None:
+            continue
+        source = ("清冊 inventory" if configured is not None and label == configured
+                  else "指令設定 camwatch baseline set")
+        state = "使用中 in use" if cam_id in held else "待第一次畫面檢查 from the next check"
+        rows.append(f"<tr><td>{escape(cam.name)}<br><small>{escape(cam_id)}</small></td>"
+                    f"<td>{escape(_place(inv, cam_id))}</td><td>{escape(label)}</td>"
+                    f"<td>{source}</td><td>{state}</td></tr>")
+    out = ["<h2>參考畫面 <small>Reference views</small></h2>"]
+    if not rows:
+        out.append("<p class=muted>無 None: each camera is judged against the baseline "
+                   "learned from its own first pictures.</p>")
+        return out
+    out.append("<table><tr><th>攝影機 Camera</th><th>位置 Place</th><th>參考畫面 Reference"
+               "</th><th>來源 Source</th><th>狀態 State</th></tr>")
+    out.extend(rows)
+    out.append("</table>")
+    return out
 
 
 def _log_banner(state: LatestState, tz: str) -> list[str]:
@@ -483,6 +530,77 @@ async def admin_baseline_reset(request: web.Request) -> web.Response:
                               **done})
 
 
+def _camera_or_404(ctx: HttpContext, camera: str) -> web.Response | None:
+    inv = ctx.inventory
+    if camera in inv.cameras:
+        return None
+    what = ("is a recorder, not a camera (主機沒有畫面基準)" if camera in inv.recorders
+            else "is not in the inventory (查無此攝影機)")
+    return web.json_response({"error": "unknown camera", "camera": camera,
+                              "message": f"{camera} {what}"}, status=404)
+
+
+async def admin_baseline_show(request: web.Request) -> web.Response:
+    """What is held of one camera's picture baselines: the frame size seen, each mode
+    learned or not, and which is an installer's reference. JSON; no picture."""
+    _require_auth(request, "/admin")
+    ctx = request.app[STATE_KEY]
+    camera = request.match_info["camera"]
+    missing = _camera_or_404(ctx, camera)
+    if missing is not None:
+        return missing
+    if ctx.baseline_describe is None:
+        return web.json_response(
+            {"error": "not available", "camera": camera,
+             "message": "this process keeps no picture baselines"}, status=503)
+    try:
+        info = await ctx.baseline_describe(camera)
+    except Exception:
+        return web.json_response(
+            {"error": "failed", "camera": camera,
+             "message": "the baseline could not be read; see the service log"}, status=500)
+    inv = ctx.inventory
+    return web.json_response({"camera": camera, "name": inv.cameras[camera].name,
+                              "place": _place(inv, camera), **info})
+
+
+async def admin_baseline_reference(request: web.Request) -> web.Response:
+    """Make a known-good view (its figures and 32x18 thumbnail, scored by `camwatch
+    baseline set`) the camera's baseline for its mode."""
+    _require_auth(request, "/admin")
+    _same_origin(request)
+    ctx = request.app[STATE_KEY]
+    camera = request.match_info["camera"]
+    missing = _camera_or_404(ctx, camera)
+    if missing is not None:
+        return missing
+    if ctx.baseline_set is None:
+        return web.json_response(
+            {"error": "not available", "camera": camera,
+             "message": "this process keeps no picture baselines"}, status=503)
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return web.json_response({"error": "bad request", "camera": camera,
+                                  "message": "the body is not JSON"}, status=400)
+    sent = body.get("baseline") if isinstance(body, dict) else None
+    if not isinstance(sent, dict):
+        return web.json_response({"error": "bad request", "camera": camera,
+                                  "message": "expected {\"baseline\": {...}}"}, status=400)
+    try:
+        done = await ctx.baseline_set(camera, sent)
+    except ValueError as exc:  # refused (camwatch.baselines.BaselineRefused): says why
+        return web.json_response({"error": "refused", "camera": camera, "message": str(exc)},
+                                 status=422)
+    except Exception:
+        return web.json_response(
+            {"error": "failed", "camera": camera,
+             "message": "the reference could not be set; see the service log"}, status=500)
+    inv = ctx.inventory
+    return web.json_response({"camera": camera, "name": inv.cameras[camera].name,
+                              "place": _place(inv, camera), **done})
+
+
 async def admin_reload(request: web.Request) -> web.Response:
     """Read inventory and settings again (as SIGHUP does)."""
     _require_auth(request, "/admin")
@@ -517,10 +635,12 @@ def build_app(settings: Settings, state: LatestState,
               now: Callable[[], dt.datetime] = clock_now,
               baseline_reset: BaselineReset | None = None,
               reload: Reload | None = None,
+              baseline_describe: BaselineDescribe | None = None,
+              baseline_set: BaselineSet | None = None,
               ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STATE_KEY] = HttpContext(settings, state, inventory, report_provider, alerts, now,
-                                 baseline_reset, reload)
+                                 baseline_reset, reload, baseline_describe, baseline_set)
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -529,6 +649,8 @@ def build_app(settings: Settings, state: LatestState,
     app.router.add_get("/reports/", reports_index)
     app.router.add_get(r"/reports/{month}/{unit}.{fmt:[a-z]+}", report)
     app.router.add_post("/admin/baselines/{camera}/reset", admin_baseline_reset)
+    app.router.add_get("/admin/baselines/{camera}", admin_baseline_show)
+    app.router.add_post("/admin/baselines/{camera}/reference", admin_baseline_reference)
     app.router.add_post("/admin/reload", admin_reload)
     return app
 

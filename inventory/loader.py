@@ -650,6 +650,11 @@ def _cross_check(docs: list[_Doc]) -> list[Problem]:
                     ["location", "floor"],
                     f"floor {floor!r} is not one of the floors of building {bld!r}",
                     "write one of: " + ", ".join(floors)))
+        ref_image = it.text("reference_image")
+        if ref_image is not None:
+            problem = _reference_image_problem(_beside(it.doc, ref_image))
+            if problem is not None:
+                problems.append(it.problem(["reference_image"], *problem))
         if it.text("kind") == CameraKind.ANALOG and it.raw.get("credentials") is not None:
             problems.append(it.problem(["credentials"],
                                        "an analog camera has no login of its own",
@@ -659,8 +664,43 @@ def _cross_check(docs: list[_Doc]) -> list[Problem]:
     return problems
 
 
+def _beside(doc: _Doc, name: str) -> Path:
+    """A path written in an inventory file, relative to that file's folder."""
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else Path(doc.name).parent / p
+
+
+def _reference_image_problem(path: Path) -> tuple[str, str] | None:
+    """Why a camera's reference photo cannot be used, or None. Only its header is read."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except FileNotFoundError:
+        return (f"reference image {str(path)!r} not found",
+                "the path is relative to this inventory file; give a JPEG or PNG photo "
+                "of the camera's view, or remove reference_image")
+    except OSError as exc:
+        return (f"reference image {str(path)!r} cannot be read "
+                f"({exc.strerror or type(exc).__name__})", "check the path and permissions")
+    if not (head.startswith(b"\xff\xd8") or head.startswith(b"\x89PNG\r\n\x1a\n")):
+        return (f"reference image {str(path)!r} is not a JPEG or PNG file",
+                "save the camera's snapshot as .jpg or .png")
+    return None
+
+
+def _with_reference_paths(doc: _Doc, part: InventoryFile) -> InventoryFile:
+    """The file's cameras with their reference_image made absolute (the probes do not
+    know where the inventory file was)."""
+    if not any(c.reference_image for c in part.cameras):
+        return part
+    cams = [c.model_copy(update={"reference_image": str(_beside(doc, c.reference_image)
+                                                       .resolve())})
+            if c.reference_image else c for c in part.cameras]
+    return part.model_copy(update={"cameras": cams})
+
+
 def _merge(docs: list[_Doc]) -> Inventory | None:
-    parts = [InventoryFile.model_validate(d.data) for d in docs]
+    parts = [_with_reference_paths(d, InventoryFile.model_validate(d.data)) for d in docs]
     campus: Campus | None = next((p.campus for p in parts if p.campus), None)
     policy: Policy = next((p.policy for p in parts if p.policy), Policy())
     if campus is None:

@@ -271,6 +271,12 @@ class Camera(Strict):
     coverage: str | None = Field(default=None, description="監視區域")
     period: str | None = Field(default=None, description="設置期間, e.g. 2023-08 起")
     property_number: str | None = Field(default=None, description="財產編號")
+    reference_image: str | None = Field(
+        default=None,
+        description="a photo of this camera's view taken when the lens was clean and in "
+        "focus (JPEG or PNG, path relative to this inventory file): the picture check's "
+        "baseline from the first sample (參考畫面); only its figures are kept",
+    )
 
     @model_validator(mode="after")
     def _analog_has_no_address(self) -> Camera:

@@ -7,17 +7,21 @@ Flow: fetch a frame (probes.drivers.frames) → decode and score off the event l
 fault, a Finding whose zh-TW reason names the lens position.
 
 While a mode's baseline is being learned the result is `ok` with 基準學習中 (n/N),
-unless an absolute verdict (covered, dark, overexposed, frozen) applies. A frame that
-cannot be had or decoded gives `unknown` with the reason. Never raises (check_probe);
-the frame is fetched within the run's deadline (the scheduler's).
+unless what one look shows applies (covered, dark, overexposed, no signal, frozen, or a
+lens plainly out of focus): those fail from the first sample, and such a sample is not
+learned (the reason says so while learning goes on). A camera with a `reference_image:`
+in the inventory is judged against that known-good view at once (its figures and
+thumbnail are kept, never the photo). A frame that cannot be had or decoded gives
+`unknown` with the reason. Never raises (check_probe); the frame is fetched within the
+run's deadline (the scheduler's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+from pathlib import Path
 
-from probes.baseline import CameraBaseline, assess
+from probes.baseline import REJECTED_ZH, CameraBaseline, assess, learn_reference
 from probes.context import ProbeRun, check_probe, resolve_login, target_of
 from probes.drivers.base import DeviceLink
 from probes.drivers.frames import Grab, grab_frame
@@ -33,9 +37,8 @@ FINDINGS: dict[Verdict, FindingCode] = {
     Verdict.OVEREXPOSED: FindingCode.PICTURE_OVEREXPOSED,
     Verdict.FROZEN: FindingCode.PICTURE_FROZEN,
     Verdict.MOVED: FindingCode.CAMERA_MOVED,
+    Verdict.NO_SIGNAL: FindingCode.SIGNAL_LOSS,
 }
-# Verdicts that need no learned baseline: they fail even while learning.
-ABSOLUTE = {Verdict.COVERED, Verdict.DARK, Verdict.OVEREXPOSED, Verdict.FROZEN}
 MODE_ZH = {"day": "日間", "night": "夜間"}
 
 
@@ -50,6 +53,46 @@ def _score(grab: Grab, max_pixels: int) -> Metrics:
 
 def _rounded(value: float | None, digits: int) -> float | None:
     return round(value, digits) if value is not None else None
+
+
+def reference_key(path: str) -> str | None:
+    """Identity of a reference photo as it is now (None when it cannot be read)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return f"{path}|{st.st_mtime_ns}|{st.st_size}"
+
+
+def apply_reference_image(base: CameraBaseline, path: str, frame_size: tuple[int, int],
+                          analysis_size: tuple[int, int], max_pixels: int) -> str | None:
+    """Make the inventory's reference photo the baseline of its mode, scored at the
+    camera's own frame size; the photo is read, scored and dropped (once per version of
+    the file). Returns why it could not be used (zh-TW), or None. Runs in a thread."""
+    import cv2
+    import numpy as np
+
+    key = reference_key(path)
+    if key is None:
+        return "參考畫面檔案無法讀取"
+    if base.reference_key == key and base.size == analysis_size:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return "參考畫面檔案無法讀取"
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return "參考畫面不是可讀取的影像"
+    if image.shape[0] * image.shape[1] > max_pixels:
+        return "參考畫面尺寸過大"
+    if (image.shape[1], image.shape[0]) != frame_size:
+        image = cv2.resize(image, frame_size, interpolation=cv2.INTER_AREA)
+    j = learn_reference(score(frame_from_bgr(image)), base, label=Path(path).name)
+    base.reference_key = key
+    if j.verdict != Verdict.CLEAR:
+        return f"參考畫面本身{REJECTED_ZH.get(j.verdict, j.verdict.value)}，未採用"
+    return None
 
 
 @check_probe(CheckKind.PICTURE)
@@ -104,6 +147,12 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
         await link.aclose()
 
     base = CameraBaseline.from_dict(ctx.memory.baselines.get(device_id))
+    problem = None
+    if camera.reference_image:
+        problem = await asyncio.to_thread(
+            apply_reference_image, base, camera.reference_image,
+            (m.width * m.scale, m.height * m.scale), (m.width, m.height),
+            ctx.config.max_frame_pixels)
     a = assess(m, base, run.at.timestamp())
     ctx.memory.baselines[device_id] = base.to_dict()
 
@@ -113,23 +162,36 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
         contrast=round(m.contrast, 1),
         hf_ratio=round(m.hf_ratio, 4),
         colourfulness=round(m.colourfulness, 2),
-        mode=m.mode.value,
+        mode=a.mode.value,
         baseline_sharpness=_rounded(a.baseline_sharpness, 2),
         verdict=a.verdict.value,
         similarity=_rounded(a.similarity, 3),
         learning=a.learning is not None,
+        learning_refused=a.rejected,
+        structure=round(m.structure, 3),
+        fine_detail=_rounded(m.spectral, 4),
+        detail_kept=_rounded(a.kept, 3),
+        view_matching=_rounded(a.matching, 3),
+        reference=a.reference,
     )
-    if a.learning is not None and a.verdict not in ABSOLUTE:
+    note = f"；{problem}" if problem else ""
+    if a.learning is not None and a.verdict == Verdict.CLEAR:
         n, total = a.learning
-        mode = MODE_ZH.get(m.mode.value, "")
+        mode = MODE_ZH.get(a.mode.value, "")
+        if a.rejected:
+            why = REJECTED_ZH.get(Verdict(a.rejected), a.rejected)
+            note += f"；先前取樣{why}，未納入基準"
         return result(
             Status.OK,
-            f"{place}鏡頭畫面正常；{mode}基準學習中（{min(n + 1, total)}/{total}）",
-            dataclasses.replace(values, verdict=Verdict.CLEAR.value),
+            f"{place}鏡頭畫面正常；{mode}基準學習中（{min(n + 1, total)}/{total}）{note}",
+            values,
             driver=driver,
         )
     if a.verdict == Verdict.CLEAR:
-        return result(Status.OK, f"{place}鏡頭{a.reason_zh}", values, driver=driver)
+        return result(Status.OK, f"{place}鏡頭{a.reason_zh}{note}", values, driver=driver)
     reason = f"{place}鏡頭{a.reason_zh}"
+    if a.learning is not None:
+        mode = MODE_ZH.get(a.mode.value, "")
+        reason += f"（{mode}基準學習中，此畫面不納入基準）"
     finding = Finding(FINDINGS[a.verdict], reason, device_id)
     return result(Status.FAIL, reason, values, (finding,), driver=driver)

@@ -217,6 +217,13 @@ class PictureValues(_Values):
     verdict: str | None = None  # probes.scoring.Verdict
     similarity: float | None = None  # to the reference view, 1 = same
     learning: bool | None = None  # the baseline of this mode is still being learned
+    # why it is still learning: the verdict of the last sample one look refused to learn
+    learning_refused: str | None = None
+    structure: float | None = None  # share of the picture with coarse structure
+    fine_detail: float | None = None  # fine / coarse detail (one-look blur figure)
+    detail_kept: float | None = None  # share of the baseline's detail the view kept
+    view_matching: float | None = None  # share of the stable background still matching
+    reference: str | None = None  # the baseline is an installer's reference view (its name)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> PictureValues:

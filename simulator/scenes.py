@@ -245,7 +245,9 @@ def view(scene: Image, width: int, height: int, moved: float = 0.0, seed: int = 
     return np.ascontiguousarray(scene[cy : cy + height, cx : cx + width])
 
 
-def apply_optics(frame: Image, faults: dict[FaultKind, float], seed: int) -> Image:
+def apply_optics(
+    frame: Image, faults: dict[FaultKind, float], seed: int, night: bool = False
+) -> Image:
     h, w = frame.shape[:2]
     out = frame
     if FaultKind.BLURRED in faults:
@@ -261,7 +263,8 @@ def apply_optics(frame: Image, faults: dict[FaultKind, float], seed: int) -> Ima
         if frac >= 0.95:
             mask[:] = 255
         soft = cv2.GaussianBlur(mask, (0, 0), max(3, w / 40)).astype(np.float32)[..., None] / 255
-        skin = np.array([38, 44, 58], np.float32)  # dark, warm (BGR)
+        # dark, warm (BGR); grey in night mode, where the camera sees in IR and grey
+        skin = np.full(3, 46, np.float32) if night else np.array([38, 44, 58], np.float32)
         shade = np.linspace(0.8, 1.2, w, dtype=np.float32)[None, :, None]
         cover = skin[None, None, :] * shade
         out = (out.astype(np.float32) * (1 - soft) + cover * soft).clip(0, 255).astype(np.uint8)
@@ -316,9 +319,11 @@ class SceneRenderer:
         height: int = 360,
         quality: int = 85,
         scene_clock: SceneClock = DEVICE_TIME,
+        events: bool = True,
     ) -> None:
         self.width, self.height, self.quality = width, height, quality
         self.scene_clock = scene_clock
+        self.events = events  # people, cars, light and weather through the day
         self._lock = threading.Lock()
         self._scenes: OrderedDict[int, Image] = OrderedDict()
         self._recent: dict[tuple[str, int], tuple[float, tuple[object, ...], bytes]] = {}
@@ -428,10 +433,14 @@ class SceneRenderer:
             img = view(
                 scene, self.width, self.height, faults.get(FaultKind.MOVED, 0.0), cam.scene_seed
             )
+            if self.events:
+                tod = self.scene_clock.local_time(dev)
+                secs = tod.hour * 3600 + tod.minute * 60 + tod.second
+                img = apply_scene_events(img, scene_events(cam.scene_seed, secs))
         night = self.scene_clock.is_night(dev)
         if night:
             img = night_mode(img)
-        img = apply_optics(img, faults, cam.scene_seed)
+        img = apply_optics(img, faults, cam.scene_seed, night=night)
         # Sensor noise, stronger at night; a random window into a fixed noise field.
         rng = np.random.default_rng()
         oy = int(rng.integers(0, self.height))
@@ -466,3 +475,147 @@ class SceneRenderer:
             cv2.LINE_AA,
         )
         return img
+
+
+# --- what happens in front of the cameras ------------------------------------------------
+#
+# Real cameras see more than a still scene: people and cars crossing and stopping, a car
+# parking for an hour, a passer-by close to the lens, lights switched off at lunch, the
+# light falling at dusk before the IR switch and rising after it at dawn, a lamp lit in
+# the evening, the shadow of a building moving with the sun, rain. Each camera has its
+# own deterministic schedule (seeded by its scene), laid over its scene by the time of
+# day of the scene clock, so a simulated day shows all of it in order.
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class SceneEvents:
+    """What is in front of one camera at one time of day (fractions of the frame)."""
+
+    figures: tuple[tuple[float, float, float, tuple[int, int, int]], ...] = ()  # x, y, h, BGR
+    cars: tuple[tuple[float, float, float, tuple[int, int, int]], ...] = ()  # x, y, w, BGR
+    near: float = 0.0  # a passer-by close to the lens covers this share of the width
+    light: float = 1.0  # gain of the light on the scene (lights off, dusk, dawn)
+    lamp: bool = False  # a lamp lit in part of the view (evening)
+    shadow: float | None = None  # where a moving shadow's edge crosses the view (0..1)
+    rain: float = 0.0  # 0 dry .. 1 heavy
+
+
+def _ramp(t: float, t0: float, t1: float, a: float, b: float) -> float:
+    if t <= t0:
+        return a
+    if t >= t1:
+        return b
+    return a + (b - a) * (t - t0) / (t1 - t0)
+
+
+def scene_events(seed: int, seconds_of_day: float) -> SceneEvents:
+    """The events of camera `seed`'s scene at this local time of day (seconds)."""
+    t = seconds_of_day % DAY_S
+    hour = t / 3600.0
+    rng = np.random.default_rng(seed * 7919 + 17)
+    busy = 6.5 <= hour < 21.0
+    figures = []
+    for k in range(4 if busy else 1):
+        period = float(rng.uniform(240.0, 900.0))
+        phase = float(rng.uniform(0.0, period))
+        y = float(rng.uniform(0.72, 0.9))
+        h = float(rng.uniform(0.22, 0.4))
+        colour = tuple(int(c) for c in rng.integers(20, 230, size=3))
+        stop_at = float(rng.uniform(0.2, 0.8))
+        u = ((t + phase) % period) / period
+        direction = 1.0 if k % 2 == 0 else -1.0
+        if u < 0.6:  # walking across
+            x = -0.1 + 1.2 * (u / 0.6)
+        elif u < 0.8:  # standing a while
+            x = stop_at
+        else:
+            continue  # out of view
+        if direction < 0:
+            x = 1.0 - x
+        figures.append((x, y, h, (colour[0], colour[1], colour[2])))
+    cars = []
+    for _ in range(2):
+        period = float(rng.uniform(300.0, 1200.0))
+        phase = float(rng.uniform(0.0, period))
+        y = float(rng.uniform(0.8, 0.92))
+        colour = tuple(int(c) for c in rng.integers(20, 230, size=3))
+        u = ((t + phase) % period) / period
+        if busy and u < 0.25:
+            cars.append((-0.3 + 1.6 * (u / 0.25), y, 0.22, (colour[0], colour[1], colour[2])))
+    park_from = float(rng.uniform(8.5, 14.0))
+    if park_from <= hour < park_from + float(rng.uniform(1.0, 2.5)):  # a car parks a while
+        cars.append((float(rng.uniform(0.15, 0.7)), 0.86, 0.24, (40, 40, 170)))
+    near = 0.0
+    near_phase = float(rng.uniform(0.0, 3600.0))
+    if busy and (t + near_phase) % 3600.0 < 25.0:  # someone walks right past the lens
+        near = float(rng.uniform(0.2, 0.33))
+    light = 1.0
+    if 12.0 <= hour < 13.0 and seed % 3 == 0:
+        light = 0.75  # lights off at lunch (indoor cameras)
+    # dusk darkens the scene until the camera switches to IR at 18:00; dawn brightens it
+    # from 06:00 (at night the IR illuminator lights it: night_mode)
+    if 17.0 <= hour < 18.0:
+        light *= _ramp(hour, 17.0, 18.0, 1.0, 0.55)
+    elif 6.0 <= hour < 7.0:
+        light *= _ramp(hour, 6.0, 7.0, 0.55, 1.0)
+    lamp = 18.0 <= hour < 23.0 and seed % 2 == 1
+    shadow = (hour - 8.0) / 8.0 if 8.0 <= hour < 16.0 and seed % 4 != 3 else None
+    rain_start = 9.0 + float(seed % 7)
+    rain = 0.0
+    if rain_start <= hour < rain_start + 1.5 and seed % 3 != 1:
+        rain = 0.6 + 0.4 * float(rng.random())
+    return SceneEvents(tuple(figures), tuple(cars), near, light, lamp, shadow, rain)
+
+
+def apply_scene_events(img: Image, ev: SceneEvents, rng: np.random.Generator | None = None
+                       ) -> Image:
+    """The scene with its events drawn in (before the lens, the IR switch and noise)."""
+    h, w = img.shape[:2]
+    out = img.copy()
+    for x, y, fh, colour in ev.figures:  # people: a body and a head, feet at y
+        ph = int(fh * h)
+        pw = max(4, ph // 3)
+        cx, foot = int(x * w), int(y * h)
+        cv2.rectangle(out, (cx - pw // 2, foot - int(ph * 0.8)), (cx + pw // 2, foot), colour, -1)
+        cv2.circle(out, (cx, foot - int(ph * 0.88)), max(2, pw // 2), (60, 80, 120), -1)
+    for x, y, cw, colour in ev.cars:  # cars: a body, windows, wheels
+        x0, bottom = int(x * w), int(y * h)
+        cwid = int(cw * w)
+        chi = int(cwid * 0.4)
+        cv2.rectangle(out, (x0, bottom - chi), (x0 + cwid, bottom), colour, -1)
+        cv2.rectangle(out, (x0 + cwid // 5, bottom - chi + 3),
+                      (x0 + cwid * 4 // 5, bottom - chi // 2), (200, 210, 220), -1)
+        for wx in (x0 + cwid // 5, x0 + cwid * 4 // 5):
+            cv2.circle(out, (wx, bottom), max(2, chi // 5), (20, 20, 20), -1)
+    if ev.shadow is None and not ev.lamp and ev.rain <= 0 and ev.near <= 0 and ev.light == 1.0:
+        return out  # nothing that changes the light: no float pass (the simulator serves
+        # thousands of snapshots a second in the benches)
+    f = out.astype(np.float32)
+    if ev.shadow is not None:  # the shadow of a building, edge slanting, moving with the sun
+        edge = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
+        slant = np.linspace(-0.15, 0.15, h, dtype=np.float32)[:, None]
+        hard = (edge < ev.shadow * 0.6 + slant + 0.1).astype(np.float32)
+        inside = cv2.GaussianBlur(hard, (0, 0), 6)[..., None]
+        f *= 1.0 - 0.35 * inside
+    if ev.lamp:  # a lamp's pool of light
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        pool = np.exp(-(((xx - 0.7 * w) / (0.2 * w)) ** 2 + ((yy - 0.75 * h) / (0.2 * h)) ** 2))
+        f += 60.0 * pool[..., None]
+    if ev.rain > 0:  # haze and streaks
+        f = f * (1.0 - 0.15 * ev.rain) + 20.0 * ev.rain
+        r = rng if rng is not None else np.random.default_rng()
+        streaks = np.zeros((h, w), np.float32)
+        for _ in range(int(120 * ev.rain)):
+            x0, y0 = int(r.integers(0, w)), int(r.integers(0, h))
+            cv2.line(streaks, (x0, y0), (x0 + 3, y0 + 14), 1.0, 1)
+        f += 40.0 * ev.rain * streaks[..., None]
+    if ev.near > 0:  # a passer-by at the lens: big, dark, out of focus, from one side
+        side = np.zeros((h, w), np.float32)
+        side[:, : int(ev.near * w)] = 1.0
+        mask = cv2.GaussianBlur(side, (0, 0), max(3.0, w / 30))[..., None]
+        f = f * (1.0 - mask) + np.float32(50.0) * mask
+    f *= ev.light
+    result: Image = np.clip(f, 0, 255).astype(np.uint8)
+    return result

@@ -68,6 +68,12 @@ def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
     # the host phase really ran checks against the simulator
     assert fleet["checks_per_s_alone"]["host"] > 0
 
+    if (ROOT.parent / "shared" / "fixtures" / "video" / "cctv" / "labels.csv").is_file():
+        pictures = written["picture_verdicts"]
+        assert pictures["totals"]["ok_samples"] > 0 and pictures["labels"]
+        assert "picture_labels_no_false_alarm" in written["goals"]
+        assert "picture verdicts on the labelled footage" in proc.stderr
+
     startup = written["simulator_startup"]
     assert startup and all(_number(s["start_s"]) and s["rss_mb"] > 0 for s in startup)
     assert isinstance(written["goals"], dict) and written["goals"]

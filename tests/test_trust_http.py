@@ -40,6 +40,11 @@ KNOWN_ROUTES = {
     ("GET", "/"), ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/ready"),
     ("GET", "/reports"), ("GET", "/reports/"), ("GET", "/reports/{month}/{unit}.{fmt}"),
     ("POST", "/admin/baselines/{camera}/reset"),  # behind the /reports auth
+    # figures of a camera's baseline (frame size, modes learned, reference names): no
+    # thumbnail, no picture; behind the same auth
+    ("GET", "/admin/baselines/{camera}"),
+    # a reference view's figures and 32x18 thumbnail sent in, never a picture; same auth
+    ("POST", "/admin/baselines/{camera}/reference"),
     # behind the same auth; answers with inventory/settings errors (file, line, field:
     # never a credential, which the loader refuses without echoing) or counts
     ("POST", "/admin/reload"),
@@ -109,7 +114,7 @@ async def test_no_route_serves_a_frame_and_reports_need_auth() -> None:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
             for method, route in sorted(routes(server)):
-                if method != "GET":
+                if method != "GET" or route.startswith("/admin/"):
                     # an admin action: refused without auth, never an image either way
                     path = route.replace("{camera}", "cam1")
                     r = await client.request(method, path)
