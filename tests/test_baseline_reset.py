@@ -30,6 +30,7 @@ from probes.api import DeviceMemory, ProbeContext
 from probes.baseline import LEARN_SAMPLES, CameraBaseline, assess
 from probes.result import CheckKind, CheckResult, Status, utcnow
 from probes.scoring import Mode, frame_from_bgr, score
+from tests.waits import CAP_S
 
 TOKEN = "reset-t0ken-9f"
 
@@ -207,7 +208,7 @@ async def test_service_resets_its_live_memory_and_store(
         assert svc.ctx is not None and svc.url is not None
         ctx = svc.ctx
         loop = asyncio.get_running_loop()
-        end = loop.time() + 10
+        end = loop.time() + CAP_S
         while not {"cam-east", "cam-west"} <= set(ctx.memory.baselines):
             assert loop.time() < end, "the probes did not learn a baseline"
             await asyncio.sleep(0.05)
