@@ -9,9 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from camwatch import clock
 from inventory.models import Inventory
+
+# Hypothesis times each example (a 200 ms deadline) and the generation of its data (the
+# too_slow health check): on a loaded 2-core CI machine a stall fails a test whose code is
+# right. What a fuzz test proves is what every example does, not how fast: no deadline,
+# no timing health check, for every test (one that sets its own health checks adds
+# too_slow itself).
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

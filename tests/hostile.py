@@ -18,8 +18,11 @@ Modes (the ONVIF device service always answers time, device info and services):
 - redirect-metadata  the snapshot URL answers 302 to 169.254.169.254
 - gigabyte-snapshot  the snapshot is 1 GB, streamed (never allocated here)
 - endless-snapshot   the snapshot body never ends
-- slow-bytes         GetProfiles dribbles its reply one byte every 50 ms
+- slow-bytes         GetProfiles dribbles its reply one byte every 50 ms, for minutes
+                     (`HANG_S`: padded with whitespace)
 - stalled-body       GetProfiles sends headers and a few bytes, then nothing
+`dribble_done` says whether a dribbled reply was ever sent to its end: a probe that
+returns while it is false was ended by its own deadline, not by the device.
 - billion-laughs     GetProfiles is an entity-expansion bomb
 - external-entity    GetProfiles declares an entity reading file:///etc/passwd
 - huge-jpeg          the snapshot declares 30000x30000 pixels
@@ -37,6 +40,8 @@ import struct
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.waits import HANG_S
 
 MODES = (
     "healthy", "snapshot-elsewhere", "snapshot-metadata", "stream-elsewhere",
@@ -147,6 +152,7 @@ class HostileDevice:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[str] = field(default_factory=list)
+    dribble_done: bool = False
     _runner: web.AppRunner | None = None
 
     def __post_init__(self) -> None:
@@ -229,6 +235,8 @@ class HostileDevice:
                 "<tt:SourceToken>src1</tt:SourceToken></tt:VideoSourceConfiguration>"
                 "</trt:Profiles></trt:GetProfilesResponse>")
             if mode == "slow-bytes":
+                pad = max(0, int(HANG_S / 0.05) - len(body))
+                body = body.replace(b"</env:Body>", b" " * pad + b"</env:Body>")
                 return await self._dribble(request, body, 0.05)
             if mode == "stalled-body":
                 return await self._dribble(request, body[:40], 0.0, then_stall=True)
@@ -264,8 +272,7 @@ class HostileDevice:
             "<env:Reason><env:Text>Not supported</env:Text></env:Reason></env:Fault>"),
             status=500)
 
-    @staticmethod
-    async def _dribble(request: web.Request, body: bytes, delay: float,
+    async def _dribble(self, request: web.Request, body: bytes, delay: float,
                        then_stall: bool = False) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "application/soap+xml"})
         resp.content_length = len(body) + (1000 if then_stall else 0)
@@ -277,6 +284,7 @@ class HostileDevice:
                     await asyncio.sleep(delay)
             if then_stall:
                 await asyncio.sleep(3600)
+            self.dribble_done = True
         except (ConnectionError, RuntimeError):
             pass
         return resp

@@ -38,6 +38,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.waits import CAP_S, NOT_UNDER_TEST_S
+
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the binary
 
@@ -71,7 +73,7 @@ class _Server:
 
     name = "server"
 
-    def __init__(self, binary: str, workdir: Path, ready_timeout: float = 20.0) -> None:
+    def __init__(self, binary: str, workdir: Path, ready_timeout: float = CAP_S) -> None:
         self.binary = binary
         self.workdir = workdir
         self.ready_timeout = ready_timeout
@@ -168,7 +170,7 @@ class Alertmanager(_Server):
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """GET /api/v2/alerts (active, silenced and inhibited), optionally filtered by label."""
         params: list[tuple[str, str]] = [("filter", f'{k}="{v}"') for k, v in filters.items()]
-        r = httpx.get(f"{self.url}/api/v2/alerts", params=params, timeout=5.0)
+        r = httpx.get(f"{self.url}/api/v2/alerts", params=params, timeout=NOT_UNDER_TEST_S)
         r.raise_for_status()
         result: list[dict[str, Any]] = r.json()
         return result
@@ -183,7 +185,8 @@ class Alertmanager(_Server):
         await asyncio.to_thread(self.start)
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=5.0).raise_for_status()
+        httpx.post(f"{self.url}/api/v2/alerts", json=alerts,
+                   timeout=NOT_UNDER_TEST_S).raise_for_status()
 
 
 class Prometheus(_Server):
@@ -205,7 +208,8 @@ class Prometheus(_Server):
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query; raises on a PromQL error, returns the result list."""
-        r = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10.0)
+        r = httpx.get(f"{self.url}/api/v1/query", params={"query": expr},
+                      timeout=NOT_UNDER_TEST_S)
         body = r.json()
         if body.get("status") != "success":
             raise ValueError(f"{expr}: {body.get('errorType')}: {body.get('error')}")
@@ -216,7 +220,7 @@ class Prometheus(_Server):
         assert isinstance(result, list)
         return result
 
-    def wait_for(self, expr: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+    def wait_for(self, expr: str, timeout: float = CAP_S) -> list[dict[str, Any]]:
         """Poll until `expr` returns at least one sample."""
         deadline = time.monotonic() + timeout
         while True:
@@ -230,7 +234,7 @@ class Prometheus(_Server):
     async def aquery(self, expr: str) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.query, expr)
 
-    async def await_for(self, expr: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+    async def await_for(self, expr: str, timeout: float = CAP_S) -> list[dict[str, Any]]:
         """Like wait_for, without blocking the event loop."""
         deadline = time.monotonic() + timeout
         while True:
@@ -242,7 +246,7 @@ class Prometheus(_Server):
             await asyncio.sleep(0.2)
 
     def rules(self) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.url}/api/v1/rules", timeout=5.0)
+        r = httpx.get(f"{self.url}/api/v1/rules", timeout=NOT_UNDER_TEST_S)
         groups: list[dict[str, Any]] = r.json()["data"]["groups"]
         return groups
 

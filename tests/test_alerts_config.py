@@ -16,6 +16,7 @@ import yaml
 
 from exporters.alerting import FLAPPING, SPECS
 from tests.promstack import alertmanager
+from tests.waits import CAP_S
 
 ALERTS = Path(__file__).resolve().parents[1] / "alerts"
 
@@ -126,7 +127,7 @@ def test_recorder_down_inhibits_its_cameras_in_a_real_alertmanager(tmp_path):
         am.post_alerts([alert("RecorderDown", "nvr-main", "nvr-main"),
                         alert("PictureBlurred", "main-01", "nvr-main"),
                         alert("PictureBlurred", "teach-01", "nvr-teach")])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + CAP_S  # Alertmanager evaluates inhibition soon
         while True:
             got = {a["labels"]["device"]: a["status"] for a in am.alerts()}
             if len(got) == 3 and got["main-01"]["state"] == "suppressed":

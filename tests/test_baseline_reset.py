@@ -30,6 +30,7 @@ from probes.api import DeviceMemory, ProbeContext
 from probes.baseline import LEARN_SAMPLES, CameraBaseline, assess
 from probes.result import CheckKind, CheckResult, Status, utcnow
 from probes.scoring import Mode, frame_from_bgr, score
+from tests.waits import CAP_S, NOT_UNDER_TEST_S
 
 TOKEN = "reset-t0ken-9f"
 
@@ -134,7 +135,7 @@ async def test_auth_is_required_and_checked(served) -> None:
     missing = await cli("baseline", "reset", "cam-east", "--url", server.url)
     assert missing.exit_code == 1 and "no credentials" in missing.output
     url = f"{server.url}/admin/baselines/cam-east/reset"
-    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+    async with httpx.AsyncClient(trust_env=False, timeout=NOT_UNDER_TEST_S) as client:
         r = await client.post(url)
         assert r.status_code == 401 and "WWW-Authenticate" in r.headers
         r = await client.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -207,7 +208,7 @@ async def test_service_resets_its_live_memory_and_store(
         assert svc.ctx is not None and svc.url is not None
         ctx = svc.ctx
         loop = asyncio.get_running_loop()
-        end = loop.time() + 10
+        end = loop.time() + CAP_S
         while not {"cam-east", "cam-west"} <= set(ctx.memory.baselines):
             assert loop.time() < end, "the probes did not learn a baseline"
             await asyncio.sleep(0.05)

@@ -27,6 +27,7 @@ from probes.baseline import CameraBaseline
 from probes.result import CheckKind
 from simulator.testing import SimulatedCampus, small_campus
 from tests.promstack import aprometheus
+from tests.waits import CAP_S
 
 DASH = Path(__file__).resolve().parents[1] / "dashboards"
 NAMES = ["campus-overview", "device", "storage-retention"]
@@ -95,7 +96,7 @@ async def test_every_panel_query_returns_data(tmp_path):
             async with aprometheus([target], interval="1s") as prom:
                 queries = panel_queries(device)
                 assert len(queries) > 25
-                deadline = time.monotonic() + 75
+                deadline = time.monotonic() + CAP_S  # rate() windows fill in seconds
                 missing: list[tuple[str, str, str]] = queries
                 while missing and time.monotonic() < deadline:
                     await asyncio.sleep(1.0)

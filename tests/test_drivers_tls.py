@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from probes.drivers.http import DeviceError, HttpLimits, fetch_bytes
+from tests.waits import NOT_UNDER_TEST_S
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path, str]:
@@ -74,7 +75,7 @@ async def https_device(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
 async def test_self_signed_certificate_is_refused_by_default(https_device: tuple[str, str]) -> None:
     url, _pin = https_device
     with pytest.raises(DeviceError) as err:
-        await fetch_bytes(url, None, HttpLimits(timeout=2.0))
+        await fetch_bytes(url, None, HttpLimits(timeout=NOT_UNDER_TEST_S))
     assert err.value.reason_code == "tls"
 
 
@@ -83,17 +84,18 @@ async def test_pinned_certificate_is_accepted_and_a_wrong_pin_refused(
 ) -> None:
     url, pin = https_device
     colon_pin = ":".join(pin[i : i + 2] for i in range(0, 64, 2)).upper()
-    assert await fetch_bytes(url, None, HttpLimits(timeout=2.0, tls_pin_sha256=colon_pin)) == (
+    pinned = HttpLimits(timeout=NOT_UNDER_TEST_S, tls_pin_sha256=colon_pin)
+    assert await fetch_bytes(url, None, pinned) == (
         b"\xff\xd8snapshot"
     )
     wrong = "0" * 64
     with pytest.raises(DeviceError) as err:
-        await fetch_bytes(url, None, HttpLimits(timeout=2.0, tls_pin_sha256=wrong))
+        await fetch_bytes(url, None, HttpLimits(timeout=NOT_UNDER_TEST_S, tls_pin_sha256=wrong))
     assert err.value.reason_code == "tls"
     assert "指紋" in err.value.zh_reason
 
 
 async def test_verification_skipped_only_when_asked(https_device: tuple[str, str]) -> None:
     url, _pin = https_device
-    body = await fetch_bytes(url, None, HttpLimits(timeout=2.0, tls_verify=False))
+    body = await fetch_bytes(url, None, HttpLimits(timeout=NOT_UNDER_TEST_S, tls_verify=False))
     assert body.startswith(b"\xff\xd8")

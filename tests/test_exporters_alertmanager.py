@@ -14,6 +14,7 @@ from exporters.alertmanager import AlertmanagerPusher, alert_payload
 from exporters.sample import sample_inventory
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from tests.promstack import alertmanager, free_port
+from tests.waits import CAP_S, NOT_UNDER_TEST_S
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
 
@@ -30,10 +31,10 @@ def rec_ok(i: int) -> CheckResult:
 
 def am_alerts(url: str, **filters: str) -> list[dict]:
     params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
-    return httpx.get(f"{url}/api/v2/alerts", params=params, timeout=5).json()
+    return httpx.get(f"{url}/api/v2/alerts", params=params, timeout=NOT_UNDER_TEST_S).json()
 
 
-async def wait_until(cond, timeout: float = 10.0) -> None:
+async def wait_until(cond, timeout: float = CAP_S) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -77,7 +78,7 @@ async def test_fire_resolve_and_queue_while_alertmanager_is_down():
                 await wait_until(lambda: pusher.failed_attempts >= 2)
                 assert engine.unsent_resolved()  # still queued
                 am.start()  # same port, same storage
-                await wait_until(lambda: not engine.unsent_resolved(), timeout=15)
+                await wait_until(lambda: not engine.unsent_resolved())
                 await wait_until(lambda: not am_alerts(am.url, alertname="DiskFailed"))
                 assert pusher.reachable is True
             finally:
@@ -98,7 +99,7 @@ async def test_alert_fired_while_alertmanager_is_down_arrives_when_it_returns():
                 engine.observe(disk_fail(0))
                 await wait_until(lambda: pusher.failed_attempts >= 1)
                 am.start()
-                await wait_until(lambda: am_alerts(am.url, alertname="DiskFailed"), timeout=15)
+                await wait_until(lambda: am_alerts(am.url, alertname="DiskFailed"))
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ from camwatch.state import LatestState
 from exporters.http import FiringAlert, HttpServer, authorized
 from exporters.sample import sample_inventory, sample_results
 from probes.result import CheckKind, CheckResult, Status
+from tests.waits import NOT_UNDER_TEST_S
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
@@ -51,7 +52,7 @@ async def filled() -> AsyncIterator[tuple[HttpServer, httpx.AsyncClient]]:
     server = await served(make_settings(http_token="t0ken-abc", http_user="office",
                                         http_password="pw-xyz"),
                           state, report_provider=provider, alerts=lambda: alerts)
-    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=NOT_UNDER_TEST_S) as client:
         client.calls = calls  # type: ignore[attr-defined]
         yield server, client
     await server.stop()
@@ -271,7 +272,7 @@ async def test_overdue_families_survive_a_failing_or_missing_scheduler():
     state.scheduler.overdue_fn = broken
     server = await served(make_settings(), state)
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=NOT_UNDER_TEST_S) as client:
             r = await client.get("/metrics")
             assert r.status_code == 200
             assert "# TYPE camwatch_scheduler_overdue_checks gauge" in r.text

@@ -122,12 +122,16 @@ async def test_a_none_answer_is_no_answer_and_no_failure(link, monkeypatch) -> N
 
 
 async def test_later_drivers_have_a_budget_the_first_does_not(link, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async def never() -> object:  # cut off however late the budget's timer fires
+        await asyncio.Event().wait()
+        return ["never"]
+
     async def slow() -> object:
         await asyncio.sleep(0.3)
         return ["late disk"]
 
     a = make_driver("a", {U, D}, {U: 1.0, D: None})
-    b = make_driver("b", {D}, {D: slow})
+    b = make_driver("b", {D}, {D: never})
     got, out = await run(link, [a, b], monkeypatch, later_budget=0.05)
     assert got == {U: 1.0} and out.driver == "a"  # b was cut off; a's answer stands
     first_slow = make_driver("a", {D}, {D: slow})

@@ -156,14 +156,14 @@ def _load_text(tmp_path: Path, data: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_any_text_gives_an_inventory_or_an_inventory_error(tmp_path: Path, text: str) -> None:
     _load_text(tmp_path, text.encode("utf-8", "surrogatepass"))
 
 
 @settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.binary(max_size=300))
 def test_any_bytes_give_an_inventory_or_an_inventory_error(tmp_path: Path, data: bytes) -> None:
     _load_text(tmp_path, data)
@@ -180,7 +180,7 @@ SECTIONS = ["campus", "policy", "units", "sites", "recorders", "cameras", "extra
 
 
 @settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(SECTIONS), nested, max_size=6))
 def test_any_nested_data_gives_an_inventory_or_an_inventory_error(
     tmp_path: Path, data: dict[str, object],
@@ -192,7 +192,7 @@ BASE_DATA = yaml.safe_load(BASE)
 
 
 @settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.data())
 def test_base_with_one_value_replaced_never_raises_otherwise(
     tmp_path: Path, data: st.DataObject,

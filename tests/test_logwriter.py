@@ -18,6 +18,7 @@ from camwatch.state import StoreHealth
 from camwatch.store import Store
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.values import HostValues
+from tests.waits import CAP_S, HANG_S, LATE_S
 
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 
@@ -67,7 +68,7 @@ def history(store: Store) -> list[tuple[Any, ...]]:
             for t in store.transitions()]
 
 
-def wait_for(fn: Any, timeout: float = 20.0) -> None:
+def wait_for(fn: Any, timeout: float = CAP_S) -> None:
     deadline = time.monotonic() + timeout
     while not fn():
         assert time.monotonic() < deadline, "not within the deadline"
@@ -140,13 +141,15 @@ def test_close_during_an_outage_gives_up_quickly_and_says_so(
     with Store.open(f"sqlite:///{tmp_path / 'log.db'}") as store:
         sw = Switch(store)
         sw.full = True
-        w = LogWriter(sw, StoreHealth(), max_delay=0.01, retry_initial=5, retry_max=5)
+        # the next retry is minutes away: a close that waited for it would take them
+        w = LogWriter(sw, StoreHealth(), max_delay=0.01, retry_initial=HANG_S,
+                      retry_max=HANG_S)
         w(results(10))
         wait_for(lambda: sw.calls >= 1)
         started = time.monotonic()
         with caplog.at_level("ERROR"):
-            w.close(timeout=10)
-        assert time.monotonic() - started < 5
+            w.close(timeout=HANG_S)
+        assert time.monotonic() - started < LATE_S
         assert "results lost at shutdown" in caplog.text
 
 

@@ -23,6 +23,7 @@ from probes.picture import probe_picture
 from probes.result import CheckKind, CheckResult, FindingCode, Status
 from probes.scoring import Verdict, frame_from_bgr, score, structured_blocks
 from probes.values import values_json
+from tests.waits import LATE_S, NOT_UNDER_TEST_S, eventually
 
 testing = pytest.importorskip("simulator.testing", reason="simulator not present")
 
@@ -46,6 +47,9 @@ class Clock:
 
 
 def context(inventory: object, **config: object) -> ProbeContext:
+    """A probe context whose timeout, unless a test is about it, is not what decides
+    (tests/waits.py)."""
+    config.setdefault("timeout", NOT_UNDER_TEST_S)
     return ProbeContext(
         inventory=inventory,  # type: ignore[arg-type]
         secrets=SecretStore(),
@@ -179,11 +183,11 @@ async def test_unreachable_and_wrong_password_are_unknown(campus) -> None:  # ty
     inv = c.inventory
     cam = c.ip_camera("hikvision")
     await sim.fault(cam, "offline")
-    r = await probe_once(cam, context(inv, timeout=3.0))
+    r = await probe_once(cam, context(inv))  # refused, not timed out
     assert r.status == Status.UNKNOWN and "無法取得畫面" in r.reason
     await sim.clear(cam)
     await sim.fault(cam, "auth")
-    r = await probe_once(cam, context(inv, timeout=3.0))
+    r = await probe_once(cam, context(inv))
     assert r.status == Status.UNKNOWN and "密碼" in r.reason
     assert c.passwords[testing._env_name("${CAMWATCH_DEMO_CAM_PASSWORD}")] not in r.reason
 
@@ -270,10 +274,13 @@ async def test_hostile_snapshot_is_unknown_in_bounded_time(kind: str, words: str
             }
         )
         inv = c.inventory.model_copy(update={"cameras": {**c.inventory.cameras, cam_id: cam}})
-        ctx = context(inv, timeout=2.0, max_body_bytes=2 * 1024 * 1024)
+        # the deadline decides only the slow one; each other defence decides its own
+        timeout = 2.0 if kind == "slow" else NOT_UNDER_TEST_S
+        ctx = context(inv, timeout=timeout, max_body_bytes=2 * 1024 * 1024)
         start = time.monotonic()
         r = await probe_once(cam_id, ctx)
-        assert time.monotonic() - start < 6.0
+        if kind == "slow":  # a 30 KB JPEG at 20 bytes a second: ended by the deadline
+            assert time.monotonic() - start < timeout + LATE_S
         assert r.status == Status.UNKNOWN
         assert words in r.reason, r.reason
         assert cam_id not in ctx.memory.baselines  # nothing learned from a broken frame
@@ -296,7 +303,8 @@ async def test_rtsp_reader_scores_a_live_stream_and_follows_faults() -> None:
     cams = await rtsp.start_rtsp_cameras([dev], auth=True)
     try:
         url = cams.url_for(dev)
-        frame = await rtsp_frame(with_credentials(url, dev.username, dev.password), 8.0)
+        frame = await rtsp_frame(with_credentials(url, dev.username, dev.password),
+                                 NOT_UNDER_TEST_S)
         m = score(frame_from_bgr(frame))
         assert m.width >= 320 and m.sharpness > 0
         # The probe falls back to RTSP (vendor path convention) for a camera with no
@@ -307,14 +315,18 @@ async def test_rtsp_reader_scores_a_live_stream_and_follows_faults() -> None:
         addr = cam.address.model_copy(update={"rtsp_port": cams.port(dev.host, dev.rtsp_port)})
         only_rtsp = cam.model_copy(update={"address": addr, "protocols": [Protocol.RTSP]})
         inv = c.inventory.model_copy(update={"cameras": {**c.inventory.cameras, cam_id: only_rtsp}})
-        r = await probe_once(cam_id, context(inv, timeout=8.0))
+        r = await probe_once(cam_id, context(inv))
         assert r.status == Status.OK, r.reason
         assert r.driver == "rtsp"
         sim.world.fault(cam_id, testing.FaultKind.COVERED, 1.0)
         await cams.sync()
-        await asyncio.sleep(1.0)
-        frame = await rtsp_frame(with_credentials(url, dev.username, dev.password), 8.0)
-        assert score(frame_from_bgr(frame)).contrast < 10
+
+        async def covered() -> bool:  # the stream shows it soon after
+            frame = await rtsp_frame(with_credentials(url, dev.username, dev.password),
+                                     NOT_UNDER_TEST_S)
+            return bool(score(frame_from_bgr(frame)).contrast < 10)
+
+        await eventually(covered, "the covered fault in the RTSP stream", every=0.3)
         with pytest.raises(DeviceError) as err:
             await rtsp_frame(with_credentials(url, dev.username, "wrong-" + "x"), 5.0)
         assert "wrong-x" not in err.value.zh_reason

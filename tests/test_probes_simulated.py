@@ -22,6 +22,7 @@ from probes.drivers.onvif import prepare as onvif_prepare
 from probes.host import probe_host
 from probes.recording import probe_recording
 from probes.result import CheckResult, FindingCode, Status
+from tests.waits import LATE_S, NOT_UNDER_TEST_S
 
 testing = pytest.importorskip("simulator.testing", reason="the simulator is not present")
 
@@ -44,7 +45,8 @@ async def world(tmp_path: object) -> AsyncIterator[Sim]:
     await onvif_prepare()  # WSDLs parsed before any timing (the checks do this too)
     campus = testing.small_campus(None)
     async with testing.SimulatedCampus(campus.inventory, campus.passwords) as sim:
-        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=5.0), now=clock_now)
+        ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=NOT_UNDER_TEST_S),
+                           now=clock_now)
         yield Sim(campus, sim, ctx)
 
 
@@ -119,11 +121,14 @@ async def test_wrong_password_is_auth_failed(world: Sim, vendor: str) -> None:
 
 async def test_slow_device_is_unknown_with_timeout_in_bounded_time(world: Sim) -> None:
     rec = world.recorder("hikvision")
-    await world.fault(rec, "slow", 3)
-    ctx = ProbeContext(world.ctx.inventory, SecretStore(), ProbeConfig(timeout=1.5), now=clock_now)
+    timeout = 1.5
+    # slower than the deadline and any lateness (the simulator's shutdown waits for it)
+    await world.fault(rec, "slow", timeout + LATE_S + 1.5)
+    ctx = ProbeContext(world.ctx.inventory, SecretStore(), ProbeConfig(timeout=timeout),
+                       now=clock_now)
     t0 = time.monotonic()
     r = (await probe_host(rec, ctx))[0]
-    assert time.monotonic() - t0 < 4.0
+    assert time.monotonic() - t0 < timeout + LATE_S  # the deadline ended it, not the device
     assert r.status == Status.UNKNOWN and "逾時" in r.reason
 
 

@@ -24,6 +24,7 @@ from camwatch.store import Store
 from probes.api import planned_checks
 from tests.promstack import Alertmanager, alertmanager
 from tests.servicerun import CamwatchProcess, clean_env, eventually, sample
+from tests.waits import CAP_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -150,7 +151,7 @@ def test_alertmanager_inhibits_the_channel_consequences_of_an_unreachable_camera
             alert("SignalLoss", "cam-07"),
             alert("RecordingGap", "cam-07"),
         ])
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + CAP_S  # Alertmanager evaluates inhibition soon
         while True:
             got = {(a["labels"]["alertname"], a["labels"]["device"]): a["status"]
                    for a in am.alerts()}

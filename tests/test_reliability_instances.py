@@ -23,6 +23,7 @@ from camwatch.store import Store, check_transitions, kv_state, log_sessions
 from probes.api import planned_checks, recorder_of
 from tests.servicerun import CLI, CamwatchProcess, clean_env, eventually
 from tests.test_store_postgres import PG_BIN, pg_url  # noqa: F401 (the fixture)
+from tests.waits import CAP_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -147,4 +148,4 @@ async def test_shards_on_postgresql_never_collide(tmp_path: Path, pg_url: str) -
         with Store.open(pg_url, writer="1/2") as store:
             return store.session is not None
 
-    assert await eventually(reopen, 10, "shard 1/2 can be claimed again")
+    assert await eventually(reopen, CAP_S, "shard 1/2 can be claimed again")

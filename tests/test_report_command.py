@@ -143,7 +143,8 @@ UNITS = st.one_of(st.text(max_size=20), st.sampled_from(["xuean", "library", "XU
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(month=MONTHS, unit=UNITS)
 def test_any_arguments_give_a_sheet_or_a_clear_error(

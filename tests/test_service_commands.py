@@ -16,6 +16,7 @@ import pytest
 
 from camwatch.store import Store
 from tests.conftest import env_without_settings
+from tests.waits import CAP_S
 
 CLI = [sys.executable, "-c", "from camwatch.cli import main; main()"]
 
@@ -111,7 +112,7 @@ async def test_run_serves_metrics_and_stops_cleanly_on_sigterm(tmp_path: Path) -
                                 stdin=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + CAP_S
             body = ""
             async with httpx.AsyncClient(trust_env=False) as client:
                 while time.monotonic() < deadline:
@@ -169,7 +170,7 @@ async def test_check_judges_pictures_against_what_the_service_learned(tmp_path: 
                       campus.inventory)
         await svc.start()
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + CAP_S
             while time.monotonic() < deadline:
                 r = svc.state.get(cam, CheckKind.PICTURE)
                 if r is not None and getattr(r.values, "learning", None) is False:

@@ -19,6 +19,7 @@ from camwatch.store import Store
 from inventory.models import Inventory
 from probes.api import ProbeContext
 from probes.result import CheckKind, CheckResult, Status, utcnow, values_from_json
+from tests.waits import CAP_S
 
 
 def settings_for(tmp_path: Path, **kw: object) -> Settings:
@@ -41,7 +42,7 @@ async def fake_probe(check: CheckKind, device: str, ctx: ProbeContext) -> list[C
     return [CheckResult(device, check, status, reason, utcnow(), values)]
 
 
-async def wait_until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(cond, timeout: float = CAP_S) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not cond():
@@ -196,11 +197,11 @@ async def test_the_day_ends_at_local_midnight_on_camwatchs_clock(
         assert r is not None and r.at == clock.now()  # the probes run on the same clock
         # in the log (a worker thread writes batches), and housekeeping has looked at the
         # date (it persists the probe memory as it does)
-        await wait_until(lambda: store.transitions(["nvr1"]) != [], timeout=30)
+        await wait_until(lambda: store.transitions(["nvr1"]) != [], timeout=CAP_S)
         await wait_until(lambda: store.load_state(MEMORY_KEY) is not None)
         assert store.daily_snapshots(last_day, last_day) == []
         clock.set(dt.datetime(2026, 12, 1, 0, 0, 30, tzinfo=TAIPEI))
-        await wait_until(lambda: store.daily_snapshots(last_day, last_day) != [], timeout=30)
+        await wait_until(lambda: store.daily_snapshots(last_day, last_day) != [], timeout=CAP_S)
     finally:
         await svc.stop()
     with Store.open(settings_for(tmp_path).store_url) as log:

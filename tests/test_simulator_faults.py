@@ -19,6 +19,7 @@ import simulator.scenes
 from camwatch.clock import now as clock_now
 from simulator.model import FaultKind
 from simulator.testing import SimulatedCampus, small_campus
+from tests.waits import NOT_UNDER_TEST_S
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def _url(dev, path):
     return f"http://{dev.host}:{dev.http_port}{path}"
 
 
-def _http(dev, timeout=5.0):
+def _http(dev, timeout=NOT_UNDER_TEST_S):
     return httpx.AsyncClient(auth=httpx.DigestAuth(dev.username, dev.password), timeout=timeout)
 
 

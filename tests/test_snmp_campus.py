@@ -13,6 +13,7 @@ from simulator.campus import build_world
 from simulator.model import FaultKind
 from simulator.snmp import start_snmp_agents
 from simulator.testing import make_resolver, small_campus
+from tests.waits import NOT_UNDER_TEST_S
 
 
 async def test_generated_campus_recorders_answer_snmp(tmp_path, monkeypatch) -> None:
@@ -29,7 +30,7 @@ async def test_generated_campus_recorders_answer_snmp(tmp_path, monkeypatch) -> 
         for rec in snmp_recorders:
             dev = world.get(rec.id)
             assert agents.addresses[rec.id] == (rec.address.host, rec.address.snmp_port)
-            target = target_for(rec, secrets, timeout=1.0, retries=0)
+            target = target_for(rec, secrets, timeout=NOT_UNDER_TEST_S, retries=0)
             reading = await read_recorder(target, rec.vendor.value)
             assert reading.ok, (rec.id, reading.error)
             assert reading.system is not None and reading.system.name == rec.id
@@ -79,12 +80,14 @@ async def test_v3_recorder_from_the_inventory(tmp_path, monkeypatch) -> None:
     assert set(users) == {rec.id}
     agents = await start_snmp_agents(world.devices.values(), v3_users=users)
     try:
-        target = target_for(inventory.recorders[rec.id], secrets, timeout=1.0, retries=0)
+        target = target_for(inventory.recorders[rec.id], secrets, timeout=NOT_UNDER_TEST_S,
+                            retries=0)
         reading = await read_recorder(target, rec.vendor.value)
         assert reading.ok, reading.error
         assert reading.system is not None and reading.system.name == rec.id
         monkeypatch.setenv("CAMWATCH_TEST_SNMP_AUTH", "a-different-key")
-        wrong = target_for(inventory.recorders[rec.id], SecretStore(), timeout=1.0, retries=0)
+        wrong = target_for(inventory.recorders[rec.id], SecretStore(), timeout=NOT_UNDER_TEST_S,
+                           retries=0)  # the agent's report answers it
         bad = await read_recorder(wrong, rec.vendor.value)
         assert bad.error is not None and "認證失敗" in bad.error.reason
     finally:

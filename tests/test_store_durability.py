@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from camwatch.store import Store
+from tests.waits import CAP_S
 
 WRITER = textwrap.dedent(
     """
@@ -44,7 +45,7 @@ def test_committed_batches_survive_sigkill(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     committed = -1
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CAP_S  # a Python process starting on a loaded machine
     try:
         while committed < 15 and time.monotonic() < deadline:
             line = proc.stdout.readline()

@@ -23,6 +23,7 @@ import pytest
 
 from simulator.testing import SimulatedCampus, small_campus
 from tests.conftest import env_without_settings
+from tests.waits import NOT_UNDER_TEST_S
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None,
                                 reason="strace not installed (scripts/setup.sh installs it)")
@@ -129,7 +130,8 @@ async def test_only_a_coarse_signature_of_a_frame_is_remembered(tmp_path: Path) 
     from probes.values import values_json
 
     campus = small_campus(tmp_path, cameras=6, recorders=4, set_env=True)
-    ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=4), now=clock_now)
+    ctx = ProbeContext(campus.inventory, SecretStore(), ProbeConfig(timeout=NOT_UNDER_TEST_S),
+                       now=clock_now)
     cam = campus.ip_camera()
     async with SimulatedCampus(campus.inventory, campus.passwords):
         for _ in range(3):

@@ -30,6 +30,7 @@ from camwatch.state import LatestState
 from exporters.http import FiringAlert, HttpServer
 from exporters.sample import sample_inventory, sample_results
 from tests.conftest import env_without_settings
+from tests.waits import NOT_UNDER_TEST_S
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 TOKEN = "tok-" + "b7c1e9"
@@ -112,7 +113,7 @@ async def test_no_route_serves_a_frame_and_reports_need_auth() -> None:
     try:
         assert routes(server) == KNOWN_ROUTES  # a new route is a privacy review
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=NOT_UNDER_TEST_S) as client:
             for method, route in sorted(routes(server)):
                 if method != "GET" or route.startswith("/admin/"):
                     # an admin action: refused without auth, never an image either way
@@ -161,7 +162,7 @@ async def test_no_route_serves_a_frame_and_reports_need_auth() -> None:
 async def test_reports_are_off_without_auth_configured() -> None:
     server = await start(Settings(listen="127.0.0.1:0"))
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=NOT_UNDER_TEST_S) as client:
             for path in ("/reports", *concrete("/reports/{month}/{unit}.{fmt}")):
                 r = await client.get(path, headers={"Authorization": "Bearer anything"})
                 assert r.status_code == 403 and "CAMWATCH_HTTP_TOKEN" in r.text
@@ -177,18 +178,19 @@ async def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
     try:
         assert server.url.startswith("https://")
         # a client that verifies against the system CAs refuses the self-signed cert
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=NOT_UNDER_TEST_S) as client:
             with pytest.raises(httpx.ConnectError):
                 await client.get("/healthz")
         # trusting this certificate works; so does verify=False (what curl -k does)
         trust = ssl.create_default_context(cafile=str(cert))
-        async with httpx.AsyncClient(base_url=server.url, verify=trust, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=server.url, verify=trust,
+                                     timeout=NOT_UNDER_TEST_S) as client:
             assert (await client.get("/healthz")).status_code == 200
             r = await client.get("/reports", headers={"Authorization": f"Bearer {TOKEN}"})
             assert r.status_code == 200
             assert (await client.get("/reports")).status_code == 401
         async with httpx.AsyncClient(base_url=server.url, verify=False,  # noqa: S501
-                                     timeout=5) as client:
+                                     timeout=NOT_UNDER_TEST_S) as client:
             assert (await client.get("/metrics")).status_code == 200
         # plain HTTP on the TLS port gets nothing
         plain = server.url.replace("https://", "http://")

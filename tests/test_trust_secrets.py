@@ -36,8 +36,11 @@ import httpx
 import pytest
 from aiohttp import web
 
+from probes.api import planned_checks
 from simulator.testing import SimulatedCampus, small_campus
 from tests.conftest import env_without_settings
+from tests.servicerun import samples
+from tests.waits import CAP_S
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -208,23 +211,30 @@ async def test_nothing_camwatch_writes_contains_a_credential(
                 stdin=asyncio.subprocess.DEVNULL, stdout=run_out, stderr=run_err)
             try:
                 url = None
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + CAP_S
                 while url is None and time.monotonic() < deadline:
                     assert proc.returncode is None, "camwatch run exited early"
                     await asyncio.sleep(0.3)
                     if log_file.exists():
                         url = started_url(log_file.read_text(encoding="utf-8", errors="replace"))
                 assert url is not None, "camwatch run never logged its URL"
-                async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-                    # let every check run a few times and the alerts fire
-                    deadline = time.monotonic() + 25
-                    while time.monotonic() < deadline:
-                        await asyncio.sleep(1)
-                        if (await client.get("/ready")).status_code == 200 and len(
-                            alertmanager.payloads
-                        ) >= 2:
-                            break
-                    await asyncio.sleep(4)  # a few more rounds of every check
+                async with httpx.AsyncClient(base_url=url, timeout=CAP_S) as client:
+                    # let the alerts fire, then every check run twice more (counted, not
+                    # waited for: a loaded machine takes longer, never fewer rounds)
+                    deadline = time.monotonic() + CAP_S
+                    while not ((await client.get("/ready")).status_code == 200
+                               and len(alertmanager.payloads) >= 2):
+                        assert time.monotonic() < deadline, "camwatch never alerted"
+                        await asyncio.sleep(0.5)
+
+                    async def checks_done() -> float:
+                        text = (await client.get("/metrics")).text
+                        return sum(samples(text, "camwatch_scheduler_checks_total").values())
+
+                    rounds = await checks_done() + 2 * len(planned_checks(campus.inventory))
+                    while await checks_done() < rounds:
+                        assert time.monotonic() < deadline, "camwatch stopped checking"
+                        await asyncio.sleep(0.5)
                     metrics = await client.get("/metrics")
                     assert metrics.status_code == 200
                     outputs["/metrics"] = metrics.content

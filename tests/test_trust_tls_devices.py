@@ -31,6 +31,7 @@ from probes.result import CheckKind, Status
 from simulator.testing import SmallCampus, small_campus
 from tests.hostile import real_jpeg
 from tests.test_trust_http import self_signed
+from tests.waits import NOT_UNDER_TEST_S
 
 CAM = "cam-https"
 
@@ -87,7 +88,7 @@ def inventory(campus: SmallCampus, port: int, protocol: Protocol = Protocol.ISAP
 async def picture(campus: SmallCampus, port: int, protocol: Protocol = Protocol.ISAPI,
                   **tls: object) -> tuple[Status, str]:
     inv = inventory(campus, port, protocol, **tls)
-    ctx = ProbeContext(inv, SecretStore(), ProbeConfig(timeout=3))
+    ctx = ProbeContext(inv, SecretStore(), ProbeConfig(timeout=NOT_UNDER_TEST_S))
     res = await probe(CheckKind.PICTURE, CAM, ctx)
     return res[0].status, res[0].reason
 
