@@ -168,7 +168,7 @@ def parse_datetime(value: str | None, *, default_tz: dt.tzinfo = dt.UTC) -> dt.d
         and value[10] == "T"
         and value[4] == value[7] == "-"
         and value[13] == value[16] == ":"
-        and value[:4].isdigit()
+        and value[:4].isascii() and value[:4].isdigit()
     ):
         # the common form (2024-05-01T10:00:00Z), parsed in C; anything odd (minute 61)
         # falls through to the lenient parser below

@@ -390,6 +390,10 @@ def test_dahua_video_loss_event_indexes() -> None:
     signals = dahua.parse_video_loss(b"channels[0]=1\r\nchannels[1]=3\r\n", [1, 2, 3, 4, 5])
     assert {s.channel: s.signal for s in signals} == {1: True, 2: False, 3: True, 4: False, 5: True}
     assert all(s.signal for s in dahua.parse_video_loss(b"OK\r\n", [1, 2]))
+    # a digit to str.isdigit() that int() refuses (hypothesis found it): not an index
+    odd = "channels[0]=²\r\nchannels[1]=٣\r\n".encode()
+    assert all(s.signal for s in dahua.parse_video_loss(odd, [1, 2]))
+    assert isapi.parse_uptime_value("²") is None
 
 
 def test_dahua_rejects_xml_and_error_bodies() -> None:

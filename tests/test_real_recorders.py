@@ -734,10 +734,9 @@ async def test_an_ip_cameras_failed_card_is_found_by_its_host_check() -> None:
 
 
 def test_a_cameras_card_is_exported_as_its_disk() -> None:
-    from prometheus_client import generate_latest
 
     from camwatch.state import LatestState
-    from exporters.metrics import make_registry
+    from exporters.metrics import Exposition
     from probes.result import CheckKind
     from probes.values import DiskValues, HostValues
 
@@ -747,8 +746,8 @@ def test_a_cameras_card_is_exported_as_its_disk() -> None:
     state = LatestState()
     state.update([CheckResult(cam, CheckKind.HOST, Status.FAIL, "攝影機記憶卡 1 故障",
                               dt.datetime.now(dt.UTC), HostValues(up=True, disks=(card,)))])
-    text = generate_latest(make_registry(state, campus.inventory)).decode()
-    assert f'camwatch_disk_ok{{device="{cam}",disk="card-1"}} 0.0' in text
+    text = Exposition(state, campus.inventory).render().decode()
+    assert f'camwatch_disk_ok{{device="{cam}",disk="card-1"}} 0' in text
     assert f'camwatch_disk_capacity_bytes{{device="{cam}",disk="card-1"}}' in text
 
 

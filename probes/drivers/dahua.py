@@ -243,7 +243,9 @@ def parse_video_loss(body: bytes, channels: list[int]) -> list[ChannelSignal]:
     """eventManager getEventIndexes&code=VideoLoss → `channels[0]=2` lines name the
     (0-based) inputs that have lost video now; every other listed channel has signal."""
     kv = parse_kv(body)
-    lost = {int(v) + 1 for k, v in kv.items() if k.startswith("channels[") and v.strip().isdigit()}
+    # ASCII digits only: "²" is a digit to str.isdigit() and not to int()
+    lost = {int(v) + 1 for k, v in kv.items()
+            if k.startswith("channels[") and v.strip().isascii() and v.strip().isdigit()}
     return [ChannelSignal(channel=ch, signal=ch not in lost) for ch in channels]
 
 
@@ -314,7 +316,7 @@ class MediaFinder:
             await self.client.get("/cgi-bin/mediaFileFind.cgi?action=factory.create")
         )
         obj = created.get("result")
-        if not obj or not obj.isdigit():
+        if not obj or not (obj.isascii() and obj.isdigit()):
             raise DeviceError(ReasonCode.BAD_REPLY, "主機無法建立錄影查詢")
         self.obj = obj
         return self

@@ -124,7 +124,7 @@ def parse_uptime_value(raw: str | None) -> float | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # "²" is a digit to str, not to float
         return float(raw)
     m = _UPTIME_ZH.fullmatch(raw)
     if m and any(m.groups()):

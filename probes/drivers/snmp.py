@@ -307,7 +307,7 @@ def table_rows(pairs: Iterable[Pair], entry: str) -> dict[str, dict[int, PlainVa
         if not oid.startswith(prefix):
             continue
         column, _, index = oid[len(prefix) :].partition(".")
-        if not column.isdigit() or not index:
+        if not (column.isascii() and column.isdigit()) or not index:
             continue
         rows.setdefault(index, {})[int(column)] = value
     return rows
@@ -863,7 +863,7 @@ async def poll(
 
 
 def _oid_tuple(oid: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in oid.strip(".").split(".") if p.isdigit())
+    return tuple(int(p) for p in oid.strip(".").split(".") if p.isascii() and p.isdigit())
 
 
 def table_columns(table: DiskTable) -> list[str]:
