@@ -237,9 +237,12 @@ class Recorder(Strict):
     def _protocol_needs(self) -> Recorder:
         if Protocol.SNMP in self.protocols and self.snmp is None:
             raise ValueError("protocol snmp is listed but the snmp block is missing")
-        needs_login = {Protocol.ONVIF, Protocol.ISAPI, Protocol.DAHUA}
-        if needs_login & set(self.protocols) and self.credentials is None:
-            raise ValueError("onvif, isapi and dahua need credentials")
+        # Every device API logs in; SNMP has its own community or user, and RTSP is only
+        # tried. Written as the exceptions so that a vendor protocol added later needs
+        # credentials without anyone remembering this line.
+        needs_login = [p for p in self.protocols if p not in (Protocol.SNMP, Protocol.RTSP)]
+        if needs_login and self.credentials is None:
+            raise ValueError(f"{', '.join(needs_login)} need credentials")
         return self
 
 

@@ -22,7 +22,7 @@ import asyncio
 from pathlib import Path
 
 from probes.baseline import REJECTED_ZH, CameraBaseline, assess, learn_reference
-from probes.context import ProbeRun, check_probe, resolve_login, target_of
+from probes.context import ProbeRun, SecretError, check_probe, resolve_login, target_of
 from probes.drivers.base import DeviceLink
 from probes.drivers.frames import Grab, grab_frame
 from probes.reasons import DeviceError
@@ -120,7 +120,7 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
             else ctx.inventory.recorders[camera.recorder].credentials
         )
         creds = resolve_login(creds_model, ctx.secrets)
-    except Exception as exc:  # SecretError: its text never holds a secret
+    except SecretError as exc:  # its text never holds a secret
         return result(Status.UNKNOWN, f"{place}鏡頭：無法取得登入密碼（{exc}）")
     # The device spoken to: the camera itself, or the recorder it is behind (its
     # session and what its drivers set up are shared with that device's other checks).

@@ -231,3 +231,11 @@ def test_export_to_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
     code, _, err = run("inventory", "export", str(EXAMPLE), "-o", str(target / "r.xlsx"))
     assert code == 1
     assert "cannot write" in err and "Traceback" not in err
+
+
+def test_every_vendor_has_its_name_in_the_registry() -> None:
+    # 附件三's 廠牌 column: a vendor added to the inventory model needs its written name
+    from inventory.models import Vendor
+    from reports.registry import VENDOR
+
+    assert {v.value for v in Vendor} <= set(VENDOR), set(Vendor) - set(VENDOR)

@@ -283,3 +283,27 @@ def test_anchors_and_merge_keys_work(tmp_path: Path) -> None:
     inv = load_inventory([write(tmp_path, text)])
     loc = inv.cameras["cam-2"].location
     assert (loc.building, loc.floor, loc.area) == ("teach", "2樓", "走廊東側")
+
+
+@pytest.mark.parametrize("protocols", ["[onvif]", "[isapi, rtsp]", "[dahua, snmp]"])
+def test_a_device_api_without_credentials_is_refused_by_name(tmp_path: Path,
+                                                              protocols: str) -> None:
+    text = BASE.replace("    protocols: [onvif]", f"    protocols: {protocols}").replace(
+        '    credentials: {username: admin, password: "${NVR_PASSWORD}"}\n', "")
+    if "snmp" in protocols:
+        text = text.replace("    channels: 4",
+                            "    channels: 4\n    snmp: {community: \"${SNMP_COMMUNITY}\"}")
+    found = problems(write(tmp_path, text))
+    wanted = [p for p in found if "need credentials" in p.problem]
+    assert wanted, [p.render() for p in found]
+    api = protocols.strip("[]").split(",")[0].strip()
+    # it names the listed API that logs in, not others, nor snmp's own community
+    assert wanted[0].problem.startswith(f"{api} need credentials"), wanted[0].problem
+
+
+def test_snmp_and_rtsp_alone_need_no_login(tmp_path: Path) -> None:
+    text = BASE.replace("    protocols: [onvif]", "    protocols: [snmp, rtsp]").replace(
+        '    credentials: {username: admin, password: "${NVR_PASSWORD}"}\n',
+        "    snmp: {community: \"${SNMP_COMMUNITY}\"}\n")
+    inv = load_inventory([write(tmp_path, text)])
+    assert inv.recorders["nvr-1"].credentials is None
