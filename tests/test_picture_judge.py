@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from probes.baseline import CameraBaseline, assess, learn_reference
+from probes.baseline import CameraBaseline, assess, learn_reference, unpack_ints
 from probes.scoring import (
     LEVELS,
     Verdict,
@@ -217,16 +217,22 @@ def test_a_baseline_keeps_small_figures_and_a_coarse_signature_only() -> None:
     for k in range(6, 12):
         assess(score_bytes(camera(night=True, k=k), BIG), base, at=300.0 * k)
     doc = json.dumps(base.to_dict())
-    assert len(doc) < 40 * 1024  # a few kilobytes per mode
+    # 10,000 cameras keep this in memory and in the store: packed, about 3 kB per mode
+    assert len(doc) < 8 * 1024, len(doc)
 
     def longest(x: object) -> int:
+        """The most values any one field holds (packed integers unpacked)."""
+        if isinstance(x, str) and x[:2] in ("b:", "w:"):
+            return len(unpack_ints(x))
         if isinstance(x, list):
             return max([len(x), *(longest(v) for v in x)])
         if isinstance(x, dict):
             return max([0, *(longest(v) for v in x.values())])
         return 0
 
-    assert longest(base.to_dict()) <= 32 * 18
+    # figures per block of the 16x9 grid at 5 scales, and a 32x18 thumbnail: never a
+    # picture a person could be recognised in
+    assert longest(base.to_dict()) <= LEVELS * 144
     again = CameraBaseline.from_dict(json.loads(doc))
     assert again.to_dict() == base.to_dict()
     ref = again.modes[next(iter(again.modes))].reference()
@@ -252,3 +258,25 @@ def test_the_variance_of_the_laplacian_is_still_exact() -> None:
                                      cv2.IMREAD_GRAYSCALE), cv2.CV_64F).var()
     assert m.sharpness == pytest.approx(ref, rel=1e-6)
     assert sharpness(g) == pytest.approx(cv2.Laplacian(g, cv2.CV_64F).var(), rel=1e-9)
+
+
+def test_packed_baseline_figures_read_back_and_old_lists_still_read() -> None:
+    from probes.baseline import pack_ints
+
+    for values in ([], [0, 7, 255], [0, 256, 65535], list(range(720))):
+        assert unpack_ints(pack_ints(values)) == values
+    assert pack_ints([-1, 3]) == [-1, 3]  # what does not fit stays a list
+    for bad in ("x:AAAA", "b:not base64!", "w:AAAA"):  # w: 3 bytes: no whole word
+        with pytest.raises(ValueError):
+            unpack_ints(bad)
+    # a baseline stored before packing (plain lists) is read as it was
+    base = learned()
+    old = base.to_dict()
+    for mode in old["modes"].values():
+        for key in ("thumb", "spread"):
+            if isinstance(mode[key], str):
+                mode[key] = unpack_ints(mode[key])
+        if isinstance(mode["detail"], str):
+            flat = unpack_ints(mode["detail"])
+            mode["detail"] = [flat[i:i + 144] for i in range(0, len(flat), 144)]
+    assert CameraBaseline.from_dict(old).to_dict() == base.to_dict()
