@@ -15,6 +15,7 @@ a yes/no is expected.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import types
@@ -507,7 +508,38 @@ def load_inventory(paths: Sequence[Path]) -> Inventory:
     """Read, validate and merge inventory files (or folders of *.yaml files).
 
     Raises InventoryError listing every problem found, across all files.
+
+    A large inventory is read in a child process (inventory/load_apart.py) and only the
+    result comes back: parsing 10,000 cameras builds nodes, plain data and line numbers
+    of about 270 MB that, freed between the models kept, stay in this process's heap
+    (240 MB of RSS left for 33 MB of inventory, in the parent and again in each
+    --workers process).
     """
+    if not _IN_CHILD and _total_bytes(paths) > LOAD_APART_BYTES:
+        from inventory.load_apart import load_in_child
+
+        got = load_in_child([str(p) for p in paths])
+        if got is not None:
+            return got
+    return load_here(paths)
+
+
+# Above this many bytes of YAML (about 4,000 devices), the files are read in a child.
+LOAD_APART_BYTES = 2 * 1024 * 1024
+_IN_CHILD = False
+
+
+def _total_bytes(paths: Sequence[Path]) -> int:
+    files, _ = _expand([Path(p) for p in paths])
+    total = 0
+    for f in files:
+        with contextlib.suppress(OSError):  # reported by load_here
+            total += f.stat().st_size
+    return total
+
+
+def load_here(paths: Sequence[Path]) -> Inventory:
+    """load_inventory() in this process."""
     files, problems = _expand([Path(p) for p in paths])
     if not files and not problems:
         problems.append(Problem("(no files)", None, None, "no inventory file given",

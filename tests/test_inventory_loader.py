@@ -307,3 +307,46 @@ def test_snmp_and_rtsp_alone_need_no_login(tmp_path: Path) -> None:
         "    snmp: {community: \"${SNMP_COMMUNITY}\"}\n")
     inv = load_inventory([write(tmp_path, text)])
     assert inv.recorders["nvr-1"].credentials is None
+
+
+def test_a_large_inventory_read_in_a_child_is_the_same(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from inventory import load_apart, loader
+
+    good = write(tmp_path, BASE)
+    here = loader.load_here([good])
+    monkeypatch.setattr(loader, "LOAD_APART_BYTES", 0)  # every file counts as large
+    ran: list[object] = []
+    real_run = load_apart.subprocess.run
+
+    def counted(*a: object, **kw: object) -> object:
+        ran.append(a)
+        return real_run(*a, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(load_apart.subprocess, "run", counted)
+    apart = load_inventory([good])
+    assert ran, "the child was not used"
+    assert apart.model_dump() == here.model_dump()
+    assert apart.place_of("cam-1") == "教學大樓1樓走廊東側"
+    # problems come back with their file, line and field
+    bad, _ = broken(tmp_path, "    channel: 2", "    channel: 9")
+    with pytest.raises(InventoryError) as in_child:
+        load_inventory([bad])
+    with pytest.raises(InventoryError) as in_here:
+        loader.load_here([bad])
+    assert [p.render() for p in in_child.value.problems] == [
+        p.render() for p in in_here.value.problems]
+    assert any(p.line and p.field == "cameras[cam-2].channel" for p in in_child.value.problems)
+
+
+def test_without_a_child_a_large_inventory_is_read_here(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from inventory import load_apart, loader
+
+    def no_child(*a: object, **kw: object) -> object:
+        raise OSError("cannot start")
+
+    monkeypatch.setattr(loader, "LOAD_APART_BYTES", 0)
+    monkeypatch.setattr(load_apart.subprocess, "run", no_child)
+    inv = load_inventory([write(tmp_path, BASE)])
+    assert set(inv.cameras) == {"cam-1", "cam-2"}
