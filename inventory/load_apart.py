@@ -7,8 +7,8 @@ cannot give back. A child process does that work, pickles the `Inventory` (or th
 of problems) to its standard output and exits; unpickling here allocates only what is
 kept: at 10,000 cameras, 42 MB of RSS instead of 240 MB, in every process that loads it.
 
-The child is this module run as `python -m inventory.load_apart`, paths as JSON on its
-standard input; both ends are camwatch on this machine, so the pickle is trusted. If the
+The child is `python -m inventory.loader` (its `_child`), paths as JSON on its standard
+input; both ends are camwatch on this machine, so the pickle is trusted. If the
 child cannot run or its answer cannot be read, the caller parses in-process.
 """
 
@@ -20,7 +20,6 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from inventory.errors import InventoryError
 from inventory.models import Inventory
@@ -37,7 +36,7 @@ def load_in_child(paths: list[str]) -> Inventory | None:
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "inventory.load_apart"],
+            [sys.executable, "-m", "inventory.loader"],
             input=json.dumps(paths).encode(), capture_output=True, env=env,
             timeout=CHILD_TIMEOUT_S, check=False,
         )
@@ -54,22 +53,3 @@ def load_in_child(paths: list[str]) -> Inventory | None:
     if kind == "problems" and isinstance(value, list):
         raise InventoryError(value)
     return None
-
-
-def _child() -> int:
-    from inventory import loader
-
-    loader._IN_CHILD = True
-    paths = [Path(p) for p in json.loads(sys.stdin.buffer.read())]
-    answer: tuple[str, Any]
-    try:
-        answer = ("inventory", loader.load_here(paths))
-    except InventoryError as exc:
-        answer = ("problems", exc.problems)
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child())

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from inventory.errors import InventoryError, Problem
+from inventory.load_apart import load_in_child
 from inventory.models import (
     ID_PATTERN,
     CameraKind,
@@ -515,9 +516,7 @@ def load_inventory(paths: Sequence[Path]) -> Inventory:
     (240 MB of RSS left for 33 MB of inventory, in the parent and again in each
     --workers process).
     """
-    if not _IN_CHILD and _total_bytes(paths) > LOAD_APART_BYTES:
-        from inventory.load_apart import load_in_child
-
+    if _total_bytes(paths) > LOAD_APART_BYTES:
         got = load_in_child([str(p) for p in paths])
         if got is not None:
             return got
@@ -526,7 +525,6 @@ def load_inventory(paths: Sequence[Path]) -> Inventory:
 
 # Above this many bytes of YAML (about 4,000 devices), the files are read in a child.
 LOAD_APART_BYTES = 2 * 1024 * 1024
-_IN_CHILD = False
 
 
 def _total_bytes(paths: Sequence[Path]) -> int:
@@ -746,3 +744,25 @@ def _merge(docs: list[_Doc]) -> Inventory | None:
         recorders={r.id: r for p in parts for r in p.recorders},
         cameras={c.id: c for p in parts for c in p.cameras},
     )
+
+
+def _child() -> int:
+    """`python -m inventory.loader`: the child of inventory/load_apart.py. Paths as JSON
+    on stdin; the pickled ("inventory", Inventory) or ("problems", [Problem]) on stdout."""
+    import json
+    import pickle
+    import sys
+
+    paths = [Path(p) for p in json.loads(sys.stdin.buffer.read())]
+    answer: tuple[str, Any]
+    try:
+        answer = ("inventory", load_here(paths))
+    except InventoryError as exc:
+        answer = ("problems", exc.problems)
+    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child())
