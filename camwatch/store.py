@@ -29,6 +29,7 @@ which run them in a worker thread. A Store is safe to share between threads.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import calendar
 import contextlib
@@ -465,9 +466,9 @@ def _me(shard: str, now: Callable[[], dt.datetime]) -> WriterInfo:
     return WriterInfo(shard, os.getpid(), socket.gethostname(), now())
 
 
-class _WriterLock:
-    def release(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+class _WriterLock(abc.ABC):
+    @abc.abstractmethod
+    def release(self) -> None: ...
 
 
 class _FileLock(_WriterLock):

@@ -34,7 +34,7 @@ from camwatch.state import LatestState
 from inventory.models import Inventory
 from probes.api import planned_checks
 from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
-from probes.values import HostValues, PictureValues, RecordingValues
+from probes.values import DiskValues, HostValues, PictureValues, RecordingValues
 
 DAY = 86400.0
 CHECK_LABEL = {CheckKind.HOST: "host", CheckKind.RECORDING: "recording",
@@ -272,17 +272,20 @@ class DeviceSeries:
             if value is not None:
                 lines.setdefault(family, []).append(_sample(family, labels, value))
 
+        def add_disks(disks: tuple[DiskValues, ...] | None) -> None:
+            for disk in sorted(disks or (), key=lambda x: x.id):
+                dl = f'{dev},disk="{_esc(disk.id)}"'
+                add("camwatch_disk_ok", finite(disk.ok), dl)
+                add("camwatch_disk_free_bytes", finite(disk.free_bytes), dl)
+                add("camwatch_disk_capacity_bytes", finite(disk.capacity_bytes), dl)
+
         v = r.values
         if isinstance(v, HostValues):
             self._set("camwatch_device_info", (r.device, ""), self._info(d, v))
             add("camwatch_device_uptime_seconds", finite(v.uptime_s))
             add("camwatch_clock_offset_seconds", finite(v.clock_offset_s))
             add("camwatch_channel_signal", finite(v.signal))
-            for disk in sorted(v.disks or (), key=lambda x: x.id):  # a camera's card
-                dl = f'{dev},disk="{_esc(disk.id)}"'
-                add("camwatch_disk_ok", finite(disk.ok), dl)
-                add("camwatch_disk_free_bytes", finite(disk.free_bytes), dl)
-                add("camwatch_disk_capacity_bytes", finite(disk.capacity_bytes), dl)
+            add_disks(v.disks)  # a camera's card
         elif isinstance(v, RecordingValues):
             add("camwatch_recording_newest_age_seconds", finite(v.newest_age_s))
             days = finite(v.retention_days)
@@ -290,11 +293,7 @@ class DeviceSeries:
             longest = finite(v.retention_max_days)
             add("camwatch_retention_longest_seconds", None if longest is None else longest * DAY)
             add("camwatch_recording_gap_seconds", finite(v.gap_s_24h))
-            for disk in sorted(v.disks or (), key=lambda x: x.id):
-                dl = f'{dev},disk="{_esc(disk.id)}"'
-                add("camwatch_disk_ok", finite(disk.ok), dl)
-                add("camwatch_disk_free_bytes", finite(disk.free_bytes), dl)
-                add("camwatch_disk_capacity_bytes", finite(disk.capacity_bytes), dl)
+            add_disks(v.disks)
         elif isinstance(v, PictureValues):
             add("camwatch_picture_sharpness", finite(v.sharpness))
             add("camwatch_picture_baseline_sharpness", finite(v.baseline_sharpness))

@@ -153,22 +153,22 @@ def _unpack_detail(value: Any) -> list[list[int]]:
     return _rows(unpack_ints(value), BLOCKS)
 
 
-def _pack_sample(x: dict[str, Any]) -> dict[str, Any]:
+def _sample_with(x: Any, detail: Any, thumb: Any) -> dict[str, Any]:
+    """A learning sample with its detail ("d") and thumbnail ("t") converted."""
     out = dict(x)
     if "d" in out:
-        out["d"] = pack_ints(out["d"])
+        out["d"] = detail(out["d"])
     if "t" in out:
-        out["t"] = pack_ints(out["t"])
+        out["t"] = thumb(out["t"])
     return out
+
+
+def _pack_sample(x: dict[str, Any]) -> dict[str, Any]:
+    return _sample_with(x, pack_ints, pack_ints)
 
 
 def _unpack_sample(x: Any) -> dict[str, Any]:
-    out = dict(x)
-    if "d" in out:
-        out["d"] = _unpack_detail(out["d"])
-    if "t" in out:
-        out["t"] = unpack_ints(out["t"])
-    return out
+    return _sample_with(x, _unpack_detail, unpack_ints)
 
 
 def _round_stochastic(x: np.ndarray[Any, Any], seed: int) -> list[int]:
