@@ -105,6 +105,7 @@ def probe_config(settings: Settings) -> ProbeConfig:
         timeout=settings.timeout,
         clock_drift_max_s=settings.clock_drift_max_s,
         footage_max_age_s=settings.footage_max_age_s,
+        host_facts_every_s=settings.host_facts_interval,
         disk_full_pct=settings.disk_full_pct,
         allowed_redirect_hosts=tuple(settings.allowed_redirect_hosts),
     )

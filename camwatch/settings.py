@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     host_interval: float = Field(default=60.0, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)
     recording_interval: float = Field(default=300.0, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)
     picture_interval: float = Field(default=300.0, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)
+    # what rarely changes (model, firmware, serial, uptime; the login) is re-read by the
+    # host check this often; the checks between ask only the clock. 0: every check
+    host_facts_interval: float = Field(default=300.0, ge=0, le=MAX_INTERVAL_S)
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="fraction of the interval")
     concurrency: int = Field(default=64, ge=1, description="probes in flight at once")
     per_recorder_concurrency: int = Field(default=2, ge=1, description="recorders are fragile")

@@ -49,6 +49,9 @@ class ProbeConfig:
     timeout: float = 10.0
     clock_drift_max_s: float = 30.0
     footage_max_age_s: float = 600.0
+    # How often the host check re-reads a device's model, firmware, serial and uptime
+    # (and so proves the login); the checks between ask only its clock. 0: every check.
+    host_facts_every_s: float = 300.0
     disk_full_pct: float = 95.0
     # Hosts a device may redirect us to, or name in a snapshot/stream URI, beyond the
     # hosts the inventory names (hostile-device protection).

@@ -125,6 +125,34 @@ def spans_to_recording(
     )
 
 
+Span = tuple[dt.datetime, dt.datetime]
+
+
+def coalesce(spans: list[Span], min_gap: dt.timedelta = GAP_MIN) -> list[Span]:
+    """Recorded spans with every pause of at most `min_gap` closed (file boundaries):
+    what is left between them are the gaps spans_to_recording would find, so the
+    verdict from the coalesced spans is the verdict from the files."""
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start - out[-1][1] <= min_gap:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def extend_spans(known: list[Span], found: list[Span], since: dt.datetime,
+                 window: dt.datetime, min_gap: dt.timedelta = GAP_MIN) -> list[Span]:
+    """The spans of the day from the ones `known` before and the ones `found` by a
+    search from `since`: what was found is the device's word from `since` on (a file
+    still being written, footage overwritten meanwhile), what was known stands before
+    it; spans that ended before `window` (24 h ago) are dropped."""
+    before = [(a, min(b, since)) for a, b in known if a < since]
+    after = [(max(a, since), b) for a, b in found if b > since]
+    return [s for s in coalesce(before + after, min_gap) if s[1] > window]
+
+
 def oldest_cached(memory: dict[str, Any], ch: int, now: dt.datetime) -> dt.datetime | None:
     """Oldest footage changes slowly: searched again at most hourly (device memory)."""
     entry = memory.get("oldest", {}).get(str(ch))

@@ -42,6 +42,7 @@ from probes.drivers.base import Ability, DeviceLink, DriverSession
 from probes.drivers.table import drivers_for
 from probes.facts import ChannelSignal, DeviceInfo, Disk, HostFacts, StorageKind
 from probes.gather import Asked, ask_drivers
+from probes.periods import due, period_slot
 from probes.reasons import DeviceError, ReasonCode, worst
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.storage import any_full, judge_disks
@@ -102,6 +103,9 @@ class Gathered:
     overwrite: bool | None = None
     overwrite_asked: bool = False
     passed_over: list[tuple[str, DeviceError]] = field(default_factory=list)
+    # The device info and uptime came from the last full read (see gather), told then
+    # by these drivers; this check asked only what changes from one check to the next.
+    kept_from: tuple[str, ...] | None = None
 
 
 # What the host check asks, in this order: device info first (the answer that says
@@ -126,6 +130,12 @@ def extra_budget(timeout: float) -> float:
     return max(0.5, min(2.0, timeout / 4))
 
 
+def proves_alive(protocols: Any) -> bool:
+    """Whether one of the device's drivers can be asked its clock: a check that takes
+    the slow facts from the last full read must still ask the device something."""
+    return any(Ability.CLOCK in d.abilities for d in drivers_for(protocols))
+
+
 async def gather(
     link: DeviceLink, want_signals: bool, got: Gathered, *, want_storage: bool = False
 ) -> Gathered:
@@ -133,19 +143,33 @@ async def gather(
     deadline). A fact is known once a driver gave it (an empty signal list is none).
     `want_storage`: an IP camera, whose own card or share is judged here."""
     full_pct = link.ctx.config.disk_full_pct
-    # A camera's card changes slowly: read at most every STORAGE_EVERY seconds, and
-    # judged from what was read in between (in-process, per device).
+    device_id, t_now = link.target.id, time.monotonic()
+    # A camera's card changes slowly: read once per STORAGE_EVERY seconds, and judged
+    # from what was read in between (in-process, per device).
     kept = link.state("host-storage")
-    if want_storage and time.monotonic() - kept.get("at", -STORAGE_EVERY) < STORAGE_EVERY:
+    if want_storage and not due(kept, device_id, STORAGE_EVERY, t_now):
         got.disks = list(kept.get("disks", []))
         got.overwrite, got.overwrite_asked = kept.get("overwrite"), True
+    # So do the model, firmware and serial, and the uptime runs on with the clock: they
+    # are read once per `host_facts_every_s` (the question that also proves the login),
+    # and the checks between ask only the clock (and a recorder's channel signals).
+    # A reboot, a firmware change or a changed password is seen at the next full read.
+    every = link.ctx.config.host_facts_every_s
+    slow = link.state("host-facts")
+    if not due(slow, device_id, every, t_now) and proves_alive(link.target.protocols):
+        uptime = slow["uptime_s"]
+        if uptime is not None:
+            uptime += t_now - slow["at"]
+        got.facts = replace(got.facts, info=slow["info"], uptime_s=uptime)
+        got.kept_from = tuple(slow["drivers"])
 
     def missing() -> set[Ability]:
         f = got.facts
+        kept_facts = got.kept_from is not None
         known = {
             Ability.DEVICE_INFO: f.info is not None,
             Ability.CLOCK: f.time is not None,
-            Ability.UPTIME: f.uptime_s is not None,
+            Ability.UPTIME: f.uptime_s is not None or kept_facts,
             Ability.SIGNALS: bool(f.signals) or not want_signals,
             Ability.DISKS: got.disks is not None or not want_storage,
             Ability.OVERWRITE: got.overwrite_asked or not any_full(got.disks, full_pct),
@@ -175,7 +199,8 @@ async def gather(
                 )
                 for d in disks
             ]
-            kept.update(at=time.monotonic(), disks=list(got.disks), overwrite=None)
+            kept.update(slot=period_slot(device_id, STORAGE_EVERY, t_now),
+                        disks=list(got.disks), overwrite=None)
             return True
         if ability == Ability.OVERWRITE:
             got.overwrite_asked = True
@@ -196,8 +221,36 @@ async def gather(
             later_budget=extra_budget(link.ctx.config.timeout),
         )
     finally:
-        got.driver = asked.driver
+        got.driver = _named(link, asked.answered, got.kept_from)
+        _keep_slow_facts(slow, got, device_id, every, t_now)
     return got
+
+
+def _named(link: DeviceLink, answered: list[str], kept_from: tuple[str, ...] | None) -> str | None:
+    """The drivers a result names: those that answered now, with those whose kept facts
+    it used, in the table's order (the same name on full and lean checks alike). None
+    when nobody answered now: kept facts do not make a silent device up."""
+    if not answered:
+        return None
+    told = set(answered) | set(kept_from or ())
+    return "+".join(d.name for d in drivers_for(link.target.protocols) if d.name in told)
+
+
+def _keep_slow_facts(
+    slow: dict[str, Any], got: Gathered, device_id: str, every: float, t_now: float
+) -> None:
+    if got.driver is None or got.facts.time is None:
+        # Silent, or its clock unanswered: whatever happened meanwhile (a reboot, a
+        # new password), the next check that reaches it reads everything again.
+        slow.clear()
+    elif got.kept_from is None and got.facts.info is not None:
+        slow.update(
+            slot=period_slot(device_id, every, t_now),
+            info=got.facts.info,
+            uptime_s=got.facts.uptime_s,
+            at=t_now,
+            drivers=got.driver.split("+"),
+        )
 
 
 # ---- judging -----------------------------------------------------------------------

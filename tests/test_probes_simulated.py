@@ -8,6 +8,7 @@ generic ONVIF, dvr-004 Hikvision DVR with analog cameras.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncIterator
@@ -159,16 +160,108 @@ def without_snmp(ctx: ProbeContext, rec: str) -> ProbeContext:
     return ProbeContext(inv.model_copy(update={"recorders": recorders}), ctx.secrets, ctx.config)
 
 
+def facts_every(ctx: ProbeContext, seconds: float) -> ProbeContext:
+    """The same context (memory, driver state) with another host_facts_every_s."""
+    return dataclasses.replace(
+        ctx, config=dataclasses.replace(ctx.config, host_facts_every_s=seconds))
+
+
 @pytest.mark.parametrize("vendor", ["hikvision", "generic"])  # ISAPI status; SNMP uptime
 async def test_reboot_is_seen_as_uptime_going_down(world: Sim, vendor: str) -> None:
+    ctx = facts_every(world.ctx, 0)  # every check reads everything
     rec = world.recorder(vendor)
-    first = (await probe_host(rec, world.ctx))[0]
+    first = (await probe_host(rec, ctx))[0]
     assert first.status == Status.OK and not first.findings
     await world.fault(rec, "reboot")
-    r = (await probe_host(rec, world.ctx))[0]
+    r = (await probe_host(rec, ctx))[0]
     assert r.status == Status.FAIL
     assert codes(r) == {FindingCode.DEVICE_REBOOTED}
     assert "重新開機" in r.reason
+
+
+class Asked:
+    """What the checks asked of the devices: one entry per HTTP exchange (the SOAP
+    operation or the path)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import re
+
+        import probes.drivers.http as http_mod
+
+        self.seen: list[str] = []
+        real = http_mod.DeviceHttp.request
+
+        async def request(http: object, method: str, url: str, **kw: object) -> object:
+            body = kw.get("content")
+            found = re.search(rb"Body[^>]*>\s*<(?:[\w-]+:)?(\w+)", body) if isinstance(
+                body, bytes) else None
+            self.seen.append(found.group(1).decode() if found else url.split("/", 3)[-1])
+            return await real(http, method, url, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(http_mod.DeviceHttp, "request", request)
+
+    def take(self) -> list[str]:
+        """What was asked since the last take, but for a camera's own storage (read on
+        a period of its own, probes.host.STORAGE_EVERY)."""
+        out, self.seen = self.seen, []
+        return [x for x in out if "storage" not in x.lower()]
+
+
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_host_checks_between_full_reads_ask_only_the_clock(
+    world: Sim, vendor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full read asks the device info (the login), the clock and the vendor API's
+    uptime; the checks until the device's next period ask only the unauthenticated
+    clock, and carry the uptime on. A reboot meanwhile is seen at the next full read."""
+    api = "isapi" if vendor == "hikvision" else "dahua"
+    cam = next(
+        c.id for c in world.ctx.inventory.cameras.values()
+        if c.address is not None and api in [p.value for p in c.protocols]
+    )
+    ctx = facts_every(world.ctx, 1e6)  # one period for the whole test
+    asked = Asked(monkeypatch)
+    first = (await probe_host(cam, ctx))[0]
+    full = asked.take()
+    assert first.status == Status.OK, first.reason
+    assert "GetDeviceInformation" in full and "GetSystemDateAndTime" in full
+    assert len(full) >= 3, full  # and the vendor API's uptime
+    up0 = first.values.uptime_s
+    assert up0 is not None
+
+    await world.fault(cam, "reboot")
+    lean = (await probe_host(cam, ctx))[0]
+    assert asked.take() == ["GetSystemDateAndTime"]
+    assert lean.status == Status.OK and not lean.findings, lean.reason
+    assert lean.driver == first.driver  # the same series, lean or full
+    assert (lean.values.model, lean.values.firmware) == (first.values.model,
+                                                          first.values.firmware)
+    assert lean.values.uptime_s is not None and lean.values.uptime_s >= up0
+
+    # The next full read (here forced: a period of 0) compares with the carried uptime.
+    again = (await probe_host(cam, facts_every(ctx, 0)))[0]
+    assert len(asked.take()) >= 3
+    assert codes(again) == {FindingCode.DEVICE_REBOOTED}, again.reason
+
+
+async def test_a_silent_device_is_read_in_full_when_it_answers_again(
+    world: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept facts never make a silent device up, and after an outage (it may have
+    rebooted, or had its password changed) the next answer is a full read."""
+    rec = world.recorder("hikvision")
+    ctx = facts_every(world.ctx, 1e6)
+    asked = Asked(monkeypatch)
+    assert (await probe_host(rec, ctx))[0].status == Status.OK
+    asked.take()
+    await world.fault(rec, "offline")
+    down = (await probe_host(rec, ctx))[0]
+    assert down.status == Status.FAIL and codes(down) == {FindingCode.RECORDER_DOWN}
+    await world.sim.clear(rec)  # type: ignore[attr-defined]
+    asked.take()
+    back = (await probe_host(rec, ctx))[0]
+    assert back.status == Status.OK, back.reason
+    assert "GetDeviceInformation" in asked.take()
 
 
 @pytest.mark.parametrize("vendor", ["hikvision", "generic"])
@@ -355,3 +448,42 @@ async def test_host_check_uses_one_http_session_for_onvif_and_vendor_api(
     assert host[rec].driver == f"onvif+{'isapi' if vendor == 'hikvision' else 'dahua'}"
     assert host[rec].values.uptime_s is not None
     assert len(opened) == 1
+
+
+async def test_hikvision_recording_checks_between_full_searches_search_only_what_is_new(
+    world: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder's day is searched in full once per FULL_SEARCH_EVERY; the checks
+    between search each channel from a little before the newest footage they knew.
+    Footage lost from the past meanwhile is seen at the next full search."""
+    import probes.drivers.isapi as isapi_mod
+
+    searched: list[tuple[dt.datetime, dt.datetime]] = []
+    real = isapi_mod.IsapiClient.search
+
+    async def search(client: object, track: int, start: dt.datetime, end: dt.datetime,
+                     **kw: int) -> list[tuple[dt.datetime, dt.datetime]]:
+        searched.append((start, end))
+        return await real(client, track, start, end, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(isapi_mod.IsapiClient, "search", search)
+    monkeypatch.setattr(isapi_mod, "FULL_SEARCH_EVERY", 1e6)  # one period for the test
+    rec = world.recorder("hikvision")
+    first = await probe_recording(rec, world.ctx)
+    assert first[0].status == Status.OK, first[0].reason
+    assert searched and all(e - s == dt.timedelta(hours=24) for s, e in searched)
+    channels = len(searched)
+
+    searched.clear()
+    await world.fault(rec, "recording-gap", 30)  # footage of two hours ago lost
+    lean = await probe_recording(rec, world.ctx)
+    assert len(searched) == channels
+    assert all(e - s < dt.timedelta(hours=1) for s, e in searched), searched
+    assert [r.status for r in lean] == [r.status for r in first]
+    assert [r.values.newest_age_s is not None for r in lean[1:]] == [True] * (len(lean) - 1)
+
+    monkeypatch.setattr(isapi_mod, "FULL_SEARCH_EVERY", 0.0)  # the next full search
+    again = await probe_recording(rec, world.ctx)
+    assert again[0].status == Status.FAIL
+    for r in again[1:]:
+        assert codes(r) == {FindingCode.RECORDING_GAP}, r.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from xml.sax.saxutils import escape
 
@@ -42,7 +43,10 @@ from probes.facts import (
     DeviceTime,
     Disk,
     DiskStatus,
+    Span,
     StorageKind,
+    coalesce,
+    extend_spans,
     oldest_cached,
     parse_bool,
     parse_datetime,
@@ -50,11 +54,17 @@ from probes.facts import (
     remember_oldest,
     spans_to_recording,
 )
+from probes.periods import due, period_slot
 from probes.reasons import ReasonCode
 
 __all__ = ["IsapiClient", "IsapiDriver", "spans_to_recording"]
 
 MB = 1024 * 1024
+
+# A recorder's whole day of recordings is searched once an hour; the checks between
+# search from this long before the newest footage they knew (the file being written).
+FULL_SEARCH_EVERY = 3600.0
+SEARCH_OVERLAP = dt.timedelta(minutes=15)
 
 # ContentMgmt/Storage hdd status values (ISAPI docs): ok, unformatted, error, idle,
 # mismatch, offline, smartFailed, reparing, formatting, notexist, unRecordHostFormatted,
@@ -429,13 +439,34 @@ class _IsapiSession(DriverSession):
         memory = self.link.memory
         tracks = await c.tracks()
         window = now - dt.timedelta(hours=24)
+        # The day's spans are searched in full once per FULL_SEARCH_EVERY; the checks
+        # between search only from a little before the newest footage they knew, and
+        # keep the rest (in-process). A gap that forms while camwatch watches is seen
+        # at once; footage lost from the past (a failing disk, deleted files) at the
+        # next full search.
+        kept = self.link.state("isapi-spans")
+        device, t_now = self.link.target.id, time.monotonic()
+        full = due(kept, device, FULL_SEARCH_EVERY, t_now)
+        if full:
+            kept.clear()
+        known: dict[int, list[Span]] = kept.setdefault("spans", {})
         for tid, (ch, enabled) in sorted(tracks.items()):
             if tid % 100 != 1:
                 continue  # main stream tracks only (x01)
-            recent = await c.search(tid, window, now)
+            before = known.get(tid)
+            if before is None:
+                spans = coalesce(await c.search(tid, window, now))
+            else:
+                newest = before[-1][1] if before else window
+                since = max(window, min(newest, now) - SEARCH_OVERLAP)
+                found = await c.search(tid, since, now)
+                spans = extend_spans(before, found, since, window)
+            known[tid] = spans
             oldest = oldest_cached(memory, ch, now)
             if oldest is None:
                 oldest = await c.oldest(tid, now)
                 remember_oldest(memory, ch, oldest, now)
-            out.channel(spans_to_recording(ch, enabled, recent, oldest, GAP_MIN), spans=True)
+            out.channel(spans_to_recording(ch, enabled, spans, oldest, GAP_MIN), spans=True)
+        if full:
+            kept["slot"] = period_slot(device, FULL_SEARCH_EVERY, t_now)
         return True
