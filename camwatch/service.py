@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from camwatch import shards
 from camwatch.baselines import baseline_describer, baseline_resetter, baseline_setter
 from camwatch.clock import Clock, default_clock, local_today
+from camwatch.heap import trim
 from camwatch.logs import event
 from camwatch.logwriter import LoggedStore, LogWriter
 from camwatch.scheduler import RunProbe, Scheduler, Sink, filter_shard
@@ -512,6 +513,7 @@ class Service:
         self.scheduler.start()
         self.state.scheduler.overdue_fn = self.scheduler.overdue
         self.state.ready = True
+        trim()  # what reading the inventory and the store at start left free
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         event(log, "camwatch started", url=self.http.url, devices=len(self.inventory.recorders)
               + len(self.inventory.cameras), checks=len(plan),
@@ -534,6 +536,7 @@ class Service:
         )
         await self.pool.start()
         self.state.ready = True
+        trim()  # what reading the inventory and the store at start left free
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         event(log, "camwatch started", url=self.http.url, devices=len(self.inventory.recorders)
               + len(self.inventory.cameras), checks=checks, workers=self.workers,
@@ -742,6 +745,7 @@ class Service:
             if self.alerting is not None:
                 await asyncio.to_thread(self.store.save_state, self.state_key(ALERTS_KEY),
                                         self.alerting.export_state())
+            trim()  # the JSON written is garbage now: give its pages back
         except Exception as exc:
             event(log, "cannot persist state", logging.ERROR,
                   error=f"{type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from camwatch.clock import default_clock
+from camwatch.heap import limit_arenas, trim
 from camwatch.logs import event, setup_logging
 from camwatch.scheduler import Scheduler, filter_shard
 from camwatch.service import (
@@ -163,8 +164,10 @@ async def run(args: argparse.Namespace) -> int:
             if since_memory >= MEMORY_EVERY_S:
                 since_memory = 0.0
                 channel.send(("memory", *shard_memory(ctx.memory, devices)))
+                trim()  # the pickled copy is gone: give its pages back
 
     scheduler.start()
+    trim()  # what reading the inventory and preparing the drivers left free
     channel.send(("ready",))
     event(log, "worker started", worker=f"{k}/{n}", checks=len(plan))
     tasks = [asyncio.create_task(listen()), asyncio.create_task(report())]
@@ -189,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", type=Path, default=None)
     ap.add_argument("--shard", default=None, metavar="K/M")
     args = ap.parse_args(argv)
+    limit_arenas()  # before any thread starts (camwatch.heap)
     try:
         settings = load_settings_or_fail(args.settings)
         setup_logging(settings.log_level, settings.log_format, settings.log_file)

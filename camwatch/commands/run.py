@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from camwatch.heap import limit_arenas
 from camwatch.logs import event, setup_logging
 from camwatch.service import (
     Service,
@@ -47,6 +48,7 @@ def command(inventory_paths: tuple[Path, ...], settings_path: Path | None,
     secret:KEY credentials come from CAMWATCH_SECRETS_FILE or, when that is unset, from
     INVENTORY.secrets.yaml beside the inventory file.
     """
+    limit_arenas()  # before any thread starts (camwatch.heap)
     try:
         settings = load_settings_or_fail(settings_path)
         setup_logging(settings.log_level, settings.log_format, settings.log_file)
