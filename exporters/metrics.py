@@ -194,18 +194,23 @@ class DeviceSeries:
 
     def render(self) -> str:
         """The devices' families in the text format."""
+        return "".join("".join(family) for family in self.families())
+
+    def families(self) -> list[list[str]]:
+        """Each family's header and lines, as they stand now (the lines themselves are
+        shared, not copied: /metrics encodes one family at a time, so a scrape of a
+        large campus never holds its whole 16 MB body at once)."""
         inventory = self.inventory
         with self._lock:
             if inventory is not self._built_for:
                 self._rebuild(inventory)
-            out: list[str] = []
+            out: list[list[str]] = []
             for name, rows in self._rows.items():
-                out.append(self._headers[name])
                 order = self._order[name]
                 if order is None:
                     order = self._order[name] = sorted(rows)
-                out.extend(rows[k] for k in order)
-            return "".join(out)
+                out.append([self._headers[name], *(rows[k] for k in order)])
+            return out
 
     # -- rendering (under the lock) -------------------------------------------------
 
@@ -496,7 +501,13 @@ class Exposition:
         self.registry = make_registry(state, inventory, process=process, now=now)
 
     def render(self) -> bytes:
-        return self.devices.render().encode() + generate_latest(self.registry)
+        return b"".join(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body one family at a time, then the registry's."""
+        for family in self.devices.families():
+            yield "".join(family).encode()
+        yield generate_latest(self.registry)
 
 
 def local_today(at: dt.datetime, tz: str) -> dt.date:
