@@ -37,6 +37,7 @@ from camwatch.shards import ShardError, parse_shard
 from camwatch.state import LatestState
 from camwatch.workers import (
     MEMORY_EVERY_S,
+    RESULTS_EVERY_S,
     STATS_EVERY_S,
     encode,
     read_frame,
@@ -115,15 +116,29 @@ async def run(args: argparse.Namespace) -> int:
     # the devices whose memory this worker keeps: its recorders and all their cameras
     recorders = {rec_of(d) for _c, d in plan}
     devices = recorders | {c.id for r in recorders for c in inventory.cameras_of(r)}
-    # only this shard's memory is kept here (the parent has it all)
+    # only this shard's devices and memory are kept here (the parent has them all)
+    inventory = inventory.only(recorders)
+    ctx.inventory = inventory
     ctx.memory.facts = {d: v for d, v in ctx.memory.facts.items() if d in devices}
     ctx.memory.baselines = {d: v for d, v in ctx.memory.baselines.items() if d in devices}
 
     await prepare(inventory)
     state = LatestState()
 
+    # Results go up in batches (one frame per RESULTS_EVERY_S, not one per check): at
+    # 10,000 cameras a frame per check was a pipe write here and a wake-up, a read and
+    # an unpickling in the parent, 170 times a second.
+    pending: list[CheckResult] = []
+
+    def flush_results() -> None:
+        if pending:
+            channel.send(("results", list(pending)))
+            pending.clear()
+
     def send_results(results: list[CheckResult] | Any) -> None:
-        channel.send(("results", list(results)))
+        if not pending:
+            asyncio.get_running_loop().call_later(RESULTS_EVERY_S, flush_results)
+        pending.extend(results)
 
     scheduler = Scheduler(
         plan, runner_for(ctx), intervals=intervals(settings),
@@ -175,6 +190,7 @@ async def run(args: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         await scheduler.stop()
+        flush_results()
         for t in tasks:
             t.cancel()
         channel.send(("stats", stats_of(state, {})))

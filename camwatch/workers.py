@@ -11,7 +11,8 @@ and sends what it learns up a pipe:
 
     parent → worker (stdin):  ("memory", facts, baselines) at start, ("reset-baseline",
                               camera), ("set-baseline", camera, baseline), ("stop",)
-    worker → parent (stdout): ("ready",), ("results", [CheckResult, ...]),
+    worker → parent (stdout): ("ready",), ("results", [CheckResult, ...]) every
+                              RESULTS_EVERY_S while checks finish,
                               ("stats", {...}) every STATS_EVERY_S, ("memory", facts,
                               baselines) every MEMORY_EVERY_S and before it exits
 
@@ -44,6 +45,7 @@ from probes.result import CheckKind, CheckResult
 log = logging.getLogger("camwatch.workers")
 
 STATS_EVERY_S = 2.0
+RESULTS_EVERY_S = 0.05  # a worker's results go up in one frame per this long
 MEMORY_EVERY_S = 30.0
 RESTART_PAUSE_S = (1.0, 30.0)  # first pause, longest pause
 _HEADER = struct.Struct(">I")

@@ -50,6 +50,25 @@ def test_worker_shards_split_the_plan_by_recorder(tmp_path: Path) -> None:
     assert parts == [worker_shard(plan, k, 3, rec_of) for k in (1, 2, 3)]
 
 
+def test_a_worker_keeps_only_its_shard_of_the_inventory(tmp_path: Path) -> None:
+    """Inventory.only: a worker's recorders and their cameras, and the plan of that
+    part is the worker's plan (nothing it probes is missing)."""
+    from simulator.testing import small_campus
+
+    campus = small_campus(tmp_path, cameras=40, recorders=12, set_env=False)
+    inv = campus.inventory
+    plan = planned_checks(inv)
+    part = worker_shard(plan, 1, 3, lambda d: recorder_of(inv, d))
+    mine = {recorder_of(inv, d) for _c, d in part}
+    sub = inv.only(mine)
+    assert set(sub.recorders) == mine
+    assert {c.recorder for c in sub.cameras.values()} <= mine
+    for r in mine:
+        assert sub.cameras_of(r) == inv.cameras_of(r)
+    assert sorted(planned_checks(sub)) == sorted(part)
+    assert len(sub.cameras) < len(inv.cameras)
+
+
 def _timestamps(body: str) -> dict[str, float]:
     return {
         m.group(1): float(m.group(2))
