@@ -60,7 +60,7 @@ async def filled() -> AsyncIterator[tuple[HttpServer, httpx.AsyncClient]]:
 
 async def test_metrics_plain_and_gzipped_are_the_same_body(filled):
     """The body is streamed a family at a time, compressed or not."""
-    server, client = filled
+    _, client = filled
     zipped = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
     plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
     assert plain.headers.get("content-encoding") is None
