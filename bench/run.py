@@ -1261,7 +1261,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--window", type=float, default=None, help="seconds measured per phase")
     ap.add_argument("--frames", type=int, default=None, help="frames per size")
-    ap.add_argument("--polls", type=int, default=None, help="SNMP polls per client")
+    ap.add_argument("--polls", type=int, default=None, help="SNMP polls per client (default 1000: the exporter's CPU is read in 10 ms ticks)")
     ap.add_argument(
         "--sim-cameras",
         type=int,
@@ -1310,7 +1310,7 @@ def main(argv: list[str] | None = None) -> int:
     window = a.window if a.window is not None else (6.0 if quick else 30.0)
     bb_probes = a.blackbox_probes if a.blackbox_probes is not None else (40 if quick else 2000)
     frames = a.frames if a.frames is not None else (3 if quick else 20)
-    polls = a.polls if a.polls is not None else (10 if quick else 200)
+    polls = a.polls if a.polls is not None else (10 if quick else 1000)
     sim_cameras = a.sim_cameras if a.sim_cameras is not None else (0 if quick else 2000)
     intervals = dict(QUICK_INTERVALS if quick else REAL_INTERVALS)
     for part in (a.intervals or "").split(","):
