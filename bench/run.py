@@ -1261,7 +1261,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--window", type=float, default=None, help="seconds measured per phase")
     ap.add_argument("--frames", type=int, default=None, help="frames per size")
-    ap.add_argument("--polls", type=int, default=None, help="SNMP polls per client (default 1000: the exporter's CPU is read in 10 ms ticks)")
+    ap.add_argument(
+        "--polls",
+        type=int,
+        default=None,
+        help="SNMP polls per client (default 1000: the exporter's CPU is read in 10 ms ticks)",
+    )
     ap.add_argument(
         "--sim-cameras",
         type=int,
