@@ -359,22 +359,29 @@ def _aware(value: dt.datetime) -> dt.datetime:
 MAX_TEXT = 2000  # a misbehaving device must not bloat the log: texts are cut to this
 
 
-def _text(value: str) -> str:
-    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
+def _text(value: str, limit: int = MAX_TEXT) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def _jsonable(value: Any) -> Any:
-    """JSON-safe copy: non-finite floats become None, unknown objects their str()."""
+# camwatch's own state (probe memory, alert state) keeps packed figures as strings: a
+# picture baseline's detail in 16-bit words is 1,922 characters, which MAX_TEXT would cut
+# and so corrupt. Its strings are bounded here only against a runaway.
+MAX_STATE_TEXT = 65536
+
+
+def _jsonable(value: Any, limit: int = MAX_TEXT) -> Any:
+    """JSON-safe copy: non-finite floats become None, unknown objects their str(), texts
+    cut to `limit` characters."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
-        return _text(value)
+        return _text(value, limit)
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, limit) for v in value]
     return str(value)
 
 
@@ -907,7 +914,7 @@ class Store:
     # -- key/value state
 
     def save_state(self, key: str, value: Mapping[str, Any]) -> None:
-        doc = _jsonable(dict(value))
+        doc = _jsonable(dict(value), MAX_STATE_TEXT)
         now = self.now()
         k = kv_state
         with self.engine.begin() as conn:

@@ -194,6 +194,20 @@ def test_alert_history(store: Store) -> None:
     assert [a.alertname for a in later] == ["PictureBlurred"]
 
 
+def test_state_keeps_long_packed_strings_whole(store: Store) -> None:
+    """A picture baseline's detail packed in 16-bit words is 1,922 characters: results'
+    texts are cut at MAX_TEXT, camwatch's own state must not be."""
+    from camwatch.store import MAX_TEXT
+    from probes.baseline import pack_ints
+    from probes.scoring import BLOCKS, LEVELS
+
+    detail = pack_ints([65535] * (LEVELS * BLOCKS + 600))  # room to grow
+    assert isinstance(detail, str) and len(detail) > MAX_TEXT
+    store.save_state("probe-memory", {"baselines": {"cam-1": {"day": {"detail": detail}}}})
+    back = store.load_state("probe-memory")
+    assert back is not None and back["baselines"]["cam-1"]["day"]["detail"] == detail
+
+
 def test_state_round_trip(store: Store) -> None:
     assert store.load_state("probe-memory") is None
     store.save_state("probe-memory", {"facts": {"nvr-1": {"uptime": 5}}})
