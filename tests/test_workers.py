@@ -197,3 +197,44 @@ def test_default_workers_are_the_cores_but_not_for_a_few_devices() -> None:
     assert default_workers() == cores()
     assert default_workers(300) == 1  # a school's few hundred devices: in-process
     assert default_workers(10_500) == min(cores(), 11)
+
+
+@pytest.mark.timeout(240)
+async def test_a_baseline_set_or_reset_reaches_the_worker_probing_the_camera(
+    tmp_path: Path,
+) -> None:
+    """The landing page and `camwatch baseline` change a camera's baseline in the
+    parent; with workers, the one probing the camera must take it too, or its next
+    memory hand-over (every 30 s, and on its way out) would bring the old one back."""
+    from camwatch.state import LatestState
+    from camwatch.workers import WorkerPool, worker_devices
+    from probes.context import DeviceMemory
+    from simulator.testing import small_campus
+
+    campus = small_campus(tmp_path, cameras=8, recorders=4, set_env=False)
+    inv = campus.inventory
+    plan = planned_checks(inv)
+    cams = sorted(c.id for c in inv.cameras.values())
+    kept, learned = cams[0], cams[1]
+    memory = DeviceMemory(baselines={learned: {"day": {"n": 3, "marker": "old"}}})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMWATCH_")}
+    env.update(campus.passwords)
+    env.update(CAMWATCH_HOST_INTERVAL="1e9", CAMWATCH_RECORDING_INTERVAL="1e9",
+               CAMWATCH_PICTURE_INTERVAL="1e9", CAMWATCH_LOG_LEVEL="WARNING")
+    devices = {k: worker_devices(plan, k, 2, lambda d: recorder_of(inv, d),
+                                 lambda r: [c.id for c in inv.cameras_of(r)])
+               for k in (1, 2)}
+    pool = WorkerPool(2, inventory_paths=[campus.path], settings_path=None, shard=None,
+                      memory=memory, state=LatestState(), sinks=[], env=env,
+                      devices=devices)
+    await pool.start(ready_within_s=120)
+    try:
+        assert all(w.ready for w in pool.workers)
+        chosen = {"day": {"n": 6, "source": "reference", "marker": "new"}}
+        pool.set_baseline(kept, chosen)
+        memory.baselines.pop(learned)  # the parent's own reset, as the service does it
+        pool.reset_baseline(learned)
+    finally:
+        await pool.stop()  # each worker hands its shard's memory over on its way out
+    assert memory.baselines.get(kept) == chosen
+    assert learned not in memory.baselines
