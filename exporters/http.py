@@ -194,13 +194,10 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         resp.headers["Content-Encoding"] = "gzip"
     loop = asyncio.get_running_loop()
     parts = _MetricsParts(ctx.exposition, gzip_ok)
-    first = await loop.run_in_executor(None, parts.next)
     await resp.prepare(request)
-    chunk: bytes | None = first
-    while chunk is not None:
-        if chunk:
+    while (chunk := await loop.run_in_executor(None, parts.next)) is not None:
+        if chunk:  # gzip may hold a small piece back until it has more
             await resp.write(chunk)
-        chunk = await loop.run_in_executor(None, parts.next)
     await resp.write_eof()
     return resp
 
@@ -209,8 +206,7 @@ class _MetricsParts:
     """The next piece of a /metrics body (gzipped if asked), None once all is sent."""
 
     def __init__(self, exposition: Exposition, gzip_ok: bool) -> None:
-        self._exposition = exposition
-        self._chunks: Iterator[bytes] | None = None
+        self._chunks: Iterator[bytes] = exposition.chunks()  # a generator: nothing yet
         self._done = False
         # wbits 31: a gzip stream (header and trailer), as gzip.compress writes it
         self._zip = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip_ok else None
@@ -218,8 +214,6 @@ class _MetricsParts:
     def next(self) -> bytes | None:
         if self._done:
             return None
-        if self._chunks is None:
-            self._chunks = self._exposition.chunks()
         chunk = next(self._chunks, None)
         if chunk is None:
             self._done = True

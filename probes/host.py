@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +43,7 @@ from probes.drivers.base import Ability, DeviceLink, DriverSession
 from probes.drivers.table import drivers_for
 from probes.facts import ChannelSignal, DeviceInfo, Disk, HostFacts, StorageKind
 from probes.gather import Asked, ask_drivers
-from probes.periods import due, period_slot
+from probes.periods import due, read_now
 from probes.reasons import DeviceError, ReasonCode, worst
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.storage import any_full, judge_disks
@@ -130,7 +131,7 @@ def extra_budget(timeout: float) -> float:
     return max(0.5, min(2.0, timeout / 4))
 
 
-def proves_alive(protocols: Any) -> bool:
+def proves_alive(protocols: Iterable[Protocol]) -> bool:
     """Whether one of the device's drivers can be asked its clock: a check that takes
     the slow facts from the last full read must still ask the device something."""
     return any(Ability.CLOCK in d.abilities for d in drivers_for(protocols))
@@ -199,8 +200,8 @@ async def gather(
                 )
                 for d in disks
             ]
-            kept.update(slot=period_slot(device_id, STORAGE_EVERY, t_now),
-                        disks=list(got.disks), overwrite=None)
+            kept.update(disks=list(got.disks), overwrite=None)
+            read_now(kept, device_id, STORAGE_EVERY, t_now)
             return True
         if ability == Ability.OVERWRITE:
             got.overwrite_asked = True
@@ -244,13 +245,9 @@ def _keep_slow_facts(
         # new password), the next check that reaches it reads everything again.
         slow.clear()
     elif got.kept_from is None and got.facts.info is not None:
-        slow.update(
-            slot=period_slot(device_id, every, t_now),
-            info=got.facts.info,
-            uptime_s=got.facts.uptime_s,
-            at=t_now,
-            drivers=got.driver.split("+"),
-        )
+        slow.update(info=got.facts.info, uptime_s=got.facts.uptime_s, at=t_now,
+                    drivers=got.driver.split("+"))
+        read_now(slow, device_id, every, t_now)
 
 
 # ---- judging -----------------------------------------------------------------------

@@ -23,6 +23,11 @@ def period_slot(device_id: str, every: float, t: float) -> int:
     return int((t + offset) // every)
 
 
+def read_now(kept: dict[str, Any], device_id: str, every: float, t: float) -> None:
+    """Record in `kept` that what it holds was read at `t` (see due)."""
+    kept["slot"] = period_slot(device_id, every, t)
+
+
 def due(kept: dict[str, Any], device_id: str, every: float, t: float) -> bool:
     """Whether what `kept` holds (read in period `kept["slot"]`) must be read again at
     `t`: never read, a new period, or `every` 0 (read every time)."""

@@ -54,7 +54,7 @@ from probes.facts import (
     remember_oldest,
     spans_to_recording,
 )
-from probes.periods import due, period_slot
+from probes.periods import due, read_now
 from probes.reasons import ReasonCode
 
 __all__ = ["IsapiClient", "IsapiDriver", "spans_to_recording"]
@@ -468,5 +468,5 @@ class _IsapiSession(DriverSession):
                 remember_oldest(memory, ch, oldest, now)
             out.channel(spans_to_recording(ch, enabled, spans, oldest, GAP_MIN), spans=True)
         if full:
-            kept["slot"] = period_slot(device, FULL_SEARCH_EVERY, t_now)
+            read_now(kept, device, FULL_SEARCH_EVERY, t_now)
         return True
