@@ -732,7 +732,7 @@ def recording_32_bench(rounds: int) -> dict[str, Any]:
 
 
 async def _recording_32(path: Path, rounds: int) -> dict[str, Any]:
-    import probes.drivers.isapi as isapi
+    import probes.facts as facts
     from camwatch.secrets import SecretStore
     from inventory.loader import load_inventory
     from probes.api import prepare, probe
@@ -747,11 +747,11 @@ async def _recording_32(path: Path, rounds: int) -> dict[str, Any]:
     kinds: dict[str, list[str]] = {}
     for rec in inv.recorders.values():
         kinds.setdefault(f"{rec.kind.value}-{rec.vendor.value}", []).append(rec.id)
-    # A Hikvision recorder's day is searched in full once per FULL_SEARCH_EVERY and
+    # A Hikvision or Dahua recorder's day is searched in full once per FULL_SEARCH_EVERY and
     # from the newest footage it knew in between: at the real recording interval an
     # hour has one full check and the rest lean ones. Both are measured, and the
     # figure is their average over that hour.
-    every = isapi.FULL_SEARCH_EVERY
+    every = facts.FULL_SEARCH_EVERY
     per_full = max(1, round(every / REAL_INTERVALS["recording"]))
     out: dict[str, Any] = {"channels": 32, "rounds": rounds, "checks_per_full_search": per_full}
 
@@ -770,11 +770,11 @@ async def _recording_32(path: Path, rounds: int) -> dict[str, Any]:
                     await probe(CheckKind.RECORDING, r, ctx)
             statuses: set[str] = set()
             lean = await measure(recs, statuses)
-            isapi.FULL_SEARCH_EVERY = 0.0  # every check a full search
+            facts.FULL_SEARCH_EVERY = 0.0  # every check a full search
             try:
                 full = await measure(recs, statuses)
             finally:
-                isapi.FULL_SEARCH_EVERY = every
+                facts.FULL_SEARCH_EVERY = every
             ms = (full + (per_full - 1) * lean) / per_full
             out[label] = {"cpu_ms_per_check": round(ms, 2), "full_ms": round(full, 2),
                           "lean_ms": round(lean, 2), "results": sorted(statuses)}

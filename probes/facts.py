@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from probes.periods import due, read_now
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,52 @@ def extend_spans(known: list[Span], found: list[Span], since: dt.datetime,
     before = [(a, min(b, since)) for a, b in known if a < since]
     after = [(max(a, since), b) for a, b in found if b > since]
     return [s for s in coalesce(before + after, min_gap) if s[1] > window]
+
+
+# A recorder's whole day of recordings is searched once an hour; the checks between
+# search from this long before the newest footage they knew (the file being written).
+FULL_SEARCH_EVERY = 3600.0
+SEARCH_OVERLAP = dt.timedelta(minutes=15)
+
+SpanSearch = Callable[[dt.datetime, dt.datetime], Awaitable[list[Span]]]
+
+
+class DaySearch:
+    """One recording check's searches of a recorder's day, channel by channel.
+
+    The day is searched in full once per FULL_SEARCH_EVERY; the checks between search
+    each channel only from SEARCH_OVERLAP before the newest footage they knew, and keep
+    the rest in `kept` (in-process, coalesced). A gap that forms while camwatch watches
+    is seen at once; footage lost from the past (a failing disk, deleted files) at the
+    next full search.
+    """
+
+    def __init__(self, kept: dict[str, Any], device_id: str, window: dt.datetime,
+                 now: dt.datetime) -> None:
+        self._kept, self._device = kept, device_id
+        self._t = time.monotonic()
+        self.full = due(kept, device_id, FULL_SEARCH_EVERY, self._t)
+        if self.full:
+            kept.clear()
+        self._known: dict[Any, list[Span]] = kept.setdefault("spans", {})
+        self.window, self.now = window, now
+
+    async def spans(self, key: Any, search: SpanSearch) -> list[Span]:
+        """The day's coalesced spans of one channel (`key`), from `search(start, end)`."""
+        before = self._known.get(key)
+        if before is None:
+            spans = coalesce(await search(self.window, self.now))
+        else:
+            newest = before[-1][1] if before else self.window
+            since = max(self.window, min(newest, self.now) - SEARCH_OVERLAP)
+            spans = extend_spans(before, await search(since, self.now), since, self.window)
+        self._known[key] = spans
+        return spans
+
+    def done(self) -> None:
+        """Every channel searched: a full search holds until its period ends."""
+        if self.full:
+            read_now(self._kept, self._device, FULL_SEARCH_EVERY, self._t)
 
 
 def oldest_cached(memory: dict[str, Any], ch: int, now: dt.datetime) -> dt.datetime | None:

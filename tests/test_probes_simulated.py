@@ -13,6 +13,7 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -450,25 +451,31 @@ async def test_host_check_uses_one_http_session_for_onvif_and_vendor_api(
     assert len(opened) == 1
 
 
-async def test_hikvision_recording_checks_between_full_searches_search_only_what_is_new(
-    world: Sim, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("vendor", ["hikvision", "dahua"])
+async def test_recording_checks_between_full_searches_search_only_what_is_new(
+    world: Sim, monkeypatch: pytest.MonkeyPatch, vendor: str
 ) -> None:
     """A recorder's day is searched in full once per FULL_SEARCH_EVERY; the checks
     between search each channel from a little before the newest footage they knew.
     Footage lost from the past meanwhile is seen at the next full search."""
+    import probes.drivers.dahua as dahua_mod
     import probes.drivers.isapi as isapi_mod
+    import probes.facts as facts_mod
 
     searched: list[tuple[dt.datetime, dt.datetime]] = []
-    real = isapi_mod.IsapiClient.search
+    cls: Any = isapi_mod.IsapiClient if vendor == "hikvision" else dahua_mod.MediaFinder
+    name = "search" if vendor == "hikvision" else "spans"
+    real = getattr(cls, name)
 
-    async def search(client: object, track: int, start: dt.datetime, end: dt.datetime,
+    async def search(client: object, channel: int, start: dt.datetime, end: dt.datetime,
                      **kw: int) -> list[tuple[dt.datetime, dt.datetime]]:
-        searched.append((start, end))
-        return await real(client, track, start, end, **kw)  # type: ignore[arg-type]
+        if kw.get("max_pages") != 1:  # not Dahua's search for the oldest footage
+            searched.append((start, end))
+        return await real(client, channel, start, end, **kw)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(isapi_mod.IsapiClient, "search", search)
-    monkeypatch.setattr(isapi_mod, "FULL_SEARCH_EVERY", 1e6)  # one period for the test
-    rec = world.recorder("hikvision")
+    monkeypatch.setattr(cls, name, search)
+    monkeypatch.setattr(facts_mod, "FULL_SEARCH_EVERY", 1e6)  # one period for the test
+    rec = world.recorder(vendor)
     first = await probe_recording(rec, world.ctx)
     assert first[0].status == Status.OK, first[0].reason
     assert searched and all(e - s == dt.timedelta(hours=24) for s, e in searched)
@@ -482,7 +489,7 @@ async def test_hikvision_recording_checks_between_full_searches_search_only_what
     assert [r.status for r in lean] == [r.status for r in first]
     assert [r.values.newest_age_s is not None for r in lean[1:]] == [True] * (len(lean) - 1)
 
-    monkeypatch.setattr(isapi_mod, "FULL_SEARCH_EVERY", 0.0)  # the next full search
+    monkeypatch.setattr(facts_mod, "FULL_SEARCH_EVERY", 0.0)  # the next full search
     again = await probe_recording(rec, world.ctx)
     assert again[0].status == Status.FAIL
     for r in again[1:]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ from probes.drivers.http import DeviceError, DeviceHttp
 from probes.facts import (
     GAP_MIN,
     ChannelSignal,
+    DaySearch,
     DeviceInfo,
     DeviceTime,
     Disk,
@@ -420,10 +422,11 @@ class _DahuaSession(DriverSession):
             if exc.final:
                 raise
         memory = self.link.memory
-        window = now - dt.timedelta(hours=24)
+        day = DaySearch(self.link.state("dahua-spans"), self.link.target.id,
+                        now - dt.timedelta(hours=24), now)
         async with MediaFinder(c) as finder:
             for ch in self.link.channels():
-                recent = await finder.spans(ch, window, now)
+                recent = await day.spans(ch, functools.partial(finder.spans, ch))
                 oldest = oldest_cached(memory, ch, now)
                 if oldest is None:
                     early = await finder.spans(
@@ -432,4 +435,5 @@ class _DahuaSession(DriverSession):
                     oldest = min((s for s, _ in early), default=None)
                     remember_oldest(memory, ch, oldest, now)
                 out.channel(spans_to_recording(ch, None, recent, oldest, GAP_MIN), spans=True)
+        day.done()
         return True

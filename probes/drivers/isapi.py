@@ -9,8 +9,8 @@ only. Parsers are pure functions of the reply body; `IsapiClient` does the fetch
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-import time
 import uuid
 from xml.sax.saxutils import escape
 
@@ -39,14 +39,12 @@ from probes.drivers.http import (
 from probes.facts import (
     GAP_MIN,
     ChannelSignal,
+    DaySearch,
     DeviceInfo,
     DeviceTime,
     Disk,
     DiskStatus,
-    Span,
     StorageKind,
-    coalesce,
-    extend_spans,
     oldest_cached,
     parse_bool,
     parse_datetime,
@@ -54,17 +52,11 @@ from probes.facts import (
     remember_oldest,
     spans_to_recording,
 )
-from probes.periods import due, read_now
 from probes.reasons import ReasonCode
 
 __all__ = ["IsapiClient", "IsapiDriver", "spans_to_recording"]
 
 MB = 1024 * 1024
-
-# A recorder's whole day of recordings is searched once an hour; the checks between
-# search from this long before the newest footage they knew (the file being written).
-FULL_SEARCH_EVERY = 3600.0
-SEARCH_OVERLAP = dt.timedelta(minutes=15)
 
 # ContentMgmt/Storage hdd status values (ISAPI docs): ok, unformatted, error, idle,
 # mismatch, offline, smartFailed, reparing, formatting, notexist, unRecordHostFormatted,
@@ -438,35 +430,16 @@ class _IsapiSession(DriverSession):
                 raise  # else: searched in UTC; the host check reports the clock
         memory = self.link.memory
         tracks = await c.tracks()
-        window = now - dt.timedelta(hours=24)
-        # The day's spans are searched in full once per FULL_SEARCH_EVERY; the checks
-        # between search only from a little before the newest footage they knew, and
-        # keep the rest (in-process). A gap that forms while camwatch watches is seen
-        # at once; footage lost from the past (a failing disk, deleted files) at the
-        # next full search.
-        kept = self.link.state("isapi-spans")
-        device, t_now = self.link.target.id, time.monotonic()
-        full = due(kept, device, FULL_SEARCH_EVERY, t_now)
-        if full:
-            kept.clear()
-        known: dict[int, list[Span]] = kept.setdefault("spans", {})
+        day = DaySearch(self.link.state("isapi-spans"), self.link.target.id,
+                        now - dt.timedelta(hours=24), now)
         for tid, (ch, enabled) in sorted(tracks.items()):
             if tid % 100 != 1:
                 continue  # main stream tracks only (x01)
-            before = known.get(tid)
-            if before is None:
-                spans = coalesce(await c.search(tid, window, now))
-            else:
-                newest = before[-1][1] if before else window
-                since = max(window, min(newest, now) - SEARCH_OVERLAP)
-                found = await c.search(tid, since, now)
-                spans = extend_spans(before, found, since, window)
-            known[tid] = spans
+            spans = await day.spans(tid, functools.partial(c.search, tid))
             oldest = oldest_cached(memory, ch, now)
             if oldest is None:
                 oldest = await c.oldest(tid, now)
                 remember_oldest(memory, ch, oldest, now)
             out.channel(spans_to_recording(ch, enabled, spans, oldest, GAP_MIN), spans=True)
-        if full:
-            read_now(kept, device, FULL_SEARCH_EVERY, t_now)
+        day.done()
         return True
