@@ -83,8 +83,19 @@ class HttpReply:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def _base(url: str) -> str:
+    """The URL before its query and fragment: what the cached helpers below key on, so
+    that requests differing only in their query (a Dahua search's times) share one."""
+    return url.partition("?")[0].partition("#")[0]
+
+
 def safe_url(url: str) -> str:
     """The URL without userinfo, query or fragment: fit for a message or a log."""
+    return _safe_base(_base(url))
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_base(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -96,12 +107,22 @@ def safe_url(url: str) -> str:
         return "(invalid URL)"
 
 
-@functools.lru_cache(maxsize=4096)
 def host_of(url: str) -> str:
+    return _host_of_base(_base(url))
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_of_base(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _origin_of_base(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def is_allowed(url: str, limits: HttpLimits) -> bool:
@@ -338,8 +359,7 @@ class DeviceHttp:
     def _middlewares(self, url: str) -> tuple[aiohttp.DigestAuthMiddleware, ...]:
         if self.auth is None:
             return ()
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        origin = _origin_of_base(_base(url))
         mw = self._digest.get(origin)
         if mw is None:
             mw = aiohttp.DigestAuthMiddleware(self.auth[0], self.auth[1])
