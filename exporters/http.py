@@ -32,6 +32,7 @@ import binascii
 import datetime as dt
 import hmac
 import json
+import logging
 import re
 import ssl
 import zlib
@@ -49,6 +50,8 @@ from camwatch.state import LatestState
 from exporters.metrics import Exposition, local_today
 from inventory.models import Inventory
 from probes.result import CHECK_TITLES, CheckKind, CheckResult, Status
+
+log = logging.getLogger("camwatch.http")
 
 ReportProvider = Callable[[str, str, str], Awaitable[bytes]]
 BaselineReset = Callable[[str], Awaitable[dict[str, Any]]]
@@ -611,6 +614,7 @@ async def admin_baseline_reference(request: web.Request) -> web.Response:
         return web.json_response({"error": "refused", "camera": camera, "message": str(exc)},
                                  status=422)
     except Exception:
+        log.exception("setting the reference baseline of %s failed", camera)
         return web.json_response(
             {"error": "failed", "camera": camera,
              "message": "the reference could not be set; see the service log"}, status=500)

@@ -67,7 +67,7 @@ class Held:
     persisted: list[dict[str, Any]] = field(default_factory=list)
 
     async def persist(self) -> None:
-        self.persisted.append(json.loads(json.dumps(self.ctx.memory.baselines)))
+        self.persisted.append(json.loads(json.dumps(dict(self.ctx.memory.baselines))))
 
 
 @pytest.fixture
@@ -121,14 +121,14 @@ async def test_set_makes_the_photo_the_baseline_of_its_mode(served, tmp_path: Pa
 
 async def test_a_blurred_photo_is_refused_and_nothing_changes(served, tmp_path: Path) -> None:
     server, held = served
-    before = json.dumps(held.ctx.memory.baselines)
+    before = json.dumps(dict(held.ctx.memory.baselines))
     soft = tmp_path / "soft.jpg"
     soft.write_bytes(photo(blur=6))
     res = await cli("baseline", "set", "cam-east", "--from", str(soft), "--url", server.url,
                     "--token", TOKEN)
     assert res.exit_code == 1
     assert "not used as the reference" in res.output and "模糊" in res.output
-    assert json.dumps(held.ctx.memory.baselines) == before and not held.persisted
+    assert json.dumps(dict(held.ctx.memory.baselines)) == before and not held.persisted
 
 
 async def test_set_needs_a_camera_the_service_has_seen(served, tmp_path: Path) -> None:
