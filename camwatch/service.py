@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import json
 import logging
 import os
 import re
@@ -40,7 +41,7 @@ from camwatch.shards import shard_text
 from camwatch.state import LatestState
 from inventory.models import CameraKind, Inventory
 from probes.api import planned_checks, prepare, probe, recorder_of
-from probes.context import DeviceMemory, ProbeConfig, ProbeContext
+from probes.context import DeviceMemory, JsonValues, ProbeConfig, ProbeContext
 from probes.result import CheckKind, CheckResult
 
 log = logging.getLogger("camwatch.service")
@@ -178,18 +179,30 @@ def intervals(settings: Settings) -> dict[CheckKind, float]:
 
 
 def memory_to_json(memory: DeviceMemory) -> dict[str, Any]:
-    return {"facts": memory.facts, "baselines": memory.baselines}
+    """The probe memory as the store keeps it: each camera's baselines as the JSON text
+    the memory holds (JsonValues), not a tree to copy and encode again. Made in the
+    event loop and written in a thread: top-level copies, so that a check finishing
+    meanwhile does not change what is being written."""
+    return {"facts": dict(memory.facts), "baselines": memory.baselines.texts()}
 
 
 def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
     if not doc:
         return DeviceMemory()
     facts = doc.get("facts")
-    baselines = doc.get("baselines")
-    return DeviceMemory(
-        facts=dict(facts) if isinstance(facts, dict) else {},
-        baselines=dict(baselines) if isinstance(baselines, dict) else {},
-    )
+    stored = doc.get("baselines")
+    baselines = JsonValues()
+    for camera, value in (stored.items() if isinstance(stored, dict) else ()):
+        if isinstance(value, dict):  # kept as a tree before camwatch kept texts
+            baselines[camera] = value
+        elif isinstance(value, str):
+            try:
+                if isinstance(json.loads(value), dict):
+                    baselines.put_texts({camera: value})
+            except ValueError:
+                pass  # a baseline that no longer reads is learned anew
+    return DeviceMemory(facts=dict(facts) if isinstance(facts, dict) else {},
+                        baselines=baselines)
 
 
 # Settings a running service cannot change: a reload says so and keeps the running value.

@@ -363,10 +363,11 @@ def _text(value: str, limit: int = MAX_TEXT) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-# camwatch's own state (probe memory, alert state) keeps packed figures as strings: a
-# picture baseline's detail in 16-bit words is 1,922 characters, which MAX_TEXT would cut
-# and so corrupt. Its strings are bounded here only against a runaway.
-MAX_STATE_TEXT = 65536
+# camwatch's own state (probe memory, alert state) keeps packed figures as strings, and
+# each camera's picture baselines as one JSON text (probes.context.JsonValues: ~3 kB
+# learned, ~10 kB per mode while learning, more with more learning samples), which
+# MAX_TEXT would cut and so corrupt. Its strings are bounded here only against a runaway.
+MAX_STATE_TEXT = 1 << 20
 
 
 def _jsonable(value: Any, limit: int = MAX_TEXT) -> Any:

@@ -46,7 +46,7 @@ from camwatch.workers import (
     worker_shard,
 )
 from probes.api import planned_checks, prepare, recorder_of
-from probes.context import DeviceMemory
+from probes.context import DeviceMemory, JsonValues
 from probes.result import CheckResult
 
 log = logging.getLogger("camwatch.worker")
@@ -103,7 +103,7 @@ async def run(args: argparse.Namespace) -> int:
     first = await read_frame(stdin)
     memory = DeviceMemory()
     if first is not None and first[0] == "memory":
-        memory = DeviceMemory(facts=dict(first[1]), baselines=dict(first[2]))
+        memory = DeviceMemory(facts=dict(first[1]), baselines=JsonValues.of_texts(first[2]))
     ctx = probe_context(settings, inventory, memory, clock)
 
     def rec_of(device: str) -> str:
@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> int:
     inventory = inventory.only(recorders)
     ctx.inventory = inventory
     ctx.memory.facts = {d: v for d, v in ctx.memory.facts.items() if d in devices}
-    ctx.memory.baselines = {d: v for d, v in ctx.memory.baselines.items() if d in devices}
+    ctx.memory.baselines = JsonValues.of_texts(ctx.memory.baselines.texts(devices))
 
     await prepare(inventory)
     state = LatestState()
@@ -170,6 +170,16 @@ async def run(args: argparse.Namespace) -> int:
             elif message[0] == "set-baseline" and message[1] in devices:
                 ctx.memory.baselines[message[1]] = dict(message[2])
 
+    def memory_update(*, full: bool = False) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        # Every fact (small, changed in place by every check) and the baselines that
+        # changed: the parent has the rest from before. On the way out all of them, so
+        # that the parent's copy ends as this worker's.
+        if full:
+            ctx.memory.take_changed_baselines()
+            return ("memory", *shard_memory(ctx.memory, devices))
+        facts, _ = shard_memory(ctx.memory, devices, baselines=False)
+        return ("memory", facts, ctx.memory.take_changed_baselines())
+
     async def report() -> None:
         since_memory = 0.0
         while True:
@@ -178,7 +188,7 @@ async def run(args: argparse.Namespace) -> int:
             since_memory += STATS_EVERY_S
             if since_memory >= MEMORY_EVERY_S:
                 since_memory = 0.0
-                channel.send(("memory", *shard_memory(ctx.memory, devices)))
+                channel.send(memory_update())
                 trim()  # the pickled copy is gone: give its pages back
 
     scheduler.start()
@@ -194,7 +204,7 @@ async def run(args: argparse.Namespace) -> int:
         for t in tasks:
             t.cancel()
         channel.send(("stats", stats_of(state, {})))
-        channel.send(("memory", *shard_memory(ctx.memory, devices)))
+        channel.send(memory_update(full=True))
         if ctx.http_pool is not None:
             await ctx.http_pool.aclose()
         await channel.close()

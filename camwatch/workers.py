@@ -9,12 +9,13 @@ same inventory and settings, probes its shard — a recorder and its cameras sta
 together (`worker_shard`), and with `--shard K/M` only within this machine's shard —
 and sends what it learns up a pipe:
 
-    parent → worker (stdin):  ("memory", facts, baselines) at start, ("reset-baseline",
+    parent → worker (stdin):  ("memory", facts, baseline texts) at start, ("reset-baseline",
                               camera), ("set-baseline", camera, baseline), ("stop",)
     worker → parent (stdout): ("ready",), ("results", [CheckResult, ...]) every
                               RESULTS_EVERY_S while checks finish,
                               ("stats", {...}) every STATS_EVERY_S, ("memory", facts,
-                              baselines) every MEMORY_EVERY_S and before it exits
+                              texts of the baselines changed since the last one) every
+                              MEMORY_EVERY_S, and all of its shard's before it exits
 
 Frames are a 4-byte length and a pickle: both ends are this program, on this machine,
 through an anonymous pipe. A worker that dies is started again (after a growing pause)
@@ -251,7 +252,7 @@ class WorkerPool:
         mine = self.devices.get(w.k) if self.devices is not None else None
         facts, baselines = (
             shard_memory(self.memory, mine) if mine is not None
-            else (self.memory.facts, self.memory.baselines)
+            else (self.memory.facts, self.memory.baselines.texts())
         )
         self._send(w, ("memory", facts, baselines))
         w.task = asyncio.create_task(self._serve(w), name=f"camwatch-worker-{w.k}")
@@ -316,7 +317,7 @@ class WorkerPool:
         elif kind == "memory":
             facts, baselines = message[1], message[2]
             self.memory.facts.update(facts)
-            self.memory.baselines.update(baselines)
+            self.memory.baselines.put_texts(baselines)  # texts, as JsonValues keeps them
         elif kind == "ready":
             w.ready = True
             if all(x.ready for x in self.workers):
@@ -406,8 +407,11 @@ def worker_devices(
     return recorders | {c for r in recorders for c in cameras_of(r)}
 
 
-def shard_memory(memory: DeviceMemory, devices: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The part of the probe memory of these devices (facts, baselines)."""
+def shard_memory(memory: DeviceMemory, devices: set[str], *, baselines: bool = True,
+                 ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The part of the probe memory of these devices: (facts, the texts of their
+    baselines; none with `baselines=False`)."""
     facts = {d: v for d, v in memory.facts.items() if d in devices}
-    baselines = {d: v for d, v in memory.baselines.items() if d in devices}
-    return facts, baselines
+    if not baselines:
+        return facts, {}
+    return facts, memory.baselines.texts(devices)

@@ -32,6 +32,7 @@ import base64
 import binascii
 import dataclasses
 import math
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -490,7 +491,7 @@ class CameraBaseline:
         }
 
 
-def reset_baseline(baselines: dict[str, dict[str, Any]], device_id: str) -> bool:
+def reset_baseline(baselines: MutableMapping[str, dict[str, Any]], device_id: str) -> bool:
     """Forget a camera's picture baseline (DeviceMemory.baselines); True if one existed."""
     return baselines.pop(device_id, None) is not None
 

@@ -19,7 +19,11 @@ run's deadline (the scheduler's).
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from probes.baseline import REJECTED_ZH, CameraBaseline, assess, learn_reference
 from probes.context import ProbeRun, SecretError, check_probe, resolve_login, target_of
@@ -29,6 +33,25 @@ from probes.reasons import DeviceError
 from probes.result import CheckKind, CheckResult, Finding, FindingCode, Status
 from probes.scoring import FrameError, Metrics, Verdict, frame_from_bgr, score, score_bytes
 from probes.values import PictureValues
+
+T = TypeVar("T")
+
+# Frames are decoded and scored in threads of their own, this many per process: OpenCV
+# and numpy let go of the interpreter while they work, so two overlap one frame's
+# decoding with another's scoring, and more only queue for the same cores. Each thread
+# keeps its work arrays for the frame size (probes.scoring's scratch, ~2.6 MB at
+# 1080p): asyncio's default executor (cores + 4 threads) held ~16 MB of them per process.
+SCORING_THREADS = 2
+
+
+@functools.cache
+def _scorers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="camwatch-score")
+
+
+async def _in_scorer(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_scorers(), fn, *args)
+
 
 FINDINGS: dict[Verdict, FindingCode] = {
     Verdict.BLURRED: FindingCode.PICTURE_BLURRED,
@@ -135,7 +158,7 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
                 http=await link.http(), states=link.state,
             )
         driver = grab.driver
-        m = await asyncio.to_thread(_score, grab, ctx.config.max_frame_pixels)
+        m = await _in_scorer(_score, grab, ctx.config.max_frame_pixels)
         del grab  # the frame is dropped here; only figures go on
     except TimeoutError:
         return result(Status.UNKNOWN, f"{place}鏡頭：取得畫面逾時（{timeout:g} 秒）")
@@ -149,12 +172,12 @@ async def probe_picture(device_id: str, run: ProbeRun) -> list[CheckResult]:
     base = CameraBaseline.from_dict(ctx.memory.baselines.get(device_id))
     problem = None
     if camera.reference_image:
-        problem = await asyncio.to_thread(
+        problem = await _in_scorer(
             apply_reference_image, base, camera.reference_image,
             (m.width * m.scale, m.height * m.scale), (m.width, m.height),
             ctx.config.max_frame_pixels)
     a = assess(m, base, run.at.timestamp())
-    ctx.memory.baselines[device_id] = base.to_dict()
+    ctx.memory.put_baseline(device_id, base.to_dict())
 
     values = PictureValues(
         sharpness=round(m.sharpness, 2),

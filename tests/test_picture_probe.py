@@ -111,6 +111,11 @@ async def test_healthy_cameras_learn_then_are_clear(campus) -> None:  # type: ig
         for secret in c.passwords.values():
             assert all(secret not in r.reason for r in results)
         assert isinstance(ctxs[cam].memory.baselines[cam], dict)
+        # what a worker hands up next: this camera's baselines, changed by its checks
+        changed = ctxs[cam].memory.take_changed_baselines()
+        assert list(changed) == [cam]
+        assert json.loads(changed[cam]) == ctxs[cam].memory.baselines[cam]
+        assert ctxs[cam].memory.take_changed_baselines() == {}
     assert drivers >= {"onvif", "isapi"}
 
 
@@ -403,3 +408,29 @@ async def test_a_reference_image_in_the_inventory_is_the_baseline_at_once(
     r = await probe_once(cam, ctx)
     assert r.status == Status.FAIL and [f.code for f in r.findings] == [
         FindingCode.PICTURE_BLURRED], r.reason
+
+
+async def test_frames_are_scored_in_the_few_scoring_threads(campus, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every camera of a fleet scored at once still uses SCORING_THREADS threads, not
+    asyncio's default executor: each scoring thread keeps frame-sized work arrays."""
+    import threading
+
+    import probes.picture as picture_mod
+
+    c, _sim = campus
+    inv = c.inventory
+    used: set[str] = set()
+    real = picture_mod._score
+
+    def recording(*args: object) -> object:
+        used.add(threading.current_thread().name)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(picture_mod, "_score", recording)
+    cams = sorted(inv.cameras)
+    ctx = context(inv)
+    results = await asyncio.gather(*(probe_once(cam, ctx) for cam in cams))
+    assert all(r.status != Status.UNKNOWN for r in results), [r.reason for r in results]
+    assert len(cams) > picture_mod.SCORING_THREADS
+    assert used and all(n.startswith("camwatch-score") for n in used), used
+    assert len(used) <= picture_mod.SCORING_THREADS

@@ -71,3 +71,29 @@ def test_committed_batches_survive_sigkill(tmp_path: Path) -> None:
         assert all(n == 200 for n in per_batch.values())
         assert max(per_batch) <= committed + 1
         assert len(store.transitions()) == len(devices)
+
+
+def test_probe_memory_keeps_each_baseline_as_its_text_across_a_restart(tmp_path: Path) -> None:
+    """The store is given each camera's baselines as the JSON text the memory holds;
+    read back, they are the same baselines. A memory written as trees (before texts)
+    still reads, and a text that no longer reads is dropped (learned anew), not fatal."""
+    import json
+
+    from camwatch.service import MEMORY_KEY, memory_from_json, memory_to_json
+    from probes.context import DeviceMemory
+
+    learned = {"format": 1, "modes": {"day": {"n": 6, "sharpness": 41.5, "thumb": "b:AAEC"}}}
+    memory = DeviceMemory(facts={"cam-1": {"uptime_s": 12.0}}, baselines={"cam-1": learned})
+    doc = memory_to_json(memory)
+    assert isinstance(doc["baselines"]["cam-1"], str)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    with Store.open(url) as store:
+        store.save_state(MEMORY_KEY, doc)
+    with Store.open(url) as store:
+        again = memory_from_json(store.load_state(MEMORY_KEY))
+    assert dict(again.baselines) == {"cam-1": learned}
+    assert again.facts == {"cam-1": {"uptime_s": 12.0}}
+
+    old = memory_from_json({"facts": {}, "baselines": {
+        "cam-1": learned, "cam-2": json.dumps(learned)[:-3], "cam-3": "[1, 2]"}})
+    assert dict(old.baselines) == {"cam-1": learned}
