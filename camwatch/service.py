@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import json
 import logging
 import os
 import re
@@ -179,11 +178,13 @@ def intervals(settings: Settings) -> dict[CheckKind, float]:
 
 
 def memory_to_json(memory: DeviceMemory) -> dict[str, Any]:
-    """The probe memory as the store keeps it: each camera's baselines as the JSON text
-    the memory holds (JsonValues), not a tree to copy and encode again. Made in the
-    event loop and written in a thread: top-level copies, so that a check finishing
-    meanwhile does not change what is being written."""
-    return {"facts": dict(memory.facts), "baselines": memory.baselines.texts()}
+    """The probe memory as the store keeps it: each camera's baselines as the text of
+    what the memory holds packed (JsonValues.as_text), not a tree to copy and encode
+    again. Made in the event loop and written in a thread: top-level copies, so that a
+    check finishing meanwhile does not change what is being written."""
+    as_text = JsonValues.as_text
+    return {"facts": dict(memory.facts),
+            "baselines": {k: as_text(v) for k, v in memory.baselines.packed().items()}}
 
 
 def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
@@ -193,14 +194,11 @@ def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
     stored = doc.get("baselines")
     baselines = JsonValues()
     for camera, value in (stored.items() if isinstance(stored, dict) else ()):
-        if isinstance(value, dict):  # kept as a tree before camwatch kept texts
+        if isinstance(value, dict):  # kept as a tree before camwatch packed them
             baselines[camera] = value
         elif isinstance(value, str):
-            try:
-                if isinstance(json.loads(value), dict):
-                    baselines.put_texts({camera: value})
-            except ValueError:
-                pass  # a baseline that no longer reads is learned anew
+            with contextlib.suppress(ValueError):  # one that no longer reads: learned anew
+                baselines.put_packed({camera: JsonValues.from_text(value)})
     return DeviceMemory(facts=dict(facts) if isinstance(facts, dict) else {},
                         baselines=baselines)
 

@@ -103,7 +103,7 @@ async def run(args: argparse.Namespace) -> int:
     first = await read_frame(stdin)
     memory = DeviceMemory()
     if first is not None and first[0] == "memory":
-        memory = DeviceMemory(facts=dict(first[1]), baselines=JsonValues.of_texts(first[2]))
+        memory = DeviceMemory(facts=dict(first[1]), baselines=JsonValues.of_packed(first[2]))
     ctx = probe_context(settings, inventory, memory, clock)
 
     def rec_of(device: str) -> str:
@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> int:
     inventory = inventory.only(recorders)
     ctx.inventory = inventory
     ctx.memory.facts = {d: v for d, v in ctx.memory.facts.items() if d in devices}
-    ctx.memory.baselines = JsonValues.of_texts(ctx.memory.baselines.texts(devices))
+    ctx.memory.baselines = JsonValues.of_packed(ctx.memory.baselines.packed(devices))
 
     await prepare(inventory)
     state = LatestState()

@@ -9,12 +9,12 @@ same inventory and settings, probes its shard — a recorder and its cameras sta
 together (`worker_shard`), and with `--shard K/M` only within this machine's shard —
 and sends what it learns up a pipe:
 
-    parent → worker (stdin):  ("memory", facts, baseline texts) at start, ("reset-baseline",
+    parent → worker (stdin):  ("memory", facts, packed baselines) at start, ("reset-baseline",
                               camera), ("set-baseline", camera, baseline), ("stop",)
     worker → parent (stdout): ("ready",), ("results", [CheckResult, ...]) every
                               RESULTS_EVERY_S while checks finish,
                               ("stats", {...}) every STATS_EVERY_S, ("memory", facts,
-                              texts of the baselines changed since the last one) every
+                              the baselines changed since the last one, packed) every
                               MEMORY_EVERY_S, and all of its shard's before it exits
 
 Frames are a 4-byte length and a pickle: both ends are this program, on this machine,
@@ -252,7 +252,7 @@ class WorkerPool:
         mine = self.devices.get(w.k) if self.devices is not None else None
         facts, baselines = (
             shard_memory(self.memory, mine) if mine is not None
-            else (self.memory.facts, self.memory.baselines.texts())
+            else (self.memory.facts, self.memory.baselines.packed())
         )
         self._send(w, ("memory", facts, baselines))
         w.task = asyncio.create_task(self._serve(w), name=f"camwatch-worker-{w.k}")
@@ -317,7 +317,7 @@ class WorkerPool:
         elif kind == "memory":
             facts, baselines = message[1], message[2]
             self.memory.facts.update(facts)
-            self.memory.baselines.put_texts(baselines)  # texts, as JsonValues keeps them
+            self.memory.baselines.put_packed(baselines)  # packed, as JsonValues keeps them
         elif kind == "ready":
             w.ready = True
             if all(x.ready for x in self.workers):
@@ -408,10 +408,10 @@ def worker_devices(
 
 
 def shard_memory(memory: DeviceMemory, devices: set[str], *, baselines: bool = True,
-                 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The part of the probe memory of these devices: (facts, the texts of their
-    baselines; none with `baselines=False`)."""
+                 ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The part of the probe memory of these devices: (facts, their baselines packed
+    (JsonValues); none with `baselines=False`)."""
     facts = {d: v for d, v in memory.facts.items() if d in devices}
     if not baselines:
         return facts, {}
-    return facts, memory.baselines.texts(devices)
+    return facts, memory.baselines.packed(devices)

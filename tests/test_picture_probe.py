@@ -17,6 +17,7 @@ from camwatch.secrets import SecretStore
 from inventory.models import Address, Protocol
 from probes.api import ProbeConfig, ProbeContext
 from probes.baseline import CameraBaseline, decode_detail
+from probes.context import JsonValues
 from probes.drivers.frames import rtsp_frame, with_credentials
 from probes.drivers.http import DeviceError
 from probes.picture import probe_picture
@@ -114,7 +115,7 @@ async def test_healthy_cameras_learn_then_are_clear(campus) -> None:  # type: ig
         # what a worker hands up next: this camera's baselines, changed by its checks
         changed = ctxs[cam].memory.take_changed_baselines()
         assert list(changed) == [cam]
-        assert json.loads(changed[cam]) == ctxs[cam].memory.baselines[cam]
+        assert JsonValues.unpack(changed[cam]) == ctxs[cam].memory.baselines[cam]
         assert ctxs[cam].memory.take_changed_baselines() == {}
     assert drivers >= {"onvif", "isapi"}
 

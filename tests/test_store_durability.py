@@ -85,7 +85,7 @@ def test_probe_memory_keeps_each_baseline_as_its_text_across_a_restart(tmp_path:
     learned = {"format": 1, "modes": {"day": {"n": 6, "sharpness": 41.5, "thumb": "b:AAEC"}}}
     memory = DeviceMemory(facts={"cam-1": {"uptime_s": 12.0}}, baselines={"cam-1": learned})
     doc = memory_to_json(memory)
-    assert isinstance(doc["baselines"]["cam-1"], str)
+    assert isinstance(doc["baselines"]["cam-1"], str)  # JSON has no bytes: as text
     url = f"sqlite:///{tmp_path / 'log.db'}"
     with Store.open(url) as store:
         store.save_state(MEMORY_KEY, doc)
@@ -95,5 +95,7 @@ def test_probe_memory_keeps_each_baseline_as_its_text_across_a_restart(tmp_path:
     assert again.facts == {"cam-1": {"uptime_s": 12.0}}
 
     old = memory_from_json({"facts": {}, "baselines": {
-        "cam-1": learned, "cam-2": json.dumps(learned)[:-3], "cam-3": "[1, 2]"}})
-    assert dict(old.baselines) == {"cam-1": learned}
+        "cam-1": learned, "cam-2": json.dumps(learned)[:-3], "cam-3": "[1, 2]",
+        "cam-4": json.dumps(learned), "cam-5": doc["baselines"]["cam-1"][:-8],
+        "cam-6": "z:not base64!"}})
+    assert dict(old.baselines) == {"cam-1": learned, "cam-4": learned}

@@ -5,7 +5,6 @@ anew, the log and probe memory kept by the parent."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -244,7 +243,7 @@ async def test_a_baseline_set_or_reset_reaches_the_worker_probing_the_camera(
 def test_a_memory_hand_over_carries_the_baselines_changed_since_the_last() -> None:
     """A camera's baselines are kilobytes and change only at its picture checks: a
     worker's periodic hand-over carries those a check changed, never those that stood."""
-    from probes.context import DeviceMemory
+    from probes.context import DeviceMemory, JsonValues
 
     memory = DeviceMemory(baselines={"a": {"day": {"n": 6}}, "b": {"day": {"n": 6}}})
     assert memory.take_changed_baselines() == {}
@@ -252,11 +251,11 @@ def test_a_memory_hand_over_carries_the_baselines_changed_since_the_last() -> No
     memory.put_baseline("c", {"day": {"n": 1}})
     memory.baselines.pop("c")  # reset before the hand-over: nothing to carry
     changed = memory.take_changed_baselines()
-    assert {k: json.loads(v) for k, v in changed.items()} == {"a": {"day": {"n": 7}}}
+    assert {k: JsonValues.unpack(v) for k, v in changed.items()} == {"a": {"day": {"n": 7}}}
     assert memory.take_changed_baselines() == {}
     assert memory.baselines["b"] == {"day": {"n": 6}}
-    # the parent keeps the texts as they came, and reads them back as baselines
+    # the parent keeps them packed as they came, and reads them back as baselines
     parent = DeviceMemory(baselines={"a": {"day": {"n": 6}}, "b": {"day": {"n": 6}}})
-    parent.baselines.put_texts(changed)
+    parent.baselines.put_packed(changed)
     assert dict(parent.baselines) == {"a": {"day": {"n": 7}}, "b": {"day": {"n": 6}}}
 
