@@ -127,7 +127,7 @@ class JsonValues(MutableMapping[str, dict[str, Any]]):
     def of_packed(cls, packed: Mapping[str, bytes]) -> JsonValues:
         """From bytes this class packed (a worker's, the parent's): taken as they are."""
         out = cls()
-        out._packed.update(packed)
+        out.put_packed(packed)
         return out
 
     def __getitem__(self, key: str) -> dict[str, Any]:
