@@ -22,7 +22,8 @@ import os
 import re
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -187,6 +188,47 @@ def memory_to_json(memory: DeviceMemory) -> dict[str, Any]:
             "baselines": {k: as_text(v) for k, v in memory.baselines.packed().items()}}
 
 
+# The probe memory is stored in this many documents, each the memory of the devices whose
+# id hashes to it: at 10,000 learning cameras one document was ~70 MB of JSON, and
+# encoding it for the database took ~290 MB at its peak and 0.6 s of CPU every minute.
+MEMORY_PARTS = 32
+
+
+def memory_part(device: str) -> int:
+    return zlib.crc32(device.encode()) % MEMORY_PARTS
+
+
+def memory_rows(key: str, facts: Mapping[str, Any], packed: Mapping[str, bytes],
+                ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The documents of a probe memory (its facts and packed baselines, as copied in
+    the event loop) under `key#00` … `key#31`, each made only when asked for."""
+    parts_f: list[dict[str, Any]] = [{} for _ in range(MEMORY_PARTS)]
+    parts_b: list[dict[str, bytes]] = [{} for _ in range(MEMORY_PARTS)]
+    for d, v in facts.items():
+        parts_f[memory_part(d)][d] = v
+    for d, b in packed.items():
+        parts_b[memory_part(d)][d] = b
+    as_text = JsonValues.as_text
+    for k in range(MEMORY_PARTS):
+        yield (f"{key}#{k:02d}",
+               {"facts": parts_f[k], "baselines": {c: as_text(b) for c, b in parts_b[k].items()}})
+
+
+def load_memory(store: StoreLike, key: str) -> DeviceMemory | None:
+    """The probe memory stored under `key` (its parts, or one document as camwatch kept
+    it before); None when there is none."""
+    parts = store.load_states(f"{key}#")
+    if not parts:
+        doc = store.load_state(key)
+        return None if doc is None else memory_from_json(doc)
+    memory = DeviceMemory()
+    for doc in parts.values():
+        part = memory_from_json(doc)
+        memory.facts.update(part.facts)
+        memory.baselines.put_packed(part.baselines.packed())
+    return memory
+
+
 def memory_from_json(doc: dict[str, Any] | None) -> DeviceMemory:
     if not doc:
         return DeviceMemory()
@@ -256,7 +298,10 @@ def plan_answers(inventory: Inventory, plan: Sequence[tuple[CheckKind, str]]
 class StoreLike(Protocol):
     def record_results(self, results: Sequence[CheckResult]) -> int: ...
     def save_state(self, key: str, value: Any) -> None: ...
+    def save_states(self, docs: Iterable[tuple[str, Mapping[str, Any]]],
+                    drop: Iterable[str] = ()) -> None: ...
     def load_state(self, key: str) -> dict[str, Any] | None: ...
+    def load_states(self, prefix: str) -> dict[str, dict[str, Any]]: ...
     def close(self) -> None: ...
 
 
@@ -448,11 +493,12 @@ class Service:
         memory = DeviceMemory()
         saved_alerts: dict[str, Any] | None = None
         if self.store is not None:
-            doc = await asyncio.to_thread(self.store.load_state, self.state_key(MEMORY_KEY))
-            if doc is None and self.shard is not None:  # split from one instance: its
+            saved = await asyncio.to_thread(load_memory, self.store,
+                                            self.state_key(MEMORY_KEY))
+            if saved is None and self.shard is not None:  # split from one instance: its
                 # baselines are as good for this shard's cameras
-                doc = await asyncio.to_thread(self.store.load_state, MEMORY_KEY)
-            memory = memory_from_json(doc)
+                saved = await asyncio.to_thread(load_memory, self.store, MEMORY_KEY)
+            memory = saved if saved is not None else DeviceMemory()
             saved_alerts = await asyncio.to_thread(self.store.load_state,
                                                    self.state_key(ALERTS_KEY))
         self.ctx = probe_context(s, self.inventory, memory, self.clock)
@@ -751,8 +797,12 @@ class Service:
             return
         try:
             if self.ctx is not None:
-                await asyncio.to_thread(self.store.save_state, self.state_key(MEMORY_KEY),
-                                        memory_to_json(self.ctx.memory))
+                # top-level copies in the loop (a check finishing meanwhile changes
+                # nothing being written), the documents made one by one in the thread;
+                # the single document of before is dropped with them
+                mem, key = self.ctx.memory, self.state_key(MEMORY_KEY)
+                rows = memory_rows(key, dict(mem.facts), mem.baselines.packed())
+                await asyncio.to_thread(self.store.save_states, rows, [key])
             if self.alerting is not None:
                 await asyncio.to_thread(self.store.save_state, self.state_key(ALERTS_KEY),
                                         self.alerting.export_state())

@@ -915,13 +915,26 @@ class Store:
     # -- key/value state
 
     def save_state(self, key: str, value: Mapping[str, Any]) -> None:
-        doc = _jsonable(dict(value), MAX_STATE_TEXT)
+        self.save_states([(key, value)])
+
+    def save_states(self, docs: Iterable[tuple[str, Mapping[str, Any]]],
+                    drop: Iterable[str] = ()) -> None:
+        """Several documents in one transaction, each made and encoded only as it is
+        written (`docs` may be a generator): what one holds is garbage before the next
+        is made. Then the keys in `drop` are deleted."""
         now = self.now()
         k = kv_state
         with self.engine.begin() as conn:
-            res = conn.execute(k.update().where(k.c.key == key).values(value=doc, updated_at=now))
-            if res.rowcount == 0:
-                conn.execute(k.insert().values(key=key, value=doc, updated_at=now))
+            for key, value in docs:
+                doc = _jsonable(dict(value), MAX_STATE_TEXT)
+                res = conn.execute(
+                    k.update().where(k.c.key == key).values(value=doc, updated_at=now))
+                if res.rowcount == 0:
+                    conn.execute(k.insert().values(key=key, value=doc, updated_at=now))
+                del doc
+            gone = list(drop)
+            if gone:
+                conn.execute(k.delete().where(k.c.key.in_(gone)))
 
     def load_states(self, prefix: str) -> dict[str, dict[str, Any]]:
         """Every document whose key starts with `prefix` (e.g. one per shard)."""

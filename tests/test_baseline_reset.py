@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from camwatch.baselines import baseline_resetter, describe_baseline
 from camwatch.cli import main
 from camwatch.clock import now as clock_now
-from camwatch.service import Service, memory_from_json
+from camwatch.service import Service, load_memory
 from camwatch.settings import Settings
 from camwatch.state import LatestState
 from camwatch.store import Store
@@ -219,5 +219,6 @@ async def test_service_resets_its_live_memory_and_store(
     finally:
         await svc.stop()
     with Store.open(settings.store_url) as store:
-        memory = memory_from_json(store.load_state("probe_memory"))
+        memory = load_memory(store, "probe_memory")
+    assert memory is not None
     assert "cam-east" not in memory.baselines and "cam-west" in memory.baselines

@@ -135,8 +135,9 @@ async def test_shards_on_postgresql_never_collide(tmp_path: Path, pg_url: str) -
                 log_sessions.c.ended_at.is_(None))).scalar()
     finally:
         engine.dispose()
-    assert {"alert_engine@1/2", "alert_engine@2/2", "probe_memory@1/2",
-            "probe_memory@2/2"} <= keys, keys
+    assert {"alert_engine@1/2", "alert_engine@2/2", "probe_memory@1/2#00",
+            "probe_memory@2/2#00"} <= keys, keys
+    assert not {"probe_memory", "probe_memory@1/2"} & keys  # parts only
     assert "alert_engine" not in keys  # nobody wrote the unsharded key
     assert shards == ["1/2", "2/2"] and ended == 0
     counts = open_rows(pg_url)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from camwatch.service import load_memory
 from camwatch.store import Store
 from tests.conftest import env_without_settings
 from tests.waits import CAP_S
@@ -141,7 +142,7 @@ async def test_run_serves_metrics_and_stops_cleanly_on_sigterm(tmp_path: Path) -
     with Store.open(f"sqlite:///{db}") as store:
         trans = store.transitions()
         assert trans  # flushed before exit
-        assert store.load_state("probe_memory") is not None  # kept for the next start
+        assert load_memory(store, "probe_memory") is not None  # kept for the next start
 
 
 async def test_run_refuses_a_bad_shard(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from camwatch import service as service_module
 from camwatch.clock import ManualClock
-from camwatch.service import MEMORY_KEY, Service, StartupError, memory_from_json
+from camwatch.service import MEMORY_KEY, Service, StartupError, load_memory
 from camwatch.settings import Settings
 from camwatch.store import Store
 from inventory.models import Inventory
@@ -76,7 +76,8 @@ async def test_results_flow_to_metrics_and_log_and_memory_survives_restart(
     with Store.open(settings.store_url) as store:
         trans = store.transitions(["cam-east"])
         assert any(t.status == Status.FAIL and t.check == CheckKind.PICTURE for t in trans)
-        memory = memory_from_json(store.load_state("probe_memory"))
+        memory = load_memory(store, "probe_memory")
+        assert memory is not None
     runs_before = int(memory.facts["nvr1"]["runs"])
     assert runs_before >= 1
 
@@ -198,7 +199,7 @@ async def test_the_day_ends_at_local_midnight_on_camwatchs_clock(
         # in the log (a worker thread writes batches), and housekeeping has looked at the
         # date (it persists the probe memory as it does)
         await wait_until(lambda: store.transitions(["nvr1"]) != [], timeout=CAP_S)
-        await wait_until(lambda: store.load_state(MEMORY_KEY) is not None)
+        await wait_until(lambda: load_memory(store, MEMORY_KEY) is not None)
         assert store.daily_snapshots(last_day, last_day) == []
         clock.set(dt.datetime(2026, 12, 1, 0, 0, 30, tzinfo=TAIPEI))
         await wait_until(lambda: store.daily_snapshots(last_day, last_day) != [], timeout=CAP_S)

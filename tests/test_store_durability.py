@@ -74,28 +74,47 @@ def test_committed_batches_survive_sigkill(tmp_path: Path) -> None:
 
 
 def test_probe_memory_keeps_each_baseline_as_its_text_across_a_restart(tmp_path: Path) -> None:
-    """The store is given each camera's baselines as the JSON text the memory holds;
-    read back, they are the same baselines. A memory written as trees (before texts)
-    still reads, and a text that no longer reads is dropped (learned anew), not fatal."""
+    """The store is given the probe memory in MEMORY_PARTS documents (by device), each
+    camera's baselines as text of what the memory holds packed; read back, they are the
+    same memory, and the single document of before is gone. A memory written as one
+    document or as trees (before) still reads, and a baseline that no longer reads is
+    dropped (learned anew), not fatal."""
     import json
 
-    from camwatch.service import MEMORY_KEY, memory_from_json, memory_to_json
+    from camwatch.service import (
+        MEMORY_KEY,
+        MEMORY_PARTS,
+        load_memory,
+        memory_from_json,
+        memory_rows,
+        memory_to_json,
+    )
     from probes.context import DeviceMemory
 
     learned = {"format": 1, "modes": {"day": {"n": 6, "sharpness": 41.5, "thumb": "b:AAEC"}}}
-    memory = DeviceMemory(facts={"cam-1": {"uptime_s": 12.0}}, baselines={"cam-1": learned})
+    cams = [f"cam-{i:03d}" for i in range(200)]
+    memory = DeviceMemory(facts={c: {"uptime_s": float(i)} for i, c in enumerate(cams)},
+                          baselines={c: learned for c in cams})
     doc = memory_to_json(memory)
-    assert isinstance(doc["baselines"]["cam-1"], str)  # JSON has no bytes: as text
+    assert isinstance(doc["baselines"]["cam-001"], str)  # JSON has no bytes: as text
     url = f"sqlite:///{tmp_path / 'log.db'}"
     with Store.open(url) as store:
-        store.save_state(MEMORY_KEY, doc)
+        store.save_state(MEMORY_KEY, doc)  # as camwatch kept it before
+        assert load_memory(store, MEMORY_KEY) is not None
+        rows = memory_rows(MEMORY_KEY, memory.facts, memory.baselines.packed())
+        store.save_states(rows, drop=[MEMORY_KEY])
     with Store.open(url) as store:
-        again = memory_from_json(store.load_state(MEMORY_KEY))
-    assert dict(again.baselines) == {"cam-1": learned}
-    assert again.facts == {"cam-1": {"uptime_s": 12.0}}
+        parts = store.load_states(f"{MEMORY_KEY}#")
+        assert store.load_state(MEMORY_KEY) is None
+        again = load_memory(store, MEMORY_KEY)
+    assert len(parts) == MEMORY_PARTS
+    assert max(len(p["facts"]) for p in parts.values()) < len(cams) / 4  # spread
+    assert again is not None
+    assert dict(again.baselines) == {c: learned for c in cams}
+    assert again.facts == memory.facts
 
     old = memory_from_json({"facts": {}, "baselines": {
         "cam-1": learned, "cam-2": json.dumps(learned)[:-3], "cam-3": "[1, 2]",
-        "cam-4": json.dumps(learned), "cam-5": doc["baselines"]["cam-1"][:-8],
+        "cam-4": json.dumps(learned), "cam-5": doc["baselines"]["cam-001"][:-8],
         "cam-6": "z:not base64!"}})
     assert dict(old.baselines) == {"cam-1": learned, "cam-4": learned}

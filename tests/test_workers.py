@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from camwatch.service import load_memory
 from camwatch.store import Store
 from camwatch.workers import worker_shard
 from probes.api import planned_checks, recorder_of
@@ -139,10 +140,10 @@ async def test_two_workers_one_metrics_and_a_killed_worker_comes_back(tmp_path: 
     assert "worker ended, starting it again" in text
     assert "camwatch stopped" in text
     with Store.open(f"sqlite:///{db}") as store:
-        memory = store.load_state("probe_memory")
+        memory = load_memory(store, "probe_memory")
         assert memory is not None
         # the workers' probe memory reached the parent, which keeps it
-        assert set(memory["facts"]) & hosts
+        assert set(memory.facts) & hosts
 
 
 @pytest.mark.timeout(180)

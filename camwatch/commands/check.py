@@ -25,6 +25,7 @@ from camwatch.service import (
     StartupError,
     load_inventory_or_fail,
     load_key,
+    load_memory,
     load_settings_or_fail,
     memory_from_json,
     probe_context,
@@ -70,15 +71,14 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
         from camwatch.store import Store
 
         with Store.open(url, migrate=False) as store:
-            doc = store.load_state(MEMORY_KEY)
-            if doc is None:  # instances with --shard keep one memory per shard
-                merged = DeviceMemory()
+            memory = load_memory(store, MEMORY_KEY)
+            if memory is None:  # instances with --shard keep one memory per shard
+                memory = DeviceMemory()
                 for part in store.load_states(f"{MEMORY_KEY}@").values():
                     mem = memory_from_json(part)
-                    merged.facts.update(mem.facts)
-                    merged.baselines.update(mem.baselines)
-                return merged
-            return memory_from_json(doc)
+                    memory.facts.update(mem.facts)
+                    memory.baselines.put_packed(mem.baselines.packed())
+            return memory
     except Exception:
         return None  # no log yet, or not reachable: judge without memory
 
