@@ -9,8 +9,9 @@ same inventory and settings, probes its shard — a recorder and its cameras sta
 together (`worker_shard`), and with `--shard K/M` only within this machine's shard —
 and sends what it learns up a pipe:
 
-    parent → worker (stdin):  ("memory", facts, packed baselines) at start, ("reset-baseline",
-                              camera), ("set-baseline", camera, baseline), ("stop",)
+    parent → worker (stdin):  ("memory", facts, packed baselines) at start,
+                              ("reset-baseline", camera), ("set-baseline", camera,
+                              baseline), ("stop",)
     worker → parent (stdout): ("ready",), ("results", [CheckResult, ...]) every
                               RESULTS_EVERY_S while checks finish,
                               ("stats", {...}) every STATS_EVERY_S, ("memory", facts,
