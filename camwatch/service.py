@@ -178,14 +178,17 @@ def intervals(settings: Settings) -> dict[CheckKind, float]:
     }
 
 
-def memory_to_json(memory: DeviceMemory) -> dict[str, Any]:
-    """The probe memory as the store keeps it: each camera's baselines as the text of
-    what the memory holds packed (JsonValues.as_text), not a tree to copy and encode
-    again. Made in the event loop and written in a thread: top-level copies, so that a
-    check finishing meanwhile does not change what is being written."""
+def _memory_doc(facts: Mapping[str, Any], packed: Mapping[str, bytes]) -> dict[str, Any]:
+    """A stored probe memory document: each camera's baselines as the text of what the
+    memory holds packed (JsonValues.as_text), not a tree to copy and encode again."""
     as_text = JsonValues.as_text
-    return {"facts": dict(memory.facts),
-            "baselines": {k: as_text(v) for k, v in memory.baselines.packed().items()}}
+    return {"facts": dict(facts), "baselines": {c: as_text(b) for c, b in packed.items()}}
+
+
+def memory_to_json(memory: DeviceMemory) -> dict[str, Any]:
+    """The whole probe memory as one document of the stored form (what memory_rows
+    splits into parts)."""
+    return _memory_doc(memory.facts, memory.baselines.packed())
 
 
 # The probe memory is stored in this many documents, each the memory of the devices whose
@@ -208,10 +211,8 @@ def memory_rows(key: str, facts: Mapping[str, Any], packed: Mapping[str, bytes],
         parts_f[memory_part(d)][d] = v
     for d, b in packed.items():
         parts_b[memory_part(d)][d] = b
-    as_text = JsonValues.as_text
     for k in range(MEMORY_PARTS):
-        yield (f"{key}#{k:02d}",
-               {"facts": parts_f[k], "baselines": {c: as_text(b) for c, b in parts_b[k].items()}})
+        yield f"{key}#{k:02d}", _memory_doc(parts_f[k], parts_b[k])
 
 
 def load_memory(store: StoreLike, key: str) -> DeviceMemory | None:
@@ -223,9 +224,7 @@ def load_memory(store: StoreLike, key: str) -> DeviceMemory | None:
         return None if doc is None else memory_from_json(doc)
     memory = DeviceMemory()
     for doc in parts.values():
-        part = memory_from_json(doc)
-        memory.facts.update(part.facts)
-        memory.baselines.put_packed(part.baselines.packed())
+        memory.merge(memory_from_json(doc))
     return memory
 
 

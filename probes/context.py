@@ -178,6 +178,11 @@ class DeviceMemory:
     def fact(self, device: str) -> dict[str, Any]:
         return self.facts.setdefault(device, {})
 
+    def merge(self, other: DeviceMemory) -> None:
+        """Take in another memory's devices (a stored part, another shard's)."""
+        self.facts.update(other.facts)
+        self.baselines.put_packed(other.baselines.packed())
+
     def put_baseline(self, device: str, baseline: dict[str, Any]) -> None:
         self.baselines[device] = baseline
         self.changed_baselines.add(device)

@@ -75,9 +75,7 @@ def saved_memory(settings: Settings) -> DeviceMemory | None:
             if memory is None:  # instances with --shard keep one memory per shard
                 memory = DeviceMemory()
                 for part in store.load_states(f"{MEMORY_KEY}@").values():
-                    mem = memory_from_json(part)
-                    memory.facts.update(mem.facts)
-                    memory.baselines.put_packed(mem.baselines.packed())
+                    memory.merge(memory_from_json(part))
             return memory
     except Exception:
         return None  # no log yet, or not reachable: judge without memory
