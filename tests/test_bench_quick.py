@@ -42,11 +42,14 @@ def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
     assert printed == written
 
     for key in ("frame_cost_ratio_1080p", "frame_cost_ratio_4k", "snmp_cpu_ratio",
-                "host_cpu_ratio_blackbox"):
+                "host_cpu_ratio_blackbox", "host_cpu_ratio_blackbox_flat_out"):
         assert _number(written[key]) and written[key] > 0, key
-    # blackbox_exporter really probed the simulated cameras (its probes succeeded)
+    # blackbox_exporter really probed the simulated cameras (its probes succeeded), paced
+    # at the rate camwatch's host checks ran, and flat out
     bb = written["fleets"][0]["blackbox"]
     assert bb["succeeded"] == bb["probes"] > 0
+    assert bb["paced_at_per_s"] == written["fleets"][0]["checks_per_s_alone"]["host"] > 0
+    assert bb["flat_out"]["succeeded"] == bb["flat_out"]["probes"] > 0
     rec32 = written["recording_32ch"]
     for label in ("nvr-hikvision", "nvr-dahua", "nvr-generic", "dvr-hikvision"):
         assert _number(rec32[label]["cpu_ms_per_check"]), label
