@@ -283,6 +283,41 @@ async def test_unknown_answers_are_retried_a_bounded_number_of_times(
         assert gaps[0] < 0.06 + LATE_S and gaps[1] < 0.12 + LATE_S, gaps
 
 
+class _Offsets(random.Random):
+    """A random source whose first draws are given: the first runs' offsets."""
+
+    def __init__(self, offsets: list[float]) -> None:
+        super().__init__(1)
+        self._offsets = list(offsets)
+
+    def uniform(self, a: float, b: float) -> float:
+        return self._offsets.pop(0) if self._offsets else super().uniform(a, b)
+
+
+async def test_runs_due_close_together_start_together() -> None:
+    # host every 20 s: what falls due within 0.1 s (0.5 % of it) more starts with the top
+    # of the heap; cam-a due at 0.30 s waits for cam-b due at 0.35 s, cam-c at 0.60 s apart
+    plan = [(H, "cam-a"), (H, "cam-b"), (H, "cam-c")]
+    loop = asyncio.get_running_loop()
+    starts: dict[str, float] = {}
+    in_flight_at_start: dict[str, int] = {}
+
+    async def probe(check: CheckKind, device: str, _deadline: float) -> list[CheckResult]:
+        starts.setdefault(device, loop.time())
+        in_flight_at_start.setdefault(device, s.in_flight)
+        return ok(check, device)
+
+    s = Scheduler(plan, probe, intervals={H: 20.0, R: 20.0, P: 20.0},
+                  recorder_of=lambda d: d, rng=_Offsets([0.30, 0.35, 0.60]))
+    t0 = loop.time()
+    await until(s, lambda: len(starts) == 3, "the first run of each camera")
+    # a timer never fires early: cam-a started no sooner than its due time + the slack
+    assert starts["cam-a"] >= t0 + 0.30 + 0.1 - 0.001, starts["cam-a"] - t0
+    # ... and together with cam-b: both launched before either ran
+    assert in_flight_at_start["cam-a"] == 2, in_flight_at_start
+    assert starts["cam-c"] >= t0 + 0.60, starts["cam-c"] - t0
+
+
 async def test_lag_is_measured_and_published() -> None:
     plan, rec_of = campus(1, 9)  # 20 checks
     state = LatestState()
