@@ -21,8 +21,9 @@ What it runs, each a separate process on loopback:
    (it shares the cores).
 2. blackbox_exporter: Debian's prometheus-blackbox-exporter probing the same fleet's
    ONVIF cameras with one GetSystemDateAndTime POST each (its http prober), asked
-   through its own /probe endpoint; its CPU per probe from /proc against camwatch's
-   CPU per host check: the host-check ratio.
+   through its own /probe endpoint, paced at the rate camwatch's host checks just ran
+   (as Prometheus asks it, each camera a target once per interval) and flat out; its
+   CPU per probe from /proc against camwatch's CPU per host check: the host-check ratio.
 3. Recording check of 32-channel recorders of each vendor, in this process.
 4. Frame path: a snapshot server process (bench/frameserver.py, digest auth) serves a
    1080p and a 4K JPEG; this process fetches, decodes and scores each the way the
