@@ -859,7 +859,6 @@ def blackbox_cost(
         )
         return b"probe_success 1" in body
 
-    out: dict[str, Any] = {}
     try:
         t0 = time.monotonic()
         while True:
@@ -876,16 +875,16 @@ def blackbox_cost(
             c0, w0 = cpu_s(proc.pid), time.monotonic()
             ok = sum(pool.map(probe, picks))
             c1, w1 = cpu_s(proc.pid), time.monotonic()
-        flat = {
+        flat: dict[str, Any] = {
             "probes": n,
             "succeeded": ok,
             "ms_per_probe": round(1000 * (c1 - c0) / n, 3),
             "probes_per_s": round(n / (w1 - w0), 1),
         }
-        out = dict(flat)
-        if rate:
-            paced = _paced_probes(probe, urls, rate, seconds, proc.pid)
-            out = {**paced, "flat_out": flat}
+        out = (
+            {**_paced_probes(probe, urls, rate, seconds, proc.pid), "flat_out": flat}
+            if rate else flat
+        )
     finally:
         stop_process(proc)
     out["load_avg"] = [round(x, 2) for x in os.getloadavg()]
@@ -898,19 +897,19 @@ def _paced_probes(
     """`probe` started at `rate` per second for `seconds` (at least 20 probes, and on
     until 5 clock ticks of the exporter's CPU have passed, at most 60 s more): the
     exporter's CPU per probe."""
-    done = ok = 0
+    done = 0
     with ThreadPoolExecutor(16) as pool:
         futures = []
         c0, w0 = cpu_s(pid), time.monotonic()
         while True:
             due = w0 + done / rate
-            late = time.monotonic()
+            now = time.monotonic()
             if done >= max(20, rate * seconds) and (
-                cpu_s(pid) - c0 >= 5 / CLK_TCK or late - w0 > seconds + 60
+                cpu_s(pid) - c0 >= 5 / CLK_TCK or now - w0 > seconds + 60
             ):
                 break
-            if due > late:
-                time.sleep(due - late)
+            if due > now:
+                time.sleep(due - now)
             futures.append(pool.submit(probe, urls[done % len(urls)]))
             done += 1
         ok = sum(f.result() for f in futures)
